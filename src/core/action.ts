@@ -1,0 +1,65 @@
+// The action interface: one file per action under src/actions/, registered by name.
+// Actions are the only place side effects happen; the executor may deliver a step more than once
+// (at-least-once), so every side-effecting action must be safe to re-run with the same idempotency key.
+import type { Alert, ApprovalDecision, Json, StepState, Target } from './types.js';
+import type { Ports } from '../ports/index.js';
+
+export interface Logger {
+  debug(obj: object | string, msg?: string): void;
+  info(obj: object | string, msg?: string): void;
+  warn(obj: object | string, msg?: string): void;
+  error(obj: object | string, msg?: string): void;
+  child(bindings: Record<string, unknown>): Logger;
+}
+
+/** Minimal schema contract (zod schemas satisfy it): parse throws on bad params. */
+export interface ParamSchema<P> {
+  safeParse(v: unknown): { success: true; data: P } | { success: false; error: { issues: { path: PropertyKey[]; message: string }[] } };
+}
+
+export interface ActionContext {
+  run: { id: string; runbookId: string; runbookHash: string; dryRun: boolean };
+  step: { id: string; visit: number; attempt: number };
+  /** Stable across re-deliveries and retries of the same step visit: `${runId}.${stepId}.${visit}`. */
+  idempotencyKey: string;
+  logger: Logger;
+  /** Aborted on timeout or when the run is cancelled. Long work must watch it. */
+  signal: AbortSignal;
+  alert: Alert;
+  target: Target;
+  inputs: Record<string, Json>;
+  /** Earlier steps' states and outputs, by step id. */
+  steps: Record<string, StepState>;
+  /** The latest approval decision on this run, if any (approver's chosen option in `choice`). */
+  approval?: ApprovalDecision;
+  /** Per-run scratch directory owned by runwright (clones and worktrees live below it). */
+  workdir: string;
+  ports: Ports;
+  /** Record a progress line for followers (CLI, SSE); cheap, best-effort. */
+  progress(message: string, data?: Json): Promise<void>;
+}
+
+export interface ActionPlan {
+  /** What the action would do, in one sentence ("commit 2 files: ...", "deploy image X to job Y"). */
+  description: string;
+  /** Optional details: a diff, an image digest, a command line. */
+  details?: Json;
+  /** Output to hand to later steps in a dry run, so the graph can go on. */
+  output?: Json;
+}
+
+export interface Action<P = any, O extends Json | void = Json> {
+  name: string;
+  description: string;
+  /** True when the action changes anything outside runwright (git, cloud, chat). Dry runs call plan() instead. */
+  sideEffects: boolean;
+  params: ParamSchema<P>;
+  run(params: P, ctx: ActionContext): Promise<O>;
+  /** Required when sideEffects is true: describe the effect without doing it. */
+  plan?(params: P, ctx: ActionContext): Promise<ActionPlan>;
+}
+
+export function defineAction<P, O extends Json | void = Json>(a: Action<P, O>): Action<P, O> {
+  if (a.sideEffects && !a.plan) throw new Error(`action ${a.name} has side effects but no plan() for dry runs`);
+  return a;
+}

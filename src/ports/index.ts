@@ -1,0 +1,64 @@
+// One narrow port per outside system. Adapters live in src/adapters/<impl>/; the core never imports them.
+import type { Alert, Json, Target } from '../core/types.js';
+
+export interface GitPort {
+  /** A fresh clone of target.repo at target.branch under `dir` (created; reused when it already holds that clone). Never the user's working copy. */
+  clone(target: Target, dir: string, opts?: { signal?: AbortSignal }): Promise<{ dir: string; head: string }>;
+  /** Commit exactly `paths` (adds, modifications, deletions, renames) with `message`; when HEAD already carries
+   * the trailer `Runwright-Key: <key>` returns that commit instead (re-run safe). */
+  commit(dir: string, opts: { paths: string[]; message: string; key: string; author?: { name: string; email: string } }): Promise<{ sha: string; created: boolean }>;
+  /** Push `sha` to `branch` on the origin remote; never force. Re-run safe (already there = ok). */
+  push(dir: string, opts: { branch: string; sha: string }): Promise<{ remote: string; branch: string; sha: string; pushed: boolean }>;
+  /** A detached worktree of `sha` at `path` (clean by construction). */
+  worktree(dir: string, sha: string, path: string): Promise<string>;
+  removeWorktree(dir: string, path: string): Promise<void>;
+  /** True when `sha` is reachable from some ref on the origin remote. */
+  remoteHasCommit(dir: string, sha: string): Promise<boolean>;
+  diff(dir: string, opts?: { from?: string; to?: string; paths?: string[] }): Promise<string>;
+  status(dir: string): Promise<{ clean: boolean; files: string[] }>;
+}
+
+export interface BuildResult { buildId: string; image?: string; imageDigest?: string; logUrl?: string; commit: string; artifactDir?: string; details?: Json }
+export interface BuildPort {
+  /** Build exactly `commit` (already pushed); never a working tree. */
+  build(target: Target, opts: { commit: string; repoDir: string; key: string; signal?: AbortSignal; timeoutMs?: number }): Promise<BuildResult>;
+}
+
+export interface DeployResult { executionName: string; status: 'succeeded' | 'failed'; startedAt: string; finishedAt?: string; previousImage?: string; image?: string; taskCounts?: { succeeded: number; failed: number; cancelled?: number }; details?: Json }
+export interface DeployPort {
+  /** Point the job at the build's image (or local artifact), execute it and wait. */
+  deploy(target: Target, opts: { build: BuildResult; key: string; signal?: AbortSignal; timeoutMs?: number }): Promise<DeployResult>;
+  rollback(target: Target, opts: { previousImage: string; key: string; signal?: AbortSignal }): Promise<{ image: string }>;
+}
+
+export interface LogEntry { timestamp: string; severity: string; text: string; labels?: Record<string, string>; execution?: string }
+export interface LogQuery { since: string; textFilter?: string[]; minSeverity?: string; execution?: string; limit?: number }
+export interface LogsPort {
+  /** Entries of the target's job matching the filter with timestamp >= since. */
+  query(target: Target, q: LogQuery, opts?: { signal?: AbortSignal }): Promise<{ entries: LogEntry[]; filter: string }>;
+}
+
+export interface ApprovalRequest {
+  runId: string; step: string; runbookId: string; target: string; alert: Alert;
+  prompt: string; findings?: Json; proposal?: { fix?: string; diff?: string; description?: string };
+  options: string[]; dashboardUrl?: string;
+}
+export interface ChatPort {
+  /** Post the approval request; returns a message handle for later updates. Re-run safe by key. */
+  postApproval(req: ApprovalRequest, key: string): Promise<{ channel: string; ts: string } | null>;
+  updateApproval(handle: { channel: string; ts: string }, text: string, req: ApprovalRequest): Promise<void>;
+}
+
+/** Runs a program with an argv array (never a shell), capturing output. */
+export interface ProcessPort {
+  run(argv: string[], opts: { cwd: string; env?: Record<string, string>; timeoutMs?: number; signal?: AbortSignal; input?: string; onLine?: (stream: 'stdout' | 'stderr', line: string) => void }): Promise<{ code: number | null; stdout: string; stderr: string; durationMs: number; timedOut: boolean }>;
+}
+
+export interface Ports {
+  git: GitPort;
+  build: BuildPort;
+  deploy: DeployPort;
+  logs: LogsPort;
+  chat: ChatPort;
+  proc: ProcessPort;
+}

@@ -1,0 +1,37 @@
+// The action registry: every action, one file each, registered by name.
+import type { Action } from '../core/action.js';
+import { actions as builtin } from './builtin/index.js';
+import { actions as git } from './git/index.js';
+import { actions as sqlalchemy } from './sqlalchemy/index.js';
+import { actions as deploy } from './deploy/index.js';
+import { actions as alembic } from './alembic/index.js';
+
+export class ActionRegistry {
+  private readonly byName = new Map<string, Action>();
+  constructor(actions: Action[] = []) {
+    for (const a of actions) this.register(a);
+  }
+  register(a: Action): this {
+    if (this.byName.has(a.name)) throw new Error(`action '${a.name}' registered twice`);
+    if (a.sideEffects && !a.plan) throw new Error(`action '${a.name}' has side effects but no plan()`);
+    this.byName.set(a.name, a);
+    return this;
+  }
+  get(name: string): Action | undefined {
+    return this.byName.get(name);
+  }
+  has(name: string): boolean {
+    return this.byName.has(name);
+  }
+  names(): string[] {
+    return [...this.byName.keys()].sort();
+  }
+}
+
+export function builtinActions(): Action[] {
+  return [...builtin, ...git, ...sqlalchemy, ...deploy, ...alembic];
+}
+
+export function defaultRegistry(extra: Action[] = []): ActionRegistry {
+  return new ActionRegistry([...builtinActions(), ...extra]);
+}

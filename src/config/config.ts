@@ -26,6 +26,52 @@ export const ConfigSchema = z.object({
     publicUrl: z.string().optional(),
   }).default({ host: '0.0.0.0', port: 8080 }),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** HTTP API (src/api): body limit, API tokens with roles, per-source intake credentials, intake rate limit. */
+  api: z.object({
+    bodyLimit: z.coerce.number().int().min(1024).max(64 * 1024 * 1024).default(1_048_576),
+    /** Bearer tokens for the runs API. viewer reads; approver also approves/rejects; admin also cancels/retries/starts. */
+    tokens: z.array(z.object({
+      name: z.string().min(1),
+      role: z.enum(['viewer', 'approver', 'admin']),
+      token: z.string().min(16, 'API tokens need at least 16 characters'),
+      /** Group ids this token's holder belongs to (matched against runbook/target approvers). */
+      groups: z.array(z.string()).default([]),
+    })).default([]),
+    /** Intake credentials per source: a bearer token and/or an HMAC-SHA256 secret over the raw body. A source with neither is closed. */
+    sources: z.object({
+      generic: z.object({ token: z.string().min(16).optional(), hmacSecret: z.string().min(16).optional() }).default({}),
+      alertmanager: z.object({ token: z.string().min(16).optional(), hmacSecret: z.string().min(16).optional() }).default({}),
+      'cloud-monitoring': z.object({ token: z.string().min(16).optional(), hmacSecret: z.string().min(16).optional() }).default({}),
+    }).prefault({}),
+    rateLimit: z.object({
+      /** Requests per window per source (and client address). */
+      max: z.coerce.number().int().min(1).default(120),
+      windowMs: z.coerce.number().int().min(1000).default(60_000),
+    }).prefault({}),
+    /** Base URL of the dashboard for links in Slack (default http.publicUrl). */
+    dashboardUrl: z.string().url().optional(),
+    trustProxy: z.preprocess((v) => v === true || v === 'true' || v === '1', z.boolean()).default(false),
+  }).prefault({}),
+  /** Slack approvals: bot token for chat.postMessage/chat.update, signing secret for /slack/interactions. */
+  slack: z.object({
+    token: z.string().optional(),
+    signingSecret: z.string().optional(),
+    channel: z.string().optional(),
+    /** Web API base (default https://slack.com/api/); tests point it at a loopback fake. */
+    apiUrl: z.string().url().optional(),
+    /** Slack user (U...) or user-group (S...) ids allowed to approve when runbook and target name none. */
+    approvers: z.array(z.string().min(1)).default([]),
+  }).prefault({}),
+  /** Pub/Sub push: the OIDC token Google attaches is verified against these. */
+  auth: z.object({
+    pubsub: z.object({
+      audience: z.string().min(1).optional(),
+      /** Expected `email` claim (the push subscription's service account). */
+      serviceAccount: z.string().min(1).optional(),
+      /** Override of Google's PEM certs URL (tests serve their own). */
+      certsUrl: z.string().url().optional(),
+    }).prefault({}),
+  }).prefault({}),
 });
 export type Config = z.infer<typeof ConfigSchema>;
 export { duration };
@@ -46,6 +92,26 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     },
     http: { host: env.HOST, port: env.PORT, publicUrl: env.RUNWRIGHT_PUBLIC_URL },
     logLevel: env.LOG_LEVEL,
+    api: {
+      bodyLimit: env.RUNWRIGHT_BODY_LIMIT,
+      tokens: parseTokenList(env.RUNWRIGHT_API_TOKENS),
+      sources: {
+        generic: { token: env.RUNWRIGHT_INTAKE_TOKEN_GENERIC, hmacSecret: env.RUNWRIGHT_INTAKE_HMAC_GENERIC },
+        alertmanager: { token: env.RUNWRIGHT_INTAKE_TOKEN_ALERTMANAGER, hmacSecret: env.RUNWRIGHT_INTAKE_HMAC_ALERTMANAGER },
+        'cloud-monitoring': { token: env.RUNWRIGHT_INTAKE_TOKEN_CLOUD_MONITORING, hmacSecret: env.RUNWRIGHT_INTAKE_HMAC_CLOUD_MONITORING },
+      },
+      rateLimit: { max: env.RUNWRIGHT_INTAKE_RATE_MAX, windowMs: env.RUNWRIGHT_INTAKE_RATE_WINDOW_MS },
+      dashboardUrl: env.RUNWRIGHT_DASHBOARD_URL,
+      trustProxy: env.RUNWRIGHT_TRUST_PROXY,
+    },
+    slack: {
+      token: env.SLACK_BOT_TOKEN,
+      signingSecret: env.SLACK_SIGNING_SECRET,
+      channel: env.SLACK_CHANNEL,
+      apiUrl: env.SLACK_API_URL,
+      approvers: env.SLACK_APPROVERS ? env.SLACK_APPROVERS.split(',').map((x) => x.trim()).filter(Boolean) : undefined,
+    },
+    auth: { pubsub: { audience: env.RUNWRIGHT_PUBSUB_AUDIENCE, serviceAccount: env.RUNWRIGHT_PUBSUB_SERVICE_ACCOUNT, certsUrl: env.RUNWRIGHT_GOOGLE_CERTS_URL } },
     ...overrides,
   };
   const parsed = ConfigSchema.safeParse(stripUndefined(raw));
@@ -53,6 +119,22 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     throw new ValidationError(parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: `config: ${i.message}` })));
   }
   return parsed.data;
+}
+
+/** RUNWRIGHT_API_TOKENS: a JSON array of {name, role, token, groups?} or "name:role:token,name:role:token". */
+function parseTokenList(v: string | undefined): unknown {
+  if (!v) return undefined;
+  if (v.trim().startsWith('[')) {
+    try {
+      return JSON.parse(v);
+    } catch {
+      return 'RUNWRIGHT_API_TOKENS is not valid JSON';
+    }
+  }
+  return v.split(',').filter((x) => x.trim()).map((entry) => {
+    const [name, role, ...rest] = entry.trim().split(':');
+    return { name, role, token: rest.join(':') };
+  });
 }
 
 function stripUndefined(v: unknown): unknown {

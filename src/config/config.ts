@@ -72,6 +72,34 @@ export const ConfigSchema = z.object({
       certsUrl: z.string().url().optional(),
     }).prefault({}),
   }).prefault({}),
+  /** Google Cloud adapters (Cloud Build, Cloud Run Admin v2, Cloud Logging), all over the REST transport.
+   * apiEndpoint/port/protocol/auth exist so tests can point the official clients at loopback fakes. */
+  gcp: z.object({
+    apiEndpoint: z.string().min(1).optional(),
+    port: z.coerce.number().int().min(1).max(65535).optional(),
+    protocol: z.enum(['https', 'http']).default('https'),
+    /** adc = Application Default Credentials (the service account on Cloud Run); none = no credentials (fakes only). */
+    auth: z.enum(['adc', 'none']).default('adc'),
+    /** Per-API endpoint overrides (host[:port]). */
+    endpoints: z.object({
+      cloudbuild: z.object({ apiEndpoint: z.string().min(1).optional(), port: z.coerce.number().int().min(1).max(65535).optional() }).default({}),
+      run: z.object({ apiEndpoint: z.string().min(1).optional(), port: z.coerce.number().int().min(1).max(65535).optional() }).default({}),
+      logging: z.object({ apiEndpoint: z.string().min(1).optional(), port: z.coerce.number().int().min(1).max(65535).optional() }).default({}),
+    }).prefault({}),
+    /** Deadline of one API call, client retries included. */
+    rpcTimeoutMs: z.coerce.number().int().min(100).default(30_000),
+    /** Long-running operation polling: first delay, growing ×1.5 up to pollMaxMs. */
+    pollInitialMs: z.coerce.number().int().min(10).default(2_000),
+    pollMaxMs: z.coerce.number().int().min(10).default(15_000),
+    buildTimeoutMs: z.coerce.number().int().min(100).default(30 * 60_000),
+    executionTimeoutMs: z.coerce.number().int().min(100).default(30 * 60_000),
+  }).prefault({}),
+  /** The embedded local platform: build = git worktree, deploy = run the target's job command, logs = captured lines. */
+  local: z.object({
+    /** Shared by every runwright process on the host: deployment state and captured job logs (JSONL) per target. */
+    platformDir: z.string().default('.runwright/platform'),
+    executionTimeoutMs: z.coerce.number().int().min(100).default(10 * 60_000),
+  }).prefault({}),
 });
 export type Config = z.infer<typeof ConfigSchema>;
 export { duration };
@@ -112,6 +140,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
       approvers: env.SLACK_APPROVERS ? env.SLACK_APPROVERS.split(',').map((x) => x.trim()).filter(Boolean) : undefined,
     },
     auth: { pubsub: { audience: env.RUNWRIGHT_PUBSUB_AUDIENCE, serviceAccount: env.RUNWRIGHT_PUBSUB_SERVICE_ACCOUNT, certsUrl: env.RUNWRIGHT_GOOGLE_CERTS_URL } },
+    gcp: {
+      apiEndpoint: env.RUNWRIGHT_GCP_API_ENDPOINT,
+      port: env.RUNWRIGHT_GCP_PORT,
+      protocol: env.RUNWRIGHT_GCP_PROTOCOL,
+      auth: env.RUNWRIGHT_GCP_AUTH,
+      rpcTimeoutMs: env.RUNWRIGHT_GCP_RPC_TIMEOUT_MS,
+      buildTimeoutMs: env.RUNWRIGHT_GCP_BUILD_TIMEOUT_MS,
+      executionTimeoutMs: env.RUNWRIGHT_GCP_EXECUTION_TIMEOUT_MS,
+    },
+    local: { platformDir: env.RUNWRIGHT_LOCAL_PLATFORM_DIR, executionTimeoutMs: env.RUNWRIGHT_LOCAL_EXECUTION_TIMEOUT_MS },
     ...overrides,
   };
   const parsed = ConfigSchema.safeParse(stripUndefined(raw));

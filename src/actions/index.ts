@@ -1,5 +1,6 @@
 // The action registry: every action, one file each, registered by name.
 import type { Action } from '../core/action.js';
+import type { ActionCatalog } from '../core/runbook.js';
 import { actions as builtin } from './builtin/index.js';
 import { actions as git } from './git/index.js';
 import { actions as sqlalchemy } from './sqlalchemy/index.js';
@@ -22,6 +23,19 @@ export class ActionRegistry {
   }
   has(name: string): boolean {
     return this.byName.has(name);
+  }
+  /** What the runbook loader needs: which actions exist and which params they require. */
+  catalog(): ActionCatalog {
+    return {
+      has: (name) => this.byName.has(name),
+      requiredParams: (name) => {
+        const schema = this.byName.get(name)?.params as { shape?: Record<string, { safeParse(v: unknown): { success: boolean } }> } | undefined;
+        if (!schema?.shape) return [];
+        return Object.entries(schema.shape)
+          .filter(([, f]) => !f.safeParse(undefined).success)
+          .map(([k]) => k);
+      },
+    };
   }
   names(): string[] {
     return [...this.byName.keys()].sort();

@@ -1,0 +1,462 @@
+// Runbook loading and validation. A runbook is YAML; every problem is reported with file, line and step.
+import { createHash } from 'node:crypto';
+import { readFileSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+import { LineCounter, parseDocument, isMap, type Document, type Node as YNode } from 'yaml';
+import { z } from 'zod';
+import { ValidationError, type ValidationIssue } from './errors.js';
+import { checkTemplates, compile, referencedInputs, templateHoles } from './expr.js';
+import type { Alert, Json } from './types.js';
+
+const STEP_ID = /^[a-z][a-z0-9_]*$/;
+const END_STATUSES = ['succeeded', 'failed', 'escalated'] as const;
+
+const durationSchema = z.union([z.number().int().min(0), z.string().regex(/^\s*\d+(\.\d+)?\s*(ms|s|m|h|d)?\s*$/, 'a duration such as 500ms, 30s, 5m, 4h')]);
+
+const matchRule = z
+  .object({
+    text: z.string().min(1).optional(),
+    pattern: z.string().min(1).optional(),
+    labels: z.record(z.string(), z.string()).optional(),
+    expr: z.string().min(1).optional(),
+  })
+  .strict()
+  .refine((r) => Object.keys(r).length > 0, 'a match rule needs text, pattern, labels or expr');
+
+const branch = z.object({ when: z.string().min(1), next: z.string() }).strict();
+const switchCase = z.object({ when: z.string().min(1).optional(), next: z.string() }).strict();
+
+const stepSchema = z
+  .object({
+    id: z.string().regex(STEP_ID, 'step ids are lower-case letters, digits and _ (so expressions can say steps.<id>)'),
+    description: z.string().optional(),
+    action: z.string().min(1).optional(),
+    with: z.record(z.string(), z.any()).optional(),
+    next: z.string().optional(),
+    branches: z.array(branch).optional(),
+    switch: z.array(switchCase).min(1).optional(),
+    onError: z.string().optional(),
+    retry: z
+      .object({
+        attempts: z.number().int().min(1).max(100),
+        backoff: z.enum(['fixed', 'exponential']).default('exponential'),
+        delay: durationSchema.default('1s'),
+        maxDelay: durationSchema.optional(),
+      })
+      .strict()
+      .optional(),
+    timeout: durationSchema.optional(),
+    maxVisits: z.number().int().min(1).max(1000).optional(),
+    onExhausted: z.string().optional(),
+    approval: z
+      .object({
+        prompt: z.string().min(1),
+        options: z.array(z.string().min(1)).optional(),
+        recommend: z.string().optional(),
+        timeout: durationSchema.optional(),
+        approvers: z.array(z.string()).optional(),
+        findings: z.string().optional(),
+        proposal: z.string().optional(),
+      })
+      .strict()
+      .optional(),
+    onReject: z.string().optional(),
+    end: z.enum(END_STATUSES).optional(),
+    outcome: z.string().optional(),
+  })
+  .strict();
+
+const inputSchema = z
+  .object({
+    type: z.enum(['string', 'number', 'boolean', 'object', 'array']),
+    default: z.any().optional(),
+    required: z.boolean().optional(),
+    enum: z.array(z.any()).optional(),
+    description: z.string().optional(),
+  })
+  .strict();
+
+const runbookSchema = z
+  .object({
+    id: z.string().regex(/^[a-z0-9][a-z0-9-]*$/, 'runbook ids are lower-case letters, digits and -'),
+    title: z.string().min(1),
+    description: z.string().optional(),
+    match: z
+      .object({ any: z.array(matchRule).optional(), all: z.array(matchRule).optional() })
+      .strict()
+      .refine((m) => (m.any?.length ?? 0) + (m.all?.length ?? 0) > 0, 'match needs at least one rule under any: or all:'),
+    policy: z
+      .object({
+        targetLock: z.enum(['wait', 'refuse']).default('wait'),
+        throttle: durationSchema.optional(),
+        approvers: z.array(z.string()).optional(),
+        pushToBranch: z.boolean().optional(),
+      })
+      .strict()
+      .default({ targetLock: 'wait' }),
+    inputs: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'input names are identifiers'), inputSchema).default({}),
+    start: z.string().optional(),
+    steps: z.array(stepSchema).min(1, 'a runbook needs at least one step'),
+  })
+  .strict();
+
+export type StepDef = z.infer<typeof stepSchema> & { line?: number };
+export type InputDef = z.infer<typeof inputSchema>;
+export type MatchRule = z.infer<typeof matchRule>;
+
+export interface Runbook {
+  id: string;
+  title: string;
+  description?: string;
+  match: { any?: MatchRule[]; all?: MatchRule[] };
+  policy: { targetLock: 'wait' | 'refuse'; throttleMs?: number; approvers?: string[]; pushToBranch?: boolean };
+  inputs: Record<string, InputDef>;
+  start: string;
+  steps: StepDef[];
+  stepMap: Map<string, StepDef>;
+  /** sha256 of the file's bytes: recorded with every run. */
+  hash: string;
+  file: string;
+  source: string;
+}
+
+/** What the loader needs to know about actions: existence and required static params. */
+export interface ActionCatalog {
+  has(name: string): boolean;
+  requiredParams?(name: string): string[] | undefined;
+}
+
+export function stepKind(s: StepDef): 'action' | 'switch' | 'approval' | 'end' {
+  if (s.approval) return 'approval';
+  if (s.switch) return 'switch';
+  if (s.end) return 'end';
+  return 'action';
+}
+
+/** Edges out of a step, with the field they come from. */
+export function edges(s: StepDef): { to: string; field: string }[] {
+  const out: { to: string; field: string }[] = [];
+  if (s.next) out.push({ to: s.next, field: 'next' });
+  s.branches?.forEach((b, i) => out.push({ to: b.next, field: `branches[${i}].next` }));
+  s.switch?.forEach((b, i) => out.push({ to: b.next, field: `switch[${i}].next` }));
+  if (s.onError) out.push({ to: s.onError, field: 'onError' });
+  if (s.onExhausted) out.push({ to: s.onExhausted, field: 'onExhausted' });
+  if (s.onReject) out.push({ to: s.onReject, field: 'onReject' });
+  return out;
+}
+
+export function parseDurationMs(v: string | number): number {
+  if (typeof v === 'number') return v;
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$/.exec(v);
+  if (!m) throw new Error(`bad duration ${v}`);
+  const mult = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[(m[2] ?? 'ms') as 'ms'];
+  return Math.round(Number(m[1]) * mult);
+}
+
+/** Parse and validate one runbook's YAML text. Throws ValidationError listing every problem found. */
+export function parseRunbook(source: string, file: string, actions: ActionCatalog): Runbook {
+  const lc = new LineCounter();
+  const doc = parseDocument(source, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
+  const issues: ValidationIssue[] = [];
+  const lineOf = (p: (string | number)[]): number | undefined => nodeLine(doc, lc, p);
+  for (const e of doc.errors) {
+    const pos = e.linePos?.[0];
+    issues.push({ file, line: pos?.line, column: pos?.col, message: `YAML: ${e.message.split('\n')[0]}` });
+  }
+  if (issues.length) throw new ValidationError(issues);
+  const data = doc.toJS({ maxAliasCount: 50 });
+  const parsed = runbookSchema.safeParse(data);
+  if (!parsed.success) {
+    for (const i of parsed.error.issues) {
+      const p = i.path.filter((x): x is string | number => typeof x === 'string' || typeof x === 'number');
+      issues.push({ file, line: lineOf(p), step: stepIdAt(data, p), path: formatPath(p), message: i.message });
+    }
+    throw new ValidationError(issues);
+  }
+  const rb = parsed.data;
+  const steps: StepDef[] = rb.steps.map((s, i) => ({ ...s, line: lineOf(['steps', i]) }));
+  const stepMap = new Map<string, StepDef>();
+  steps.forEach((s, i) => {
+    if (stepMap.has(s.id)) issues.push({ file, line: lineOf(['steps', i, 'id']), step: s.id, message: `duplicate step id '${s.id}'` });
+    stepMap.set(s.id, s);
+  });
+  const start = rb.start ?? steps[0]!.id;
+  if (!stepMap.has(start)) issues.push({ file, line: lineOf(['start']), path: 'start', message: `unknown step reference '${start}'` });
+
+  // Per-step shape rules and references.
+  steps.forEach((s, i) => {
+    const at = (field: (string | number)[], message: string) =>
+      issues.push({ file, line: lineOf(['steps', i, ...field]) ?? s.line, step: s.id, path: formatPath(['steps', i, ...field]), message });
+    const kinds = [s.action ? 'action' : '', s.switch ? 'switch' : '', s.approval ? 'approval' : '', s.end ? 'end' : ''].filter(Boolean);
+    if (kinds.length === 0) at([], 'a step needs one of: action, switch, approval, end');
+    if (kinds.length > 1) at([], `a step is one of action, switch, approval or end, not ${kinds.join(' and ')}`);
+    if (s.action && !actions.has(s.action)) at(['action'], `unknown action '${s.action}'`);
+    if (s.action && actions.has(s.action) && actions.requiredParams) {
+      const req = actions.requiredParams(s.action) ?? [];
+      for (const r of req) if (!(s.with && r in s.with)) at(['with'], `action '${s.action}' needs parameter '${r}'`);
+    }
+    if (s.with && !s.action) at(['with'], '`with` only goes with an action');
+    if (s.branches && !s.next && (s.action || s.approval)) at(['branches'], 'branches need a default `next` for when no condition holds');
+    if (s.switch) {
+      const last = s.switch[s.switch.length - 1]!;
+      if (last.when !== undefined) at(['switch'], 'the last switch case must be a default (no `when`)');
+      s.switch.slice(0, -1).forEach((c, j) => {
+        if (c.when === undefined) at(['switch', j], 'only the last switch case may omit `when`');
+      });
+      if (s.next) at(['next'], 'a switch step chooses its next step in switch:, not next:');
+    }
+    if (s.end && (s.next || s.branches || s.onError)) at(['end'], 'an end step has no next, branches or onError');
+    if (s.onReject && !s.approval) at(['onReject'], 'onReject only goes with approval');
+    if (s.retry && !s.action) at(['retry'], 'retry only goes with an action');
+    if (s.timeout !== undefined && !s.action) at(['timeout'], 'timeout only goes with an action');
+    if (s.onExhausted && s.maxVisits === undefined) at(['onExhausted'], 'onExhausted needs maxVisits');
+    for (const e of edges(s)) {
+      if (!stepMap.has(e.to) && !steps.some((x) => x.id === e.to)) at(e.field.split(/[.[\]]+/).filter(Boolean).map((x) => (/^\d+$/.test(x) ? Number(x) : x)), `unknown step reference '${e.to}'`);
+    }
+    // Expressions: conditions and templates must compile; inputs they read must be declared.
+    const exprs: { field: (string | number)[]; expr: string }[] = [];
+    s.branches?.forEach((b, j) => exprs.push({ field: ['branches', j, 'when'], expr: b.when }));
+    s.switch?.forEach((c, j) => c.when && exprs.push({ field: ['switch', j, 'when'], expr: c.when }));
+    const templates: { field: (string | number)[]; value: unknown }[] = [];
+    if (s.with) templates.push({ field: ['with'], value: s.with });
+    if (s.outcome) templates.push({ field: ['outcome'], value: s.outcome });
+    if (s.approval) templates.push({ field: ['approval'], value: { prompt: s.approval.prompt, recommend: s.approval.recommend, findings: s.approval.findings, proposal: s.approval.proposal } });
+    for (const x of exprs) {
+      try {
+        compile(x.expr);
+        for (const name of referencedInputs(x.expr)) if (!(name in rb.inputs)) at(x.field, `expression reads inputs.${name}, which the runbook does not declare`);
+      } catch (e) {
+        at(x.field, (e as Error).message);
+      }
+    }
+    for (const t of templates) {
+      for (const p of checkTemplates(t.value)) at([...t.field, ...splitPath(p.path)], p.message);
+      for (const expr of allHoles(t.value)) {
+        try {
+          for (const name of referencedInputs(expr)) if (!(name in rb.inputs)) at(t.field, `expression reads inputs.${name}, which the runbook does not declare`);
+        } catch {
+          /* reported above */
+        }
+      }
+    }
+  });
+  rb.match.any?.forEach((r, i) => checkRule(r, ['match', 'any', i]));
+  rb.match.all?.forEach((r, i) => checkRule(r, ['match', 'all', i]));
+  function checkRule(r: MatchRule, p: (string | number)[]) {
+    if (r.pattern)
+      try {
+        new RegExp(r.pattern, 'i');
+      } catch (e) {
+        issues.push({ file, line: lineOf([...p, 'pattern']), path: formatPath(p), message: `bad pattern: ${(e as Error).message}` });
+      }
+    if (r.expr)
+      try {
+        compile(r.expr);
+      } catch (e) {
+        issues.push({ file, line: lineOf([...p, 'expr']), path: formatPath(p), message: (e as Error).message });
+      }
+  }
+  for (const [name, def] of Object.entries(rb.inputs)) {
+    if (def.default !== undefined && !typeMatches(def.type, def.default))
+      issues.push({ file, line: lineOf(['inputs', name, 'default']), path: `inputs.${name}.default`, message: `default is not a ${def.type}` });
+    if (def.enum && def.default !== undefined && !def.enum.includes(def.default))
+      issues.push({ file, line: lineOf(['inputs', name, 'default']), path: `inputs.${name}.default`, message: `default ${JSON.stringify(def.default)} is not one of ${JSON.stringify(def.enum)}` });
+  }
+  if (issues.length) throw new ValidationError(issues);
+
+  // Graph: reachability from start, and every cycle bounded by a step with maxVisits.
+  const reach = new Set<string>();
+  const stack = [start];
+  while (stack.length) {
+    const id = stack.pop()!;
+    if (reach.has(id)) continue;
+    reach.add(id);
+    for (const e of edges(stepMap.get(id)!)) stack.push(e.to);
+  }
+  for (const s of steps) if (!reach.has(s.id)) issues.push({ file, line: s.line, step: s.id, message: `unreachable step '${s.id}' (no path from '${start}')` });
+  for (const cycle of unboundedCycles(steps)) {
+    const first = stepMap.get(cycle[0]!)!;
+    issues.push({ file, line: first.line, step: first.id, message: `unbounded cycle ${[...cycle, cycle[0]].join(' → ')}: give one of these steps maxVisits` });
+  }
+  if (issues.length) throw new ValidationError(issues);
+
+  return {
+    id: rb.id,
+    title: rb.title,
+    description: rb.description,
+    match: rb.match,
+    policy: {
+      targetLock: rb.policy.targetLock,
+      throttleMs: rb.policy.throttle !== undefined ? parseDurationMs(rb.policy.throttle) : undefined,
+      approvers: rb.policy.approvers,
+      pushToBranch: rb.policy.pushToBranch,
+    },
+    inputs: rb.inputs,
+    start,
+    steps,
+    stepMap,
+    hash: createHash('sha256').update(source).digest('hex'),
+    file,
+    source,
+  };
+}
+
+/** Cycles that contain no step with maxVisits (strongly connected components of the unbounded subgraph). */
+function unboundedCycles(steps: StepDef[]): string[][] {
+  const free = new Map(steps.filter((s) => s.maxVisits === undefined).map((s) => [s.id, s]));
+  const index = new Map<string, number>();
+  const low = new Map<string, number>();
+  const onStack = new Set<string>();
+  const st: string[] = [];
+  const out: string[][] = [];
+  let i = 0;
+  const visit = (v: string) => {
+    index.set(v, i);
+    low.set(v, i);
+    i++;
+    st.push(v);
+    onStack.add(v);
+    for (const e of edges(free.get(v)!)) {
+      if (!free.has(e.to)) continue;
+      if (!index.has(e.to)) {
+        visit(e.to);
+        low.set(v, Math.min(low.get(v)!, low.get(e.to)!));
+      } else if (onStack.has(e.to)) low.set(v, Math.min(low.get(v)!, index.get(e.to)!));
+    }
+    if (low.get(v) === index.get(v)) {
+      const comp: string[] = [];
+      let w: string;
+      do {
+        w = st.pop()!;
+        onStack.delete(w);
+        comp.push(w);
+      } while (w !== v);
+      const self = comp.length === 1 && edges(free.get(v)!).some((e) => e.to === v);
+      if (comp.length > 1 || self) out.push(comp.reverse());
+    }
+  };
+  for (const id of free.keys()) if (!index.has(id)) visit(id);
+  return out;
+}
+
+function typeMatches(type: InputDef['type'], v: unknown): boolean {
+  if (type === 'array') return Array.isArray(v);
+  if (type === 'object') return v !== null && typeof v === 'object' && !Array.isArray(v);
+  return typeof v === type;
+}
+
+function allHoles(v: unknown): string[] {
+  if (typeof v === 'string') return templateHoles(v);
+  if (Array.isArray(v)) return v.flatMap(allHoles);
+  if (v && typeof v === 'object') return Object.values(v).flatMap(allHoles);
+  return [];
+}
+
+function splitPath(p: string): (string | number)[] {
+  return p ? p.split(/[.[\]]+/).filter(Boolean).map((x) => (/^\d+$/.test(x) ? Number(x) : x)) : [];
+}
+
+function formatPath(p: (string | number)[]): string {
+  return p.map((x, i) => (typeof x === 'number' ? `[${x}]` : i === 0 ? x : `.${x}`)).join('');
+}
+
+function stepIdAt(data: any, p: (string | number)[]): string | undefined {
+  if (p[0] === 'steps' && typeof p[1] === 'number') {
+    const id = data?.steps?.[p[1]]?.id;
+    return typeof id === 'string' ? id : `#${p[1] + 1}`;
+  }
+  return undefined;
+}
+
+/** Line of the deepest existing node along the path (1-based). */
+function nodeLine(doc: Document, lc: LineCounter, p: (string | number)[]): number | undefined {
+  for (let n = p.length; n >= 0; n--) {
+    const sub = p.slice(0, n);
+    const node = (sub.length ? doc.getIn(sub, true) : doc.contents) as YNode | undefined;
+    if (node && (node as any).range) {
+      // For a map entry prefer the key's line (where the field is written).
+      if (n > 0 && n === p.length) {
+        const parent = (n > 1 ? doc.getIn(p.slice(0, n - 1), true) : doc.contents) as any;
+        if (isMap(parent)) {
+          const pair = (parent.items as any[]).find((it) => (it.key?.value ?? it.key) === p[n - 1]);
+          if (pair?.key?.range) return lc.linePos(pair.key.range[0] as number).line;
+        }
+      }
+      return lc.linePos((node as any).range[0] as number).line;
+    }
+  }
+  return undefined;
+}
+
+/** Resolve a run's inputs: defaults applied, required ones present, types and enums checked. */
+export function resolveInputs(rb: Runbook, given: Record<string, unknown> = {}): Record<string, Json> {
+  const issues: ValidationIssue[] = [];
+  const out: Record<string, Json> = {};
+  for (const k of Object.keys(given)) if (!(k in rb.inputs)) issues.push({ path: `inputs.${k}`, message: `runbook '${rb.id}' has no input '${k}'` });
+  for (const [name, def] of Object.entries(rb.inputs)) {
+    let v = given[name];
+    if (v === undefined) v = def.default;
+    if (v === undefined) {
+      if (def.required !== false) issues.push({ path: `inputs.${name}`, message: `missing required input '${name}' (${def.type})` });
+      continue;
+    }
+    if (def.type === 'number' && typeof v === 'string' && v.trim() !== '' && !Number.isNaN(Number(v))) v = Number(v);
+    if (def.type === 'boolean' && (v === 'true' || v === 'false')) v = v === 'true';
+    if (!typeMatches(def.type, v)) issues.push({ path: `inputs.${name}`, message: `input '${name}' must be a ${def.type}` });
+    else if (def.enum && !def.enum.includes(v)) issues.push({ path: `inputs.${name}`, message: `input '${name}' must be one of ${JSON.stringify(def.enum)}` });
+    else out[name] = v as Json;
+  }
+  if (issues.length) throw new ValidationError(issues);
+  return out;
+}
+
+/** Does this alert select this runbook? (text rules are case-insensitive substrings; patterns are the author's regexes.) */
+export async function matchesAlert(rb: Runbook, alert: Alert): Promise<boolean> {
+  const { evaluate } = await import('./expr.js');
+  const one = async (r: MatchRule): Promise<boolean> => {
+    const text = alert.text ?? '';
+    if (r.text !== undefined && !text.toLowerCase().includes(r.text.toLowerCase())) return false;
+    if (r.pattern !== undefined && !new RegExp(r.pattern, 'i').test(text)) return false;
+    if (r.labels) {
+      const labels = { ...(alert.resource?.labels ?? {}), ...alert.labels };
+      for (const [k, v] of Object.entries(r.labels)) if (labels[k] !== v) return false;
+    }
+    if (r.expr !== undefined && (await evaluate(r.expr, { alert })) !== true) return false;
+    return true;
+  };
+  if (rb.match.all?.length) {
+    for (const r of rb.match.all) if (!(await one(r))) return false;
+  }
+  if (rb.match.any?.length) {
+    for (const r of rb.match.any) if (await one(r)) return true;
+    return false;
+  }
+  return true;
+}
+
+/** Load every *.yaml / *.yml runbook in a folder. Throws one ValidationError with all files' problems. */
+export function loadRunbooksDir(dir: string, actions: ActionCatalog): Map<string, Runbook> {
+  const files = readdirSync(dir)
+    .filter((f) => /\.ya?ml$/.test(f))
+    .sort()
+    .map((f) => path.join(dir, f));
+  return loadRunbookFiles(files, actions);
+}
+
+export function loadRunbookFiles(files: string[], actions: ActionCatalog): Map<string, Runbook> {
+  const out = new Map<string, Runbook>();
+  const issues: ValidationIssue[] = [];
+  for (const f of files) {
+    try {
+      const rb = parseRunbook(readFileSync(f, 'utf8'), f, actions);
+      const prev = out.get(rb.id);
+      if (prev) issues.push({ file: f, line: 1, message: `runbook id '${rb.id}' is also used by ${prev.file}` });
+      else out.set(rb.id, rb);
+    } catch (e) {
+      if (e instanceof ValidationError) issues.push(...e.issues);
+      else issues.push({ file: f, message: (e as Error).message });
+    }
+  }
+  if (issues.length) throw new ValidationError(issues);
+  return out;
+}

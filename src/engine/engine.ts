@@ -1,0 +1,669 @@
+// The engine: submits runs, executes steps as BullMQ jobs, parks approvals, records everything in the RunStore.
+//
+// Exactly-once *effects* on top of at-least-once delivery: a run has one `cursor` — the id of the only job
+// allowed to act for it next (`<run>.<step>.<visit>.<attempt>`). A job that is not the cursor is a duplicate
+// and does nothing. Finishing a step moves the cursor in the same Lua script that records the outcome; the
+// next job is then added under the new cursor id (adding an existing id is a no-op in BullMQ). If a worker dies
+// between the two, the interrupted job is re-delivered (stalled), sees it is no longer the cursor but was the
+// one that moved it (`cursorFrom`), and adds the next job. A sweeper re-adds any missing cursor job.
+import { randomBytes } from 'node:crypto';
+import path from 'node:path';
+import { mkdirSync } from 'node:fs';
+import { Queue, Worker, type Job } from 'bullmq';
+import { Redis } from 'ioredis';
+import type { Action, ActionContext, Logger } from '../core/action.js';
+import type { Alert, ApprovalDecision, Json, RunRecord, RunStatus, StepEvent, StepState, Target } from '../core/types.js';
+import { isTerminal } from '../core/types.js';
+import { PermanentError, RunwrightError, StepTimeoutError, ValidationError, errorInfo, isRetryable } from '../core/errors.js';
+import { parseRunbook, resolveInputs, parseDurationMs, type Runbook, type StepDef } from '../core/runbook.js';
+import { afterFailure, enter, exprContext, nextAfterDecision, nextAfterSuccess, stepTimeoutMs, type Advance } from '../core/graph.js';
+import { render } from '../core/expr.js';
+import type { Ports, ApprovalRequest } from '../ports/index.js';
+import { RunStore, internals, type Patch } from './store.js';
+import type { Config } from '../config/config.js';
+import { ActionRegistry, defaultRegistry } from '../actions/index.js';
+import { createPorts } from '../adapters/index.js';
+import { silentLogger } from '../logging.js';
+
+export class ConflictError extends RunwrightError {
+  constructor(message: string, code = 'conflict') {
+    super(message, { code, retryable: false });
+  }
+}
+export class NotFoundError extends RunwrightError {
+  constructor(message: string) {
+    super(message, { code: 'not_found', retryable: false });
+  }
+}
+
+export interface EngineHooks {
+  /** A run parked at an approval gate (post to chat). Errors are logged, never fail the run. */
+  onApprovalWaiting?(run: RunRecord, request: ApprovalRequest): Promise<void>;
+  /** An approval was decided (update the chat message). */
+  onApprovalDecided?(run: RunRecord, step: string, decision: ApprovalDecision): Promise<void>;
+}
+
+export interface EngineOptions {
+  config: Config;
+  runbooks: Map<string, Runbook>;
+  targets?: Map<string, Target>;
+  registry?: ActionRegistry;
+  ports?: (platform: 'local' | 'gcp') => Ports;
+  logger?: Logger;
+  hooks?: EngineHooks;
+  /** Default step timeout when a step sets none. */
+  defaultStepTimeoutMs?: number;
+}
+
+export interface SubmitRequest {
+  runbookId: string;
+  alert: Alert;
+  target: string | Target;
+  inputs?: Record<string, unknown>;
+  dryRun?: boolean;
+  autoApprove?: boolean;
+  /** Attach to an active run with the same fingerprint instead of starting another. */
+  dedupe?: boolean;
+  /** Apply the runbook's throttle window per fingerprint. */
+  throttle?: boolean;
+}
+
+export type SubmitResult =
+  | { result: 'created'; run: RunRecord }
+  | { result: 'attached'; run: RunRecord }
+  | { result: 'throttled'; lastRunId: string; retryInMs: number };
+
+interface StepJob {
+  runId: string;
+  step: string;
+  visit: number;
+  attempt: number;
+}
+
+const QUEUE = 'steps';
+const now = () => new Date().toISOString();
+export const jobIdFor = (runId: string, step: string, visit: number, attempt: number) => `${runId}.${step}.${visit}.${attempt}`;
+const approvalCursor = (runId: string, step: string, visit: number) => `${runId}.${step}.${visit}.approval`;
+export const newRunId = () => `r${Date.now().toString(36)}${randomBytes(5).toString('hex')}`;
+
+function parseJobId(id: string): StepJob | null {
+  const parts = id.split('.');
+  if (parts.length !== 4 || parts[3] === 'approval') return null;
+  return { runId: parts[0]!, step: parts[1]!, visit: Number(parts[2]), attempt: Number(parts[3]) };
+}
+
+function clip(v: unknown, max = 8_000): Json | undefined {
+  if (v === undefined) return undefined;
+  const s = JSON.stringify(v);
+  if (s === undefined) return undefined;
+  if (s.length <= max) return JSON.parse(s);
+  return { truncated: true, preview: s.slice(0, max) };
+}
+
+export class Engine {
+  readonly store: RunStore;
+  readonly queue: Queue;
+  readonly config: Config;
+  readonly registry: ActionRegistry;
+  readonly logger: Logger;
+  runbooks: Map<string, Runbook>;
+  targets: Map<string, Target>;
+  private readonly hooks: EngineHooks;
+  private readonly portsFor: (platform: 'local' | 'gcp') => Ports;
+  private readonly portCache = new Map<string, Ports>();
+  private readonly byHash = new Map<string, Runbook>();
+  private workers: Worker[] = [];
+  private workerConn?: Redis;
+  private readonly active = new Map<string, AbortController>();
+  private unsubscribe?: () => Promise<void>;
+  private timers: NodeJS.Timeout[] = [];
+  readonly workerId = `w${process.pid}-${randomBytes(3).toString('hex')}`;
+  private closed = false;
+
+  private constructor(opts: EngineOptions) {
+    this.config = opts.config;
+    this.runbooks = opts.runbooks;
+    this.targets = opts.targets ?? new Map();
+    this.registry = opts.registry ?? defaultRegistry();
+    this.logger = opts.logger ?? silentLogger();
+    this.hooks = opts.hooks ?? {};
+    this.portsFor = opts.ports ?? ((p) => createPorts(this.config, p));
+    this.store = new RunStore(this.config.redisUrl, this.config.prefix);
+    this.queue = new Queue(QUEUE, { connection: this.store.redis.duplicate({ maxRetriesPerRequest: null }), prefix: this.bullPrefix() });
+    for (const rb of this.runbooks.values()) this.byHash.set(rb.hash, rb);
+    this.defaultStepTimeoutMs = opts.defaultStepTimeoutMs ?? 15 * 60_000;
+  }
+  private readonly defaultStepTimeoutMs: number;
+
+  static async create(opts: EngineOptions): Promise<Engine> {
+    const e = new Engine(opts);
+    await e.store.redis.ping();
+    return e;
+  }
+
+  bullPrefix(): string {
+    return `${this.config.prefix}:q`;
+  }
+
+  private ports(platform: 'local' | 'gcp'): Ports {
+    let p = this.portCache.get(platform);
+    if (!p) {
+      p = this.portsFor(platform);
+      this.portCache.set(platform, p);
+    }
+    return p;
+  }
+
+  setHooks(h: EngineHooks): void {
+    Object.assign(this.hooks, h);
+  }
+
+  // ---------------------------------------------------------------- submit
+
+  async submit(req: SubmitRequest): Promise<SubmitResult> {
+    const rb = this.runbooks.get(req.runbookId);
+    if (!rb) throw new NotFoundError(`unknown runbook '${req.runbookId}'`);
+    const target = typeof req.target === 'string' ? this.targets.get(req.target) : req.target;
+    if (!target) throw new NotFoundError(`unknown target '${String(req.target)}'`);
+    const inputs = resolveInputs(rb, req.inputs ?? {});
+    await this.store.saveRunbookSource(rb.hash, rb.source);
+    const id = newRunId();
+    const t = now();
+    const run: RunRecord = {
+      id,
+      runbookId: rb.id,
+      runbookHash: rb.hash,
+      alert: req.alert,
+      target,
+      inputs,
+      status: 'queued',
+      createdAt: t,
+      updatedAt: t,
+      dryRun: !!req.dryRun,
+      autoApprove: !!req.autoApprove,
+      steps: {},
+    };
+    // Walk inline steps (switch/end) from the start to find the first job or gate.
+    const adv = await enter(rb, run, {}, rb.start, undefined);
+    const firstCursor = adv.target.kind === 'job' ? jobIdFor(id, adv.target.step, adv.target.visit, 1) : adv.target.kind === 'approval' ? approvalCursor(id, adv.target.step, adv.target.visit) : '';
+    const created: StepEvent = { runId: id, step: '', kind: 'run', visit: 0, attempt: 0, at: t, message: `run created (runbook ${rb.id}@${rb.hash.slice(0, 12)}, target ${target.name})`, input: clip({ alert: { source: req.alert.source, fingerprint: req.alert.fingerprint, severity: req.alert.severity }, inputs, dryRun: run.dryRun }) };
+    const res = await this.store.create({ run, firstCursor, dedupe: !!req.dedupe, throttleMs: req.throttle ? rb.policy.throttleMs : undefined, lockPolicy: rb.policy.targetLock, createdEvent: created });
+    if (res.result === 'attached') return { result: 'attached', run: (await this.store.get(res.runId))! };
+    if (res.result === 'throttled') return res;
+    if (res.status === 'running') await this.startFirst(id, rb, adv);
+    return { result: 'created', run: (await this.store.get(id))! };
+  }
+
+  /** Enter the first step of a run that holds its target lock. */
+  private async startFirst(runId: string, rb: Runbook, adv?: Advance): Promise<void> {
+    const run = (await this.store.get(runId))!;
+    adv ??= await enter(rb, run, {}, rb.start, undefined);
+    const { cursor } = internals(run);
+    await this.transition(run, rb, cursor, { requireStatus: ['running'] }, adv, []);
+  }
+
+  // ---------------------------------------------------------------- transitions
+
+  /**
+   * Apply an Advance computed by the graph core: record states/events, move the cursor, and then do the
+   * follow-up (enqueue the next job, park for approval, or finish and release the target lock).
+   */
+  private async transition(run: RunRecord, rb: Runbook, expectedCursor: string, base: Patch, adv: Advance, events: StepEvent[], extraSet: Record<string, string> = {}): Promise<boolean> {
+    const t = now();
+    const set: Record<string, string> = { updatedAt: t, ...extraSet };
+    for (const [k, v] of Object.entries(adv.visits)) set[`v:${k}`] = String(v);
+    for (const [k, st] of Object.entries(adv.states)) set[`s:${k}`] = JSON.stringify(st);
+    const evs: StepEvent[] = [...events, ...adv.events.map((e) => ({ ...e, runId: run.id, at: t }))];
+    let status: RunStatus;
+    const tg = adv.target;
+    const del: string[] = [];
+    if (tg.kind === 'job') {
+      status = 'running';
+      set.cursor = jobIdFor(run.id, tg.step, tg.visit, tg.attempt);
+      set.currentStep = tg.step;
+      set[`s:${tg.step}`] ??= JSON.stringify({ status: 'pending', visit: tg.visit, attempt: tg.attempt } satisfies StepState);
+    } else if (tg.kind === 'approval') {
+      status = 'waiting_approval';
+      set.cursor = approvalCursor(run.id, tg.step, tg.visit);
+      set.currentStep = tg.step;
+      set[`s:${tg.step}`] = JSON.stringify({ status: 'waiting', visit: tg.visit, attempt: 1 } satisfies StepState);
+      const def = rb.stepMap.get(tg.step)!;
+      const ctx = exprContext(run);
+      const prompt = String(await render(def.approval!.prompt, ctx).catch((e) => `(prompt failed: ${(e as Error).message})`));
+      evs.push({ runId: run.id, step: tg.step, kind: 'waiting', visit: tg.visit, attempt: 1, at: t, message: prompt, output: clip({ options: def.approval!.options ?? [] }) });
+    } else {
+      status = tg.status;
+      set.cursor = '';
+      set.finishedAt = t;
+      set.outcome = tg.outcome;
+      if (tg.status === 'failed' && tg.step) set.failedStep = tg.step;
+      del.push('waitingReason');
+      evs.push({ runId: run.id, step: tg.step ?? '', kind: 'run', visit: 0, attempt: 0, at: t, message: `run ${tg.status}: ${tg.outcome}`, output: { status: tg.status } });
+    }
+    if (expectedCursor) set.cursorFrom = expectedCursor;
+    const res = await this.store.apply(run.id, expectedCursor || '*', { ...base, set: { ...set, ...(base.set ?? {}) }, del: [...del, ...(base.del ?? [])], status, events: evs });
+    if (!res.ok) {
+      this.logger.info({ runId: run.id, reason: res.reason, status: res.status }, 'transition not applied (run moved on)');
+      return false;
+    }
+    await this.followUp(run, rb, tg);
+    return true;
+  }
+
+  private async followUp(run: RunRecord, rb: Runbook, tg: Advance['target']): Promise<void> {
+    if (tg.kind === 'job') {
+      await this.addJob({ runId: run.id, step: tg.step, visit: tg.visit, attempt: tg.attempt }, tg.delayMs);
+    } else if (tg.kind === 'approval') {
+      await this.parked(run.id, rb, tg.step, tg.visit);
+    } else {
+      await this.finished(run);
+    }
+  }
+
+  private async addJob(j: StepJob, delayMs?: number): Promise<void> {
+    await this.queue.add('step', j, {
+      jobId: jobIdFor(j.runId, j.step, j.visit, j.attempt),
+      delay: delayMs && delayMs > 0 ? delayMs : undefined,
+      attempts: 5, // infrastructure failures only (Redis blips); actions fail through the graph
+      backoff: { type: 'exponential', delay: 500 },
+      removeOnComplete: { count: 2000 },
+      removeOnFail: { count: 5000 },
+    });
+  }
+
+  private async parked(runId: string, rb: Runbook, step: string, visit: number): Promise<void> {
+    const def = rb.stepMap.get(step)!;
+    const run = (await this.store.get(runId))!;
+    const ctx = exprContext(run);
+    if (run.autoApprove) {
+      const choice = def.approval!.recommend ? String((await render(def.approval!.recommend, ctx)) ?? '') || undefined : undefined;
+      await this.decide(runId, { decision: 'approved', actor: 'auto-approve', comment: 'approved automatically (--auto-approve)', choice }).catch((e) => this.logger.warn({ runId, err: errorInfo(e) }, 'auto-approve failed'));
+      return;
+    }
+    if (def.approval!.timeout !== undefined) {
+      const cursor = approvalCursor(runId, step, visit);
+      await this.queue.add('approval-timeout', { runId, cursor }, { jobId: `${cursor}.timeout`, delay: parseDurationMs(def.approval!.timeout), removeOnComplete: true, removeOnFail: { count: 1000 } });
+    }
+    if (this.hooks.onApprovalWaiting) {
+      const render1 = async (tpl?: string) => (tpl ? await render(tpl, ctx).catch(() => undefined) : undefined);
+      const req: ApprovalRequest = {
+        runId,
+        step,
+        runbookId: run.runbookId,
+        target: run.target.name,
+        alert: run.alert,
+        prompt: String(await render(def.approval!.prompt, ctx)),
+        findings: clip(await render1(def.approval!.findings)),
+        proposal: (await render1(def.approval!.proposal)) as ApprovalRequest['proposal'],
+        options: def.approval!.options ?? [],
+      };
+      this.hooks.onApprovalWaiting(run, req).catch((e) => this.logger.warn({ runId, err: errorInfo(e) }, 'approval notification failed; the run still waits'));
+    }
+  }
+
+  private async finished(run: RunRecord): Promise<void> {
+    const rel = await this.store.releaseLock(run.target.name, run.id);
+    if (rel.next) {
+      const next = await this.store.get(rel.next.runId);
+      if (next) {
+        const rb = await this.runbookFor(next);
+        await this.startFirst(next.id, rb);
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- decisions and control
+
+  /** Approve or reject a parked run. Throws ConflictError when it is not waiting (second click, finished run). */
+  async decide(runId: string, d: { decision: 'approved' | 'rejected'; actor: string; comment?: string; choice?: string }): Promise<RunRecord> {
+    const run = await this.store.get(runId);
+    if (!run) throw new NotFoundError(`no run '${runId}'`);
+    if (run.status !== 'waiting_approval' || !run.currentStep) {
+      const who = run.approval ? ` (decided by ${run.approval.actor} at ${run.approval.at})` : '';
+      throw new ConflictError(`run ${runId} is ${run.status}, not waiting for approval${who}`, 'not_waiting');
+    }
+    const rb = await this.runbookFor(run);
+    const def = rb.stepMap.get(run.currentStep)!;
+    const opts = def.approval?.options ?? [];
+    if (d.choice !== undefined && d.choice !== '' && opts.length && !opts.includes(d.choice)) {
+      throw new ValidationError([{ path: 'choice', message: `choice must be one of ${opts.join(', ')}` }]);
+    }
+    const decision: ApprovalDecision = { decision: d.decision, actor: d.actor, at: now(), comment: d.comment, choice: d.choice || undefined };
+    const { cursor } = internals(run);
+    const { visits } = internals(run);
+    const st = run.steps[run.currentStep]!;
+    const { next, rejected } = await nextAfterDecision(def, run, decision);
+    const runAfter = { ...run, approval: decision, steps: { ...run.steps, [def.id]: { ...st, status: rejected ? 'failed' : 'succeeded', output: decision as unknown as Json } as StepState } };
+    let adv: Advance;
+    if (rejected && !next) adv = { target: { kind: 'end', status: 'failed', outcome: `rejected by ${d.actor}${d.comment ? `: ${d.comment}` : ''}`, step: def.id }, visits: {}, events: [], states: {} };
+    else adv = await enter(rb, runAfter, visits, next, def.id);
+    const approvals = [...(run.approvals ?? []), decision];
+    const ev: StepEvent = { runId, step: def.id, kind: rejected ? 'rejected' : 'approved', visit: st.visit, attempt: 1, at: decision.at, actor: d.actor, message: d.comment, output: clip(decision) };
+    const ok = await this.transition(runAfter, rb, cursor, { requireStatus: ['waiting_approval'] }, adv, [ev], {
+      approval: JSON.stringify(decision),
+      approvals: JSON.stringify(approvals),
+      [`s:${def.id}`]: JSON.stringify({ status: rejected ? 'failed' : 'succeeded', output: decision, visit: st.visit, attempt: 1 }),
+    });
+    if (!ok) {
+      const cur = await this.store.get(runId);
+      throw new ConflictError(`run ${runId} was already decided${cur?.approval ? ` by ${cur.approval.actor} at ${cur.approval.at}` : ''}`, 'already_decided');
+    }
+    const after = (await this.store.get(runId))!;
+    if (this.hooks.onApprovalDecided) this.hooks.onApprovalDecided(after, def.id, decision).catch((e) => this.logger.warn({ runId, err: errorInfo(e) }, 'approval update failed'));
+    return after;
+  }
+
+  async cancel(runId: string, actor: string, reason?: string): Promise<RunRecord> {
+    const run = await this.store.get(runId);
+    if (!run) throw new NotFoundError(`no run '${runId}'`);
+    const t = now();
+    const res = await this.store.apply(runId, '*', {
+      notTerminal: true,
+      status: 'cancelled',
+      set: { cursor: '', finishedAt: t, updatedAt: t, outcome: `cancelled by ${actor}${reason ? `: ${reason}` : ''}` },
+      events: [{ runId, step: run.currentStep ?? '', kind: 'run', visit: 0, attempt: 0, at: t, actor, message: `cancelled by ${actor}${reason ? `: ${reason}` : ''}`, output: { status: 'cancelled' } }],
+    });
+    if (!res.ok) throw new ConflictError(`run ${runId} is already ${res.status ?? 'finished'}`, 'not_cancellable');
+    await this.store.redis.lrem(this.store.lockqKey(run.target.name), 0, runId);
+    await this.finished(run);
+    return (await this.store.get(runId))!;
+  }
+
+  /** Retry a failed run from its failed step (a new attempt of that step). */
+  async retry(runId: string, actor: string): Promise<RunRecord> {
+    const run = await this.store.get(runId);
+    if (!run) throw new NotFoundError(`no run '${runId}'`);
+    const { failedStep } = internals(run);
+    if (run.status !== 'failed' || !failedStep) throw new ConflictError(`run ${runId} is ${run.status}; only a failed run with a failed step can be retried`, 'not_retryable');
+    const rb = await this.runbookFor(run);
+    const def = rb.stepMap.get(failedStep)!;
+    const holder = await this.store.redis.set(this.store.lockKey(run.target.name), runId, 'NX');
+    if (!holder && (await this.store.lockHolder(run.target.name)) !== runId) {
+      throw new ConflictError(`target ${run.target.name} is busy with run ${await this.store.lockHolder(run.target.name)}`, 'target_busy');
+    }
+    const st = run.steps[failedStep] ?? { status: 'failed', visit: 1, attempt: 0 };
+    const t = now();
+    let adv: Advance;
+    if (def.action) adv = { target: { kind: 'job', step: failedStep, visit: st.visit, attempt: st.attempt + 1 }, visits: {}, events: [], states: {} };
+    else adv = await enter(rb, run, internals(run).visits, failedStep, undefined);
+    const ok = await this.transition(run, rb, '', { requireStatus: ['failed'], del: ['finishedAt', 'outcome', 'failedStep'] }, adv, [
+      { runId, step: failedStep, kind: 'run', visit: st.visit, attempt: st.attempt + 1, at: t, actor, message: `retry from step '${failedStep}' by ${actor}`, output: { status: 'running' } },
+    ]);
+    if (!ok) {
+      await this.store.releaseLock(run.target.name, runId);
+      throw new ConflictError(`run ${runId} changed while retrying`, 'conflict');
+    }
+    return (await this.store.get(runId))!;
+  }
+
+  // ---------------------------------------------------------------- worker
+
+  async startWorker(opts: { concurrency?: number } = {}): Promise<void> {
+    if (!this.workerConn) this.workerConn = this.store.redis.duplicate({ maxRetriesPerRequest: null });
+    const w = new Worker(QUEUE, (job) => this.process(job), {
+      connection: this.workerConn,
+      prefix: this.bullPrefix(),
+      concurrency: opts.concurrency ?? this.config.worker.concurrency,
+      lockDuration: this.config.worker.lockDurationMs,
+      stalledInterval: this.config.worker.stalledIntervalMs,
+      maxStalledCount: 5,
+      autorun: true,
+    });
+    w.on('error', (e) => this.logger.error({ err: errorInfo(e) }, 'worker error'));
+    this.workers.push(w);
+    if (!this.unsubscribe) {
+      this.unsubscribe = await this.store.subscribe((ev) => {
+        if (ev.kind === 'run' && (ev.output as any)?.status === 'cancelled') this.active.get(ev.runId)?.abort(new PermanentError('run cancelled', 'cancelled'));
+      });
+      const beat = async () => {
+        await this.store.redis.set(this.store.key('worker', this.workerId), JSON.stringify({ pid: process.pid, at: now() }), 'EX', 30).catch(() => undefined);
+      };
+      await beat();
+      this.timers.push(setInterval(beat, 10_000).unref());
+      this.timers.push(setInterval(() => void this.sweep().catch(() => undefined), 15_000).unref());
+      if (this.config.retentionDays > 0) this.timers.push(setInterval(() => void this.store.prune(Date.now() - this.config.retentionDays * 86_400_000).catch(() => undefined), 3_600_000).unref());
+      await this.sweep().catch((e) => this.logger.warn({ err: errorInfo(e) }, 'sweep failed'));
+    }
+    await w.waitUntilReady();
+  }
+
+  /** Number of workers that sent a heartbeat in the last 30 s (any process). */
+  async workersAlive(): Promise<number> {
+    let n = 0;
+    let cursor = '0';
+    do {
+      const [next, keys] = await this.store.redis.scan(cursor, 'MATCH', this.store.key('worker', '*'), 'COUNT', 500);
+      cursor = next;
+      n += keys.length;
+    } while (cursor !== '0');
+    return n;
+  }
+
+  /** Re-add the cursor job of any running run whose job is missing (a crash between record and enqueue). */
+  async sweep(): Promise<number> {
+    const ids = await this.store.redis.zrange(this.store.key('idx', 'status', 'running'), 0, -1);
+    let fixed = 0;
+    for (const id of ids) {
+      const raw = await this.store.redis.hmget(this.store.runKey(id), 'cursor', 'updatedAt', 'status');
+      const cursor = raw[0];
+      if (!cursor || raw[2] !== 'running') continue;
+      if (Date.now() - Date.parse(raw[1] ?? '') < 5_000) continue;
+      const j = parseJobId(cursor);
+      if (!j) continue;
+      const exists = await this.store.redis.exists(`${this.bullPrefix()}:${QUEUE}:${cursor}`);
+      if (!exists) {
+        await this.addJob(j);
+        fixed++;
+        this.logger.warn({ runId: id, job: cursor }, 'sweeper re-added a missing step job');
+      }
+    }
+    return fixed;
+  }
+
+  private async runbookFor(run: RunRecord): Promise<Runbook> {
+    const hit = this.byHash.get(run.runbookHash);
+    if (hit) return hit;
+    const src = await this.store.runbookSource(run.runbookHash);
+    if (!src) throw new PermanentError(`runbook ${run.runbookId}@${run.runbookHash} is not stored`, 'runbook_missing');
+    const rb = parseRunbook(src, `${run.runbookId}@${run.runbookHash.slice(0, 12)}`, this.registry.catalog());
+    this.byHash.set(rb.hash, rb);
+    return rb;
+  }
+
+  private async process(job: Job): Promise<string> {
+    if (job.name === 'approval-timeout') return this.approvalTimeout(job.data as { runId: string; cursor: string });
+    const j = job.data as StepJob;
+    const jobId = job.id!;
+    const t0 = Date.now();
+    const startedAt = now();
+    const begun = await this.store.begin(j.runId, jobId, {
+      set: { currentStep: j.step, updatedAt: startedAt, [`s:${j.step}`]: JSON.stringify({ status: 'running', visit: j.visit, attempt: j.attempt } satisfies StepState) },
+      events: [{ runId: j.runId, step: j.step, kind: 'started', visit: j.visit, attempt: j.attempt, at: startedAt, message: job.attemptsMade > 0 || job.stalledCounter > 0 ? 're-delivered' : undefined }],
+    });
+    if (!begun.ok) {
+      // A duplicate or stale delivery. If this job moved the cursor but died before adding the next job, add it.
+      if (begun.cursorFrom === jobId && begun.status === 'running' && begun.cursor) {
+        const next = parseJobId(begun.cursor);
+        if (next) await this.addJob(next);
+      }
+      return 'stale';
+    }
+    const run = begun.run;
+    const rb = await this.runbookFor(run);
+    const def = rb.stepMap.get(j.step);
+    if (!def?.action) {
+      await this.failRun(run, jobId, j, new PermanentError(`step '${j.step}' has no action`), t0);
+      return 'failed';
+    }
+    const action = this.registry.get(def.action);
+    const log = this.logger.child({ runId: j.runId, step: j.step, attempt: j.attempt });
+    let output: Json;
+    let input: Json | undefined;
+    const ac = new AbortController();
+    this.active.set(j.runId, ac);
+    const timeoutMs = stepTimeoutMs(def, this.defaultStepTimeoutMs);
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      if (!action) throw new PermanentError(`unknown action '${def.action}'`, 'unknown_action');
+      const ctxData = exprContext(run);
+      const rendered = await render(def.with ?? {}, ctxData);
+      input = clip(rendered, 4_000);
+      const parsed = action.params.safeParse(rendered);
+      if (!parsed.success) {
+        throw new PermanentError(`bad parameters for ${def.action}: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`, 'bad_params');
+      }
+      const ctx = this.actionContext(run, rb, def, j, ac.signal, log);
+      const work = run.dryRun && action.sideEffects
+        ? action.plan!(parsed.data, ctx).then((p) => ({ dryRun: true, plan: p.description, details: p.details ?? null, ...(p.output && typeof p.output === 'object' && !Array.isArray(p.output) ? (p.output as object) : {}) }) as Json)
+        : action.run(parsed.data, ctx).then((o) => (o === undefined ? {} : o) as Json);
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => {
+          const err = new StepTimeoutError(j.step, timeoutMs);
+          ac.abort(err);
+          reject(err);
+        }, timeoutMs);
+      });
+      const aborted = new Promise<never>((_, reject) => ac.signal.addEventListener('abort', () => reject(ac.signal.reason), { once: true }));
+      output = (await Promise.race([work, timeout, aborted])) as Json;
+      output = clip(output, 256_000) ?? {};
+    } catch (e) {
+      clearTimeout(timer);
+      this.active.delete(j.runId);
+      if (ac.signal.aborted && (ac.signal.reason as RunwrightError)?.code === 'cancelled') return 'cancelled';
+      log.warn({ err: errorInfo(e) }, 'step failed');
+      await this.stepFailed(run, rb, def, jobId, j, e, t0, input);
+      return 'failed';
+    }
+    clearTimeout(timer);
+    this.active.delete(j.runId);
+    const next = await nextAfterSuccess(def, run, output);
+    const state: StepState = { status: 'succeeded', output, visit: j.visit, attempt: j.attempt };
+    const runAfter: RunRecord = { ...run, steps: { ...run.steps, [j.step]: state } };
+    const adv = await enter(rb, runAfter, internals(run).visits, next, j.step);
+    await this.transition(runAfter, rb, jobId, { requireStatus: ['running'] }, adv, [
+      { runId: j.runId, step: j.step, kind: 'succeeded', visit: j.visit, attempt: j.attempt, at: now(), durationMs: Date.now() - t0, input, output },
+    ], { [`s:${j.step}`]: JSON.stringify(state) });
+    return 'succeeded';
+  }
+
+  private actionContext(run: RunRecord, rb: Runbook, def: StepDef, j: StepJob, signal: AbortSignal, logger: Logger): ActionContext {
+    const workdir = path.resolve(this.config.workdir, run.id);
+    mkdirSync(workdir, { recursive: true });
+    return {
+      run: { id: run.id, runbookId: rb.id, runbookHash: rb.hash, dryRun: run.dryRun },
+      step: { id: def.id, visit: j.visit, attempt: j.attempt },
+      idempotencyKey: `${run.id}.${def.id}.${j.visit}`,
+      logger,
+      signal,
+      alert: run.alert,
+      target: run.target,
+      inputs: run.inputs,
+      steps: run.steps,
+      approval: run.approval,
+      workdir,
+      ports: this.ports(run.target.platform),
+      progress: async (message, data) => {
+        await this.store.appendEvent({ runId: run.id, step: def.id, kind: 'progress', visit: j.visit, attempt: j.attempt, at: now(), message, output: data }).catch(() => undefined);
+      },
+    };
+  }
+
+  private async stepFailed(run: RunRecord, rb: Runbook, def: StepDef, jobId: string, j: StepJob, e: unknown, t0: number, input?: Json): Promise<void> {
+    const info = errorInfo(e);
+    const decision = afterFailure(def, j.attempt, isRetryable(e));
+    const state: StepState = { status: 'failed', error: info, visit: j.visit, attempt: j.attempt };
+    const ev: StepEvent = { runId: j.runId, step: j.step, kind: 'failed', visit: j.visit, attempt: j.attempt, at: now(), durationMs: Date.now() - t0, input, error: info };
+    const runAfter: RunRecord = { ...run, steps: { ...run.steps, [j.step]: state } };
+    const setState = { [`s:${j.step}`]: JSON.stringify(state) };
+    if ('retryInMs' in decision) {
+      ev.message = `attempt ${j.attempt} failed; retrying in ${decision.retryInMs} ms`;
+      const adv: Advance = { target: { kind: 'job', step: j.step, visit: j.visit, attempt: j.attempt + 1, delayMs: decision.retryInMs }, visits: {}, events: [], states: {} };
+      // The step waits for its next attempt with the last error still visible.
+      await this.transition(runAfter, rb, jobId, { requireStatus: ['running'] }, adv, [ev], { [`s:${j.step}`]: JSON.stringify({ ...state, status: 'pending', attempt: j.attempt + 1 }) });
+      return;
+    }
+    if ('next' in decision) {
+      const adv = await enter(rb, runAfter, internals(run).visits, decision.next, j.step);
+      await this.transition(runAfter, rb, jobId, { requireStatus: ['running'] }, adv, [ev], setState);
+      return;
+    }
+    const adv: Advance = { target: { kind: 'end', status: 'failed', outcome: `step '${j.step}' failed: ${info.message}`, step: j.step }, visits: {}, events: [], states: {} };
+    await this.transition(runAfter, rb, jobId, { requireStatus: ['running'] }, adv, [ev], setState);
+  }
+
+  private async failRun(run: RunRecord, jobId: string, j: StepJob, e: unknown, t0: number): Promise<void> {
+    const rb = await this.runbookFor(run);
+    await this.stepFailed(run, rb, { id: j.step } as StepDef, jobId, j, e, t0);
+  }
+
+  private async approvalTimeout(d: { runId: string; cursor: string }): Promise<string> {
+    const run = await this.store.get(d.runId);
+    if (!run || run.status !== 'waiting_approval' || internals(run).cursor !== d.cursor) return 'stale';
+    await this.decide(d.runId, { decision: 'rejected', actor: 'system:timeout', comment: 'approval timed out' }).catch(() => undefined);
+    return 'timed-out';
+  }
+
+  // ---------------------------------------------------------------- following
+
+  /** Resolve when `pred(run)` holds (checked now and on every event of the run). */
+  async waitFor(runId: string, pred: (r: RunRecord) => boolean, timeoutMs = 60_000): Promise<RunRecord> {
+    let off: (() => Promise<void>) | undefined;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      return await new Promise<RunRecord>((resolve, reject) => {
+        let checking = false;
+        let again = false;
+        const check = async () => {
+          if (checking) {
+            again = true;
+            return;
+          }
+          checking = true;
+          try {
+            do {
+              again = false;
+              const r = await this.store.get(runId);
+              if (r && pred(r)) return resolve(r);
+            } while (again);
+          } catch (e) {
+            reject(e);
+          } finally {
+            checking = false;
+          }
+        };
+        timer = setTimeout(async () => {
+          const r = await this.store.get(runId).catch(() => null);
+          reject(new Error(`timed out after ${timeoutMs} ms waiting for run ${runId} (status ${r?.status}, step ${r?.currentStep})`));
+        }, timeoutMs);
+        this.store
+          .subscribe(() => void check(), { runId })
+          .then((o) => {
+            off = o;
+            void check();
+          }, reject);
+      });
+    } finally {
+      clearTimeout(timer);
+      await off?.();
+    }
+  }
+
+  waitForEnd(runId: string, timeoutMs?: number): Promise<RunRecord> {
+    return this.waitFor(runId, (r) => isTerminal(r.status), timeoutMs);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const t of this.timers) clearInterval(t);
+    for (const ac of this.active.values()) ac.abort(new PermanentError('worker shutting down', 'shutdown'));
+    await Promise.all(this.workers.map((w) => w.close()));
+    await this.unsubscribe?.();
+    await this.store.redis.del(this.store.key('worker', this.workerId)).catch(() => undefined);
+    await this.queue.close();
+    this.workerConn?.disconnect();
+    await this.store.close();
+  }
+}
+
+export type { Action };

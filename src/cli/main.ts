@@ -1,0 +1,246 @@
+#!/usr/bin/env node
+// The runwright CLI: validate runbooks, serve, and run a runbook against an alert while following it.
+import { readFileSync, existsSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+import { Command, CommanderError } from 'commander';
+import { loadConfig, type Config } from '../config/config.js';
+import { loadTargets, matchTargets } from '../config/targets.js';
+import { loadRunbookFiles, matchesAlert, parseRunbook, type Runbook } from '../core/runbook.js';
+import { ValidationError, formatIssue } from '../core/errors.js';
+import type { RunRecord, StepEvent, Target } from '../core/types.js';
+import { defaultRegistry } from '../actions/index.js';
+import { Engine, NotFoundError } from '../engine/engine.js';
+import { createLogger, silentLogger } from '../logging.js';
+import { alertFromText } from './alert-file.js';
+import { formatEvent } from './format.js';
+
+const EXIT = { ok: 0, failed: 1, usage: 2, parked: 3 } as const;
+
+class UsageError extends Error {}
+
+function runbookFiles(args: string[], dir: string): string[] {
+  if (args.length) return args;
+  if (!existsSync(dir)) throw new UsageError(`no runbooks folder at ${dir}`);
+  return readdirSync(dir)
+    .filter((f) => /\.ya?ml$/.test(f))
+    .sort()
+    .map((f) => path.join(dir, f));
+}
+
+async function cmdValidate(files: string[], opts: { json?: boolean }): Promise<number> {
+  const config = loadConfig();
+  const registry = defaultRegistry();
+  const list = runbookFiles(files, config.runbooksDir);
+  let bad = 0;
+  const results: unknown[] = [];
+  for (const f of list) {
+    try {
+      if (!existsSync(f)) throw new ValidationError([{ file: f, message: 'file not found' }]);
+      const rb = parseRunbook(readFileSync(f, 'utf8'), f, registry.catalog());
+      results.push({ file: f, ok: true, id: rb.id, steps: rb.steps.length, hash: rb.hash });
+      if (!opts.json) process.stdout.write(`ok    ${f}  (${rb.id}: ${rb.steps.length} steps, sha256 ${rb.hash.slice(0, 12)})\n`);
+    } catch (e) {
+      bad++;
+      const issues = e instanceof ValidationError ? e.issues : [{ file: f, message: (e as Error).message }];
+      results.push({ file: f, ok: false, issues });
+      if (!opts.json) for (const i of issues) process.stderr.write(`error ${formatIssue(i)}\n`);
+    }
+  }
+  if (opts.json) process.stdout.write(JSON.stringify(results, null, 2) + '\n');
+  return bad ? EXIT.failed : EXIT.ok;
+}
+
+interface RunOpts {
+  alert: string;
+  target?: string;
+  targets?: string;
+  platform?: 'local' | 'gcp';
+  dryRun?: boolean;
+  autoApprove?: boolean;
+  json?: boolean;
+  input?: string[];
+  timeout?: string;
+}
+
+function loadRunbookArg(arg: string, config: Config): Runbook {
+  const registry = defaultRegistry();
+  if (/\.ya?ml$/.test(arg) && existsSync(arg)) return loadRunbookFiles([arg], registry.catalog()).values().next().value!;
+  const dir = config.runbooksDir;
+  const files = existsSync(dir) ? runbookFiles([], dir) : [];
+  const all = loadRunbookFiles(files, registry.catalog());
+  const rb = all.get(arg);
+  if (!rb) throw new UsageError(`unknown runbook '${arg}' (known: ${[...all.keys()].join(', ') || 'none'} in ${dir})`);
+  return rb;
+}
+
+async function cmdRun(runbookArg: string, opts: RunOpts): Promise<number> {
+  const config = loadConfig();
+  const rb = loadRunbookArg(runbookArg, config);
+  const targetsFile = opts.targets ?? config.targetsFile;
+  if (!existsSync(targetsFile)) throw new UsageError(`targets file not found: ${targetsFile} (use --targets FILE)`);
+  const targets = loadTargets(targetsFile);
+  const content = opts.alert === '-' ? readFileSync(0, 'utf8') : existsSync(opts.alert) ? readFileSync(opts.alert, 'utf8') : null;
+  if (content === null) throw new UsageError(`alert file not found: ${opts.alert}`);
+  const alert = alertFromText(content);
+  if (!(await matchesAlert(rb, alert))) process.stderr.write(`warning: the alert does not match runbook ${rb.id}'s match rules; running it anyway as asked\n`);
+  let target: Target | undefined;
+  if (opts.target) {
+    target = targets.get(opts.target);
+    if (!target) throw new UsageError(`unknown target '${opts.target}' (known: ${[...targets.keys()].join(', ')})`);
+  } else {
+    const m = matchTargets(targets.values(), alert);
+    if (m.length !== 1) throw new UsageError(m.length ? `the alert matches several targets (${m.map((t) => t.name).join(', ')}): pick one with --target` : 'no target matches the alert\'s labels: name one with --target');
+    target = m[0]!;
+  }
+  if (opts.platform) target = { ...target, platform: opts.platform };
+  const inputs: Record<string, string> = {};
+  for (const kv of opts.input ?? []) {
+    const i = kv.indexOf('=');
+    if (i <= 0) throw new UsageError(`--input takes name=value, got '${kv}'`);
+    inputs[kv.slice(0, i)] = kv.slice(i + 1);
+  }
+  const logger = process.env.LOG_LEVEL ? createLogger({ level: process.env.LOG_LEVEL }) : silentLogger();
+  const registry = defaultRegistry();
+  const engine = await Engine.create({ config, runbooks: new Map([[rb.id, rb]]), targets, registry, logger });
+  const out = opts.json ? process.stderr : process.stdout;
+  let offWorker = false;
+  try {
+    if ((await engine.workersAlive()) === 0) {
+      await engine.startWorker();
+      offWorker = true;
+      out.write(`(no worker was running: started one in this process)\n`);
+    }
+    // Follow: buffer live events until we know the run id, then print history + live, in stream order.
+    let runId: string | undefined;
+    let lastId = '';
+    const pending: StepEvent[] = [];
+    const print = (ev: StepEvent) => {
+      if (!runId || ev.runId !== runId || !ev.id || cmpId(ev.id, lastId) <= 0) return;
+      lastId = ev.id;
+      out.write(formatEvent(ev) + '\n');
+    };
+    const off = await engine.store.subscribe((ev) => (runId ? print(ev) : pending.push(ev)));
+    const res = await engine.submit({ runbookId: rb.id, alert, target, inputs, dryRun: opts.dryRun, autoApprove: opts.autoApprove });
+    if (res.result === 'throttled') throw new UsageError('throttled');
+    runId = res.run.id;
+    out.write(`run ${runId}: runbook ${rb.id} (sha256 ${rb.hash.slice(0, 12)}) on target ${target.name} [${target.platform}]${opts.dryRun ? ' — DRY RUN, nothing written' : ''}\n`);
+    for (const ev of await engine.store.events(runId)) print(ev);
+    for (const ev of pending.splice(0)) print(ev);
+    const timeoutMs = opts.timeout ? Number(opts.timeout) * 1000 : 30 * 60_000;
+    const end = await engine.waitFor(runId, (r) => ['succeeded', 'failed', 'escalated', 'cancelled', 'refused'].includes(r.status) || (r.status === 'waiting_approval' && !opts.autoApprove) || (r.status === 'waiting_lock' && !offWorker), timeoutMs);
+    for (const ev of await engine.store.events(runId)) print(ev);
+    await off();
+    if (opts.json) process.stdout.write(JSON.stringify({ ...end, events: await engine.store.events(runId) }, null, 2) + '\n');
+    else out.write(summary(end));
+    if (end.status === 'succeeded') return EXIT.ok;
+    if (end.status === 'waiting_approval' || end.status === 'waiting_lock') return EXIT.parked;
+    return EXIT.failed;
+  } finally {
+    await engine.close();
+  }
+}
+
+function cmpId(a: string, b: string): number {
+  if (!b) return 1;
+  const [a1, a2] = a.split('-').map(Number);
+  const [b1, b2] = b.split('-').map(Number);
+  return a1! - b1! || a2! - b2!;
+}
+
+function summary(r: RunRecord): string {
+  const lines = [`\nrun ${r.id} ${r.status.toUpperCase()}${r.outcome ? ` — ${r.outcome}` : ''}`];
+  if (r.status === 'waiting_approval') lines.push(`waiting for approval at step '${r.currentStep}': approve with the API or dashboard (exit 3)`);
+  return lines.join('\n') + '\n';
+}
+
+async function cmdServe(opts: { role: string; port?: string }): Promise<number> {
+  const role = opts.role;
+  if (!['api', 'worker', 'all'].includes(role)) throw new UsageError(`--role must be api, worker or all (got '${role}')`);
+  const config = loadConfig(process.env, opts.port ? { http: { ...loadConfig().http, port: Number(opts.port) } } : {});
+  const mod = '../api/server.js';
+  const server = (await import(mod).catch(() => null)) as { startServer?: (o: { config: Config; role: string }) => Promise<unknown> } | null;
+  if (server?.startServer) {
+    await server.startServer({ config, role });
+    return -1; // keeps running
+  }
+  if (role !== 'worker') throw new UsageError('the HTTP API is not built into this version; use --role worker');
+  const { loadWorld } = await import('../engine/bootstrap.js');
+  const world = loadWorld(config);
+  const logger = createLogger({ level: config.logLevel });
+  const engine = await Engine.create({ config, ...world, logger });
+  await engine.startWorker();
+  logger.info({ workerId: engine.workerId, runbooks: [...world.runbooks.keys()] }, 'worker started');
+  const stop = async () => {
+    logger.info('shutting down');
+    await engine.close();
+    process.exit(0);
+  };
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+  return -1;
+}
+
+export function program(): Command {
+  const p = new Command('runwright').description('Incident-runbook automation').exitOverride().showHelpAfterError();
+  p.command('validate')
+    .description('validate runbooks (default: every runbook in the runbooks folder)')
+    .argument('[files...]', 'runbook YAML files')
+    .option('--json', 'machine-readable results')
+    .action(async (files: string[], o) => finish(await cmdValidate(files, o)));
+  p.command('run')
+    .description('submit a run and follow it step by step')
+    .argument('<runbook>', 'runbook id or YAML file')
+    .requiredOption('--alert <file|->', 'alert file (JSON or text), or - for stdin')
+    .option('--target <name>', 'target name (default: the one whose labels match the alert)')
+    .option('--targets <file>', 'targets file (default runwright.targets.yaml)')
+    .option('--platform <local|gcp>', 'override the target platform')
+    .option('--input <name=value...>', 'runbook inputs')
+    .option('--dry-run', 'plan side-effecting steps instead of doing them')
+    .option('--auto-approve', 'approve approval gates automatically (recommended option)')
+    .option('--timeout <seconds>', 'give up following after this long')
+    .option('--json', 'print the final run record with every step outcome')
+    .action(async (rb: string, o: RunOpts) => {
+      if (o.platform && !['local', 'gcp'].includes(o.platform)) throw new UsageError(`--platform must be local or gcp`);
+      finish(await cmdRun(rb, o));
+    });
+  p.command('serve')
+    .description('run the service')
+    .option('--role <role>', 'api | worker | all', 'all')
+    .option('--port <port>', 'HTTP port')
+    .action(async (o) => finish(await cmdServe(o)));
+  return p;
+}
+
+let exitCode: number | undefined;
+function finish(code: number) {
+  if (code >= 0) exitCode = code;
+}
+
+export async function main(argv = process.argv): Promise<number> {
+  try {
+    await program().parseAsync(argv);
+    if (exitCode !== undefined) {
+      return exitCode;
+    }
+    return -1;
+  } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : EXIT.usage;
+    if (e instanceof UsageError || e instanceof NotFoundError) {
+      process.stderr.write(`runwright: ${e.message}\n`);
+      return EXIT.usage;
+    }
+    if (e instanceof ValidationError) {
+      for (const i of e.issues) process.stderr.write(`error ${formatIssue(i)}\n`);
+      return EXIT.usage;
+    }
+    process.stderr.write(`runwright: ${(e as Error).stack ?? e}\n`);
+    return EXIT.failed;
+  }
+}
+
+const invoked = !!process.argv[1] && /[\\/]cli[\\/]main\.[jt]s$/.test(process.argv[1]);
+if (invoked) {
+  main().then((code) => {
+    if (code >= 0) process.exit(code);
+  });
+}

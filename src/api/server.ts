@@ -1,0 +1,122 @@
+// `runwright serve`: load runbooks and targets, create the Engine, start the worker (role worker|all) and the
+// HTTP API (role api|all), wire Slack approvals, and shut down gracefully on SIGTERM/SIGINT (in-flight
+// requests finish, event streams end, the worker finishes or hands back its jobs).
+import type { Logger as PinoLogger } from 'pino';
+import type { Config } from '../config/config.js';
+import { Engine } from '../engine/engine.js';
+import { loadWorld, type World } from '../engine/bootstrap.js';
+import { createPorts } from '../adapters/index.js';
+import { SlackChat } from '../adapters/slack/chat.js';
+import { createLogger } from '../logging.js';
+import { errorInfo } from '../core/errors.js';
+import { buildApp, type RunwrightApp } from './app.js';
+import { ApprovalNotifier } from './slack/notifier.js';
+
+export type Role = 'api' | 'worker' | 'all';
+
+export interface StartOptions {
+  config: Config;
+  role: Role | string;
+  logger?: PinoLogger;
+  /** Runbooks, targets and registry (default: loaded from config.runbooksDir / config.targetsFile). */
+  world?: World;
+  /** Install SIGTERM/SIGINT handlers that close everything and exit (default true). */
+  handleSignals?: boolean;
+  /** Slack notifier retry schedule (tests shorten it). */
+  slackRetry?: { baseMs?: number; maxMs?: number; attempts?: number };
+}
+
+export interface Server {
+  engine: Engine;
+  app?: RunwrightApp;
+  chat?: SlackChat;
+  notifier?: ApprovalNotifier;
+  /** http://host:port when the API listens. */
+  url?: string;
+  close(): Promise<void>;
+}
+
+export async function startServer(opts: StartOptions): Promise<Server> {
+  const { config } = opts;
+  const role = opts.role as Role;
+  if (!['api', 'worker', 'all'].includes(role)) throw new Error(`role must be api, worker or all (got '${String(opts.role)}')`);
+  const logger = opts.logger ?? createLogger({ level: config.logLevel });
+  const world = opts.world ?? loadWorld(config);
+
+  let chat: SlackChat | undefined;
+  const engine = await Engine.create({
+    config,
+    runbooks: world.runbooks,
+    targets: world.targets,
+    registry: world.registry,
+    logger: logger.child({ component: 'engine' }),
+    ports: (platform) => createPorts(config, platform, chat ? { chat } : {}),
+  });
+
+  let notifier: ApprovalNotifier | undefined;
+  if (config.slack.token && config.slack.channel) {
+    chat = new SlackChat({ token: config.slack.token, channel: config.slack.channel, apiUrl: config.slack.apiUrl, redis: engine.store.redis, prefix: config.prefix });
+    const runKey = (id: string) => engine.store.runKey(id);
+    notifier = new ApprovalNotifier({
+      chat,
+      redis: engine.store.redis,
+      prefix: config.prefix,
+      logger: logger.child({ component: 'slack' }),
+      dashboardUrl: config.api.dashboardUrl ?? config.http.publicUrl,
+      retry: opts.slackRetry,
+      stillWaiting: async (runId, step, visit) => {
+        const [status, currentStep, cursor] = await engine.store.redis.hmget(runKey(runId), 'status', 'currentStep', 'cursor');
+        return status === 'waiting_approval' && currentStep === step && cursor === `${runId}.${step}.${visit}.approval`;
+      },
+    });
+    engine.setHooks(notifier.hooks());
+  } else {
+    logger.warn('Slack is not configured (SLACK_BOT_TOKEN, SLACK_CHANNEL): approvals only through the API and dashboard');
+  }
+
+  if (role === 'worker' || role === 'all') await engine.startWorker();
+
+  let app: RunwrightApp | undefined;
+  let url: string | undefined;
+  if (role === 'api' || role === 'all') {
+    app = await buildApp({ engine, config, logger, chat });
+    url = await app.listen({ host: config.http.host, port: config.http.port });
+  }
+  logger.info({ role, url, workerId: role === 'api' ? undefined : engine.workerId, runbooks: [...world.runbooks.keys()], targets: [...world.targets.keys()] }, 'runwright started');
+
+  let closing: Promise<void> | undefined;
+  const close = () =>
+    (closing ??= (async () => {
+      // Stop taking requests and let in-flight ones finish, then stop the worker and the rest.
+      if (app) await app.close();
+      await notifier?.close();
+      await engine.close();
+      await chat?.close();
+      logger.info('runwright stopped');
+    })());
+
+  if (opts.handleSignals !== false) {
+    const onSignal = (sig: string) => {
+      logger.info({ signal: sig }, 'shutting down: finishing in-flight requests');
+      const hard = setTimeout(() => {
+        logger.error('shutdown took longer than 30 s; exiting');
+        process.exit(1);
+      }, 30_000);
+      hard.unref();
+      close().then(
+        () => {
+          logger.flush?.();
+          process.exit(0);
+        },
+        (e) => {
+          logger.error({ err: errorInfo(e) }, 'shutdown failed');
+          process.exit(1);
+        },
+      );
+    };
+    process.once('SIGTERM', () => onSignal('SIGTERM'));
+    process.once('SIGINT', () => onSignal('SIGINT'));
+  }
+
+  return { engine, app, chat, notifier, url, close };
+}

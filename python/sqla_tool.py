@@ -1,0 +1,1333 @@
+#!/usr/bin/env python3
+"""SQLAlchemy models inspector and fixer for runwright, run as a subprocess (JSON in on stdin, JSON out on stdout).
+
+It reads a models package with Python's own `ast` (never regexes) and never imports it. Commands:
+
+  {"cmd": "analyze", "root": REPO, "models_dir": "backend/app/models"}
+      -> package layout, modules and what they import, mapped classes with their relationships
+         (positional, keyword and typed Mapped[...] targets, back_populates, foreign_keys) and the
+         problems SQLAlchemy would really raise, each with a mechanical repair where one exists.
+  {"cmd": "fix", "root": ..., "models_dir": ..., "fix": "A"|"B"|"C", "model": "Organization", "dry_run": false}
+      -> applies fix A (comment out every broken relationship), B (disable the model's file) or C (mechanical
+         repairs) as precise text edits at ast positions (formatting and comments elsewhere are kept), then
+         re-parses every edited file. Answers the touched paths and a description of every edit.
+
+Every path it reads or writes is inside the models folder: symlinks that leave it are skipped, `..` is refused.
+Errors: {"ok": false, "error": {"code": ..., "message": ...}} and exit status 2.
+"""
+import ast
+import json
+import os
+import sys
+
+SA_RELATIONSHIP_FUNCS = {"relationship", "relation"}
+MAPPED_WRAPPERS = {"Mapped", "WriteOnlyMapped", "DynamicMapped"}
+COLLECTIONS = {"List", "list", "Set", "set", "FrozenSet", "frozenset", "Sequence", "Collection", "Iterable", "Tuple", "tuple", "Dict", "dict", "Mapping"}
+NULL_WRAPPERS = {"Optional", "Union"}
+
+
+class ToolError(Exception):
+    def __init__(self, code, message, details=None):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.details = details
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Source files and positions
+
+
+class Source:
+    """One Python file: text, lines and its ast; converts ast (line, utf-8 byte col) to character offsets."""
+
+    def __init__(self, root, rel, abs_path):
+        self.rel = rel
+        self.abs = abs_path
+        with open(abs_path, "r", encoding="utf-8") as f:
+            self.text = f.read()
+        self.lines = self.text.splitlines(keepends=True)
+        self._starts = []
+        pos = 0
+        for line in self.lines:
+            self._starts.append(pos)
+            pos += len(line)
+        self._starts.append(pos)
+        self.error = None
+        self.parents = {}
+        try:
+            self.tree = ast.parse(self.text, filename=rel)
+        except SyntaxError as e:
+            self.tree = None
+            self.error = "%s: %s (line %s)" % (type(e).__name__, e.msg, e.lineno)
+            return
+        for node in ast.walk(self.tree):
+            for field in ("body", "orelse", "finalbody"):
+                block = getattr(node, field, None)
+                if isinstance(block, list):
+                    for child in block:
+                        if isinstance(child, ast.stmt):
+                            self.parents[id(child)] = block
+
+    def only_statement(self, stmt):
+        """True when stmt is alone in its block (commenting it out needs a `pass`)."""
+        block = self.parents.get(id(stmt))
+        return block is not None and len(block) == 1 and block is not self.tree.body
+
+    def offset(self, line, col):
+        """Character offset of ast position (1-based line, utf-8 byte column)."""
+        if line - 1 >= len(self.lines):
+            return len(self.text)
+        raw = self.lines[line - 1].encode("utf-8")[:col]
+        return self._starts[line - 1] + len(raw.decode("utf-8", errors="ignore"))
+
+    def line_start(self, line):
+        return self._starts[line - 1] if line - 1 < len(self._starts) else len(self.text)
+
+    def line_end(self, line):
+        """Offset just after the line's newline (start of the next line)."""
+        return self._starts[line] if line < len(self._starts) else len(self.text)
+
+    def seg(self, node):
+        return self.text[self.offset(node.lineno, node.col_offset):self.offset(node.end_lineno, node.end_col_offset)]
+
+    def node_span(self, node):
+        return (self.offset(node.lineno, node.col_offset), self.offset(node.end_lineno, node.end_col_offset))
+
+    def indent_of(self, line):
+        s = self.lines[line - 1]
+        return s[: len(s) - len(s.lstrip(" \t"))]
+
+
+def owns_lines(src, stmt):
+    """True when nothing but whitespace (and a trailing comment) shares the statement's first and last lines."""
+    first = src.lines[stmt.lineno - 1]
+    before = first[: len(first.encode("utf-8")[: stmt.col_offset].decode("utf-8", errors="ignore"))]
+    if before.strip():
+        return False
+    last = src.lines[stmt.end_lineno - 1]
+    after = last[len(last.encode("utf-8")[: stmt.end_col_offset].decode("utf-8", errors="ignore")):]
+    rest = after.strip()
+    return rest == "" or rest.startswith("#")
+
+
+def quote_like(src_literal, value):
+    """A Python string literal for value, in the quote style of an existing literal."""
+    q = '"'
+    stripped = src_literal.lstrip("rRbBuUfF")
+    if stripped.startswith("'") and not stripped.startswith("'''"):
+        q = "'"
+    if q in value or "\\" in value or "\n" in value:
+        return json.dumps(value)
+    return q + value + q
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Package discovery (confined to the models folder)
+
+
+def real_inside(path, root):
+    rp = os.path.realpath(path)
+    rr = os.path.realpath(root)
+    return rp == rr or rp.startswith(rr + os.sep)
+
+
+def check_rel(rel):
+    if not isinstance(rel, str) or rel == "" or "\0" in rel:
+        raise ToolError("unsafe_path", "empty or invalid path")
+    if os.path.isabs(rel):
+        raise ToolError("unsafe_path", "absolute path not allowed: %r" % rel)
+    parts = rel.replace("\\", "/").split("/")
+    if ".." in parts:
+        raise ToolError("unsafe_path", "path escapes its root: %r" % rel)
+
+
+class Package:
+    def __init__(self, root, models_dir):
+        check_rel(models_dir)
+        self.root = os.path.realpath(root)
+        self.models_rel = os.path.normpath(models_dir).replace(os.sep, "/")
+        abs_models = os.path.join(self.root, self.models_rel)
+        if not real_inside(abs_models, self.root):
+            raise ToolError("unsafe_path", "models folder leaves the repository: %r" % models_dir)
+        if not os.path.isdir(abs_models):
+            raise ToolError("not_found", "models folder not found: %r" % models_dir)
+        self.models_abs = os.path.realpath(abs_models)
+        self.import_name = self._import_name()
+        self.skipped = []
+        self.sources = {}  # rel path -> Source
+        self.modules = {}  # module name -> rel path
+        self.module_of = {}  # rel -> module name
+        for dirpath, dirnames, filenames in os.walk(self.models_abs, followlinks=False):
+            keep = []
+            for d in sorted(dirnames):
+                full = os.path.join(dirpath, d)
+                if os.path.islink(full):
+                    self.skipped.append({"path": self._rel(full), "reason": "symlinked folder (not followed)"})
+                elif d == "__pycache__" or d.startswith("."):
+                    continue
+                else:
+                    keep.append(d)
+            dirnames[:] = keep
+            for fn in sorted(filenames):
+                if not fn.endswith(".py"):
+                    continue
+                full = os.path.join(dirpath, fn)
+                rel = self._rel(full)
+                if os.path.islink(full) and not real_inside(full, self.models_abs):
+                    self.skipped.append({"path": rel, "reason": "symlink leaving the models folder"})
+                    continue
+                if os.path.islink(full):
+                    self.skipped.append({"path": rel, "reason": "symlinked file (not followed)"})
+                    continue
+                src = Source(self.root, rel, full)
+                self.sources[rel] = src
+                mod = self._module_name(full)
+                self.modules[mod] = rel
+                self.module_of[rel] = mod
+
+    def _rel(self, full):
+        return os.path.relpath(full, self.root).replace(os.sep, "/")
+
+    def _import_name(self):
+        # Walk up while the folder is a package (has __init__.py), as Python would see it from sys.path.
+        parts = []
+        d = self.models_abs
+        while os.path.isfile(os.path.join(d, "__init__.py")) and real_inside(d, self.root) and d != self.root:
+            parts.insert(0, os.path.basename(d))
+            d = os.path.dirname(d)
+        if not parts:
+            parts = [os.path.basename(self.models_abs)]
+        return ".".join(parts)
+
+    def _module_name(self, full):
+        rel = os.path.relpath(full, self.models_abs).replace(os.sep, "/")[:-3]
+        parts = rel.split("/")
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        return ".".join([self.import_name] + parts) if parts else self.import_name
+
+    @property
+    def init_rel(self):
+        return self.modules.get(self.import_name)
+
+    def write(self, rel, text):
+        check_rel(rel)
+        full = os.path.join(self.root, rel)
+        if not real_inside(os.path.dirname(full), self.models_abs) or (os.path.lexists(full) and (os.path.islink(full) or not real_inside(full, self.models_abs))):
+            raise ToolError("unsafe_path", "refusing to write outside the models folder: %r" % rel)
+        with open(full, "w", encoding="utf-8") as f:
+            f.write(text)
+
+    def rename(self, rel_from, rel_to):
+        for r in (rel_from, rel_to):
+            check_rel(r)
+        a = os.path.join(self.root, rel_from)
+        b = os.path.join(self.root, rel_to)
+        if os.path.islink(a) or not real_inside(a, self.models_abs) or not real_inside(os.path.dirname(b), self.models_abs):
+            raise ToolError("unsafe_path", "refusing to rename outside the models folder: %r" % rel_from)
+        if os.path.lexists(b):
+            raise ToolError("exists", "%s already exists" % rel_to)
+        os.rename(a, b)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Import graph
+
+
+def runtime_statements(body):
+    """Statements that run at import time: descend into if/try/with, skip `if TYPE_CHECKING:` and defs."""
+    for st in body:
+        if isinstance(st, ast.If):
+            if is_type_checking(st.test):
+                yield from runtime_statements(st.orelse)
+                continue
+            yield st
+            yield from runtime_statements(st.body)
+            yield from runtime_statements(st.orelse)
+        elif isinstance(st, ast.Try) or (hasattr(ast, "TryStar") and isinstance(st, getattr(ast, "TryStar"))):
+            yield st
+            yield from runtime_statements(st.body)
+            for h in st.handlers:
+                yield from runtime_statements(h.body)
+            yield from runtime_statements(st.orelse)
+            yield from runtime_statements(st.finalbody)
+        elif isinstance(st, (ast.With, ast.AsyncWith)):
+            yield st
+            yield from runtime_statements(st.body)
+        else:
+            yield st
+
+
+def is_type_checking(test):
+    if isinstance(test, ast.Name) and test.id == "TYPE_CHECKING":
+        return True
+    if isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING":
+        return True
+    return False
+
+
+def resolve_from(module_name, is_pkg, node):
+    """Absolute module named by an ImportFrom inside module `module_name`."""
+    if node.level == 0:
+        return node.module or ""
+    base = module_name.split(".")
+    if not is_pkg:
+        base = base[:-1]
+    if node.level > 1:
+        base = base[: len(base) - (node.level - 1)]
+    if node.module:
+        base = base + node.module.split(".")
+    return ".".join(base)
+
+
+class ImportInfo:
+    def __init__(self, node, modules, names):
+        self.node = node
+        self.modules = modules  # absolute module names this statement imports (inside the package or not)
+        self.names = names  # list of (name bound, source module, imported name)
+
+
+def module_imports(pkg, rel):
+    src = pkg.sources[rel]
+    mod = pkg.module_of[rel]
+    is_pkg = rel.endswith("__init__.py")
+    out = []
+    if src.tree is None:
+        return out
+    for st in runtime_statements(src.tree.body):
+        if isinstance(st, ast.Import):
+            mods = []
+            names = []
+            for a in st.names:
+                parts = a.name.split(".")
+                for i in range(1, len(parts) + 1):
+                    mods.append(".".join(parts[:i]))
+                names.append((a.asname or parts[0], a.name, None))
+            out.append(ImportInfo(st, mods, names))
+        elif isinstance(st, ast.ImportFrom):
+            base = resolve_from(mod, is_pkg, st)
+            parts = base.split(".") if base else []
+            mods = [".".join(parts[:i]) for i in range(1, len(parts) + 1)]
+            names = []
+            for a in st.names:
+                sub = base + "." + a.name if base else a.name
+                if sub in pkg.modules:
+                    mods.append(sub)
+                names.append((a.asname or a.name, base, a.name))
+            out.append(ImportInfo(st, mods, names))
+    return out
+
+
+def reachable_modules(pkg):
+    """Modules executed by `import <package>`: the package's __init__ and what it imports, transitively."""
+    seen = set()
+    start = pkg.import_name
+    stack = [start] if start in pkg.modules else []
+    while stack:
+        m = stack.pop()
+        if m in seen or m not in pkg.modules:
+            continue
+        seen.add(m)
+        # importing a.b.c runs a/__init__ and a/b/__init__ first
+        parts = m.split(".")
+        for i in range(1, len(parts)):
+            parent = ".".join(parts[:i])
+            if parent in pkg.modules and parent not in seen:
+                stack.append(parent)
+        for imp in module_imports(pkg, pkg.modules[m]):
+            for x in imp.modules:
+                if x in pkg.modules and x not in seen:
+                    stack.append(x)
+    return seen
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Classes and relationships
+
+
+def name_of(node):
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        return node.attr
+    return None
+
+
+def relationship_aliases(src):
+    names = set(SA_RELATIONSHIP_FUNCS)
+    if src.tree is None:
+        return names
+    for st in ast.walk(src.tree):
+        if isinstance(st, ast.ImportFrom) and (st.module or "").startswith("sqlalchemy"):
+            for a in st.names:
+                if a.name in SA_RELATIONSHIP_FUNCS and a.asname:
+                    names.add(a.asname)
+    return names
+
+
+def is_relationship_call(node, aliases):
+    if not isinstance(node, ast.Call):
+        return False
+    f = node.func
+    if isinstance(f, ast.Name):
+        return f.id in aliases
+    if isinstance(f, ast.Attribute):
+        return f.attr in SA_RELATIONSHIP_FUNCS
+    return False
+
+
+def parse_expr_string(s):
+    try:
+        return ast.parse(s.strip(), mode="eval").body
+    except SyntaxError:
+        return None
+
+
+def annotation_target(node):
+    """(class name, is_collection) from a Mapped[...] annotation, or (None, None)."""
+    if node is None:
+        return None, None
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        inner = parse_expr_string(node.value)
+        return annotation_target(inner) if inner is not None else (None, None)
+    if isinstance(node, ast.Subscript):
+        outer = name_of(node.value)
+        sl = node.slice
+        if hasattr(ast, "Index") and isinstance(sl, getattr(ast, "Index")):  # Python < 3.9
+            sl = sl.value
+        if outer in MAPPED_WRAPPERS:
+            return annotation_target(sl)
+        if outer in COLLECTIONS:
+            elts = sl.elts if isinstance(sl, ast.Tuple) else [sl]
+            cls, _ = annotation_target(elts[-1])
+            return cls, True
+        if outer in NULL_WRAPPERS:
+            elts = sl.elts if isinstance(sl, ast.Tuple) else [sl]
+            for e in elts:
+                if isinstance(e, ast.Constant) and e.value is None:
+                    continue
+                if name_of(e) == "None":
+                    continue
+                return annotation_target(e)
+        return None, None
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr):
+        for side in (node.left, node.right):
+            if isinstance(side, ast.Constant) and side.value is None:
+                continue
+            return annotation_target(side)
+    if isinstance(node, (ast.Name, ast.Attribute)):
+        n = name_of(node)
+        return (n, False) if n and n != "None" else (None, None)
+    return None, None
+
+
+def string_target(s):
+    s = s.strip()
+    if not s:
+        return None
+    return s.split(".")[-1] if all(p.isidentifier() for p in s.split(".")) else None
+
+
+def fk_refs(expr):
+    """(Base, attr, node) for each `Base.attr` inside a foreign_keys expression; bare names as (None, name, node)."""
+    out = []
+    for n in ast.walk(expr):
+        if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name):
+            out.append((n.value.id, n.attr, n))
+    attr_values = {id(n.value) for (_, _, n) in out}
+    for n in ast.walk(expr):
+        if isinstance(n, ast.Name) and id(n) not in attr_values:
+            out.append((None, n.id, n))
+    return out
+
+
+class Rel:
+    def __init__(self, cls, stmt, call, attr, src):
+        self.cls = cls
+        self.stmt = stmt
+        self.call = call
+        self.attr = attr
+        self.src = src
+        self.target = None
+        self.target_from = None
+        self.collection = None
+        self.kw = {k.arg: k for k in call.keywords if k.arg}
+        self.back_populates = self._kw_str("back_populates")
+        self.backref = None
+        b = self.kw.get("backref")
+        if b is not None:
+            if isinstance(b.value, ast.Constant) and isinstance(b.value.value, str):
+                self.backref = b.value.value
+            elif isinstance(b.value, ast.Call) and b.value.args and isinstance(b.value.args[0], ast.Constant):
+                self.backref = b.value.args[0].value
+        first = call.args[0] if call.args else (self.kw["argument"].value if "argument" in self.kw else None)
+        if isinstance(first, ast.Lambda):
+            first = first.body
+        if isinstance(first, ast.Constant) and isinstance(first.value, str):
+            self.target = string_target(first.value)
+            self.target_from = "string"
+        elif isinstance(first, (ast.Name, ast.Attribute)):
+            self.target = name_of(first)
+            self.target_from = "name"
+        elif first is None and isinstance(stmt, ast.AnnAssign):
+            self.target, self.collection = annotation_target(stmt.annotation)
+            self.target_from = "annotation" if self.target else None
+        if isinstance(stmt, ast.AnnAssign) and self.collection is None:
+            _, self.collection = annotation_target(stmt.annotation)
+        if "uselist" in self.kw and isinstance(self.kw["uselist"].value, ast.Constant):
+            self.collection = bool(self.kw["uselist"].value.value)
+        self.fk = None
+        k = self.kw.get("foreign_keys")
+        if k is not None:
+            v = k.value
+            if isinstance(v, ast.Constant) and isinstance(v.value, str):
+                parsed = parse_expr_string(v.value)
+                self.fk = {"kind": "string", "source": v.value, "node": v, "expr": parsed}
+            else:
+                self.fk = {"kind": "expr", "source": src.seg(v), "node": v, "expr": v}
+
+    def _kw_str(self, name):
+        k = self.kw.get(name)
+        if k is not None and isinstance(k.value, ast.Constant) and isinstance(k.value.value, str):
+            return k.value.value
+        return None
+
+    def to_json(self):
+        return {
+            "attr": self.attr,
+            "class": self.cls.name,
+            "path": self.src.rel,
+            "line": self.stmt.lineno,
+            "end_line": self.stmt.end_lineno,
+            "target": self.target,
+            "target_from": self.target_from,
+            "collection": self.collection,
+            "typed": isinstance(self.stmt, ast.AnnAssign),
+            "back_populates": self.back_populates,
+            "backref": self.backref,
+            "foreign_keys": None if self.fk is None else {"kind": self.fk["kind"], "source": self.fk["source"]},
+            "call": self.src.seg(self.call.func),
+            "source": self.src.seg(self.stmt),
+        }
+
+
+class ClassInfo:
+    def __init__(self, node, src, module):
+        self.node = node
+        self.src = src
+        self.module = module
+        self.name = node.name
+        self.bases = [name_of(b) for b in node.bases]
+        self.tablename = None
+        self.abstract = False
+        self.has_table = False
+        self.attrs = {}  # name -> kind: column | relationship | other
+        self.columns_fk = {}  # column attr -> referenced table names
+        self.column_names = {}  # attr -> db column name
+        self.rels = []
+        aliases = relationship_aliases(src)
+        for st in node.body:
+            targets = []
+            value = None
+            if isinstance(st, ast.Assign):
+                targets = [t.id for t in st.targets if isinstance(t, ast.Name)]
+                value = st.value
+            elif isinstance(st, ast.AnnAssign) and isinstance(st.target, ast.Name):
+                targets = [st.target.id]
+                value = st.value
+            elif isinstance(st, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                self.attrs[st.name] = "other"
+                continue
+            else:
+                continue
+            for t in targets:
+                if t == "__tablename__" and isinstance(value, ast.Constant):
+                    self.tablename = value.value
+                elif t == "__table__":
+                    self.has_table = True
+                elif t == "__abstract__" and isinstance(value, ast.Constant):
+                    self.abstract = bool(value.value)
+                if value is not None and is_relationship_call(value, aliases):
+                    self.attrs[t] = "relationship"
+                    self.rels.append(Rel(self, st, value, t, src))
+                elif value is not None or isinstance(st, ast.AnnAssign):
+                    self.attrs[t] = "column" if self._is_column(value, st) else "other"
+                    if self.attrs[t] == "column":
+                        self.columns_fk[t] = self._fk_tables(value)
+                        self.column_names[t] = self._column_name(value) or t
+
+    @staticmethod
+    def _is_column(value, st):
+        if isinstance(value, ast.Call) and name_of(value.func) in ("Column", "mapped_column", "column_property"):
+            return True
+        if value is None and isinstance(st, ast.AnnAssign):
+            return True  # `id: Mapped[int]` is a column in 2.0 declarative
+        return False
+
+    @staticmethod
+    def _fk_tables(value):
+        out = []
+        if not isinstance(value, ast.Call):
+            return out
+        for a in list(value.args) + [k.value for k in value.keywords]:
+            if isinstance(a, ast.Call) and name_of(a.func) == "ForeignKey" and a.args:
+                x = a.args[0]
+                if isinstance(x, ast.Constant) and isinstance(x.value, str):
+                    out.append(x.value.rsplit(".", 1)[0])
+                elif isinstance(x, ast.Attribute) and isinstance(x.value, ast.Name):
+                    out.append(x.value.id)
+        return out
+
+    @staticmethod
+    def _column_name(value):
+        if isinstance(value, ast.Call) and value.args and isinstance(value.args[0], ast.Constant) and isinstance(value.args[0].value, str):
+            return value.args[0].value
+        return None
+
+    @property
+    def mapped(self):
+        return not self.abstract and (self.tablename is not None or self.has_table)
+
+    def to_json(self, active):
+        return {
+            "name": self.name,
+            "module": self.module,
+            "path": self.src.rel,
+            "line": self.node.lineno,
+            "end_line": self.node.end_lineno,
+            "bases": [b for b in self.bases if b],
+            "tablename": self.tablename,
+            "mapped": self.mapped,
+            "imported": active,
+            "columns": sorted(k for k, v in self.attrs.items() if v == "column"),
+            "relationships": [r.to_json() for r in self.rels],
+        }
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Analysis: what SQLAlchemy would really say about each relationship
+
+
+class Model:
+    def __init__(self, pkg):
+        self.pkg = pkg
+        self.reachable = reachable_modules(pkg)
+        self.classes = []
+        for rel, src in sorted(pkg.sources.items()):
+            if src.tree is None:
+                continue
+            for st in runtime_statements(src.tree.body):
+                if isinstance(st, ast.ClassDef):
+                    self.classes.append(ClassInfo(st, src, pkg.module_of[rel]))
+        self.by_name = {}
+        for c in self.classes:
+            self.by_name.setdefault(c.name, []).append(c)
+        # inherited attributes from parents defined in the package
+        for c in self.classes:
+            seen = set()
+            stack = [b for b in c.bases if b]
+            while stack:
+                b = stack.pop()
+                if b in seen:
+                    continue
+                seen.add(b)
+                for p in self.by_name.get(b, []):
+                    for k, v in p.attrs.items():
+                        c.attrs.setdefault(k, v)
+                    for k, v in p.columns_fk.items():
+                        c.columns_fk.setdefault(k, v)
+                    if c.tablename is None and not c.has_table and p.mapped:
+                        c.tablename = p.tablename  # single-table inheritance
+                    stack.extend(x for x in p.bases if x)
+
+    def active(self, c):
+        return c.module in self.reachable
+
+    def active_class(self, name):
+        xs = [c for c in self.by_name.get(name, []) if self.active(c)]
+        return xs[0] if len(xs) == 1 else None
+
+    def class_for_table(self, table):
+        xs = [c for c in self.classes if self.active(c) and c.tablename == table]
+        return xs[0] if len(xs) == 1 else None
+
+    def rels(self, only_active=True):
+        for c in self.classes:
+            if only_active and not (self.active(c) and c.mapped):
+                continue
+            for r in c.rels:
+                yield r
+
+    def problems(self):
+        out = []
+        for r in self.rels():
+            out.extend(self.check(r))
+        for i, p in enumerate(out):
+            p["id"] = "p%d" % (i + 1)
+        return out
+
+    def verdicts(self):
+        res = []
+        for r in self.rels(only_active=False):
+            probs = self.check(r) if self.active(r.cls) and r.cls.mapped else []
+            j = r.to_json()
+            j["active"] = self.active(r.cls)
+            j["verdict"] = "broken" if probs else ("ok" if self.active(r.cls) else "not_loaded")
+            j["problems"] = [p["kind"] for p in probs]
+            res.append(j)
+        return res
+
+    def _problem(self, r, kind, message, needs_person=False, repair=None, **extra):
+        p = {
+            "kind": kind,
+            "class": r.cls.name,
+            "attr": r.attr,
+            "path": r.src.rel,
+            "line": r.stmt.lineno,
+            "end_line": r.stmt.end_lineno,
+            "target": r.target,
+            "message": message,
+            "needs_person": needs_person,
+            "repair": repair,
+        }
+        p.update(extra)
+        return p
+
+    def check(self, r):
+        out = []
+        if r.target is None:
+            return out  # lambda/expression targets: SQLAlchemy resolves them, we do not guess
+        defs = self.by_name.get(r.target, [])
+        active_defs = [c for c in defs if self.active(c)]
+        tc = active_defs[0] if len(active_defs) == 1 else None
+        if not defs:
+            out.append(self._problem(r, "missing_class", "%s.%s points at %s, which no module of the models package defines" % (r.cls.name, r.attr, r.target), needs_person=True))
+            return out
+        if not active_defs:
+            d = defs[0]
+            repair = None
+            if len(defs) == 1 and d.src.tree is not None:
+                repair = {"op": "add_import", "module": d.module, "name": d.name, "path": d.src.rel}
+            out.append(self._problem(r, "not_imported", "%s is defined in %s, but nothing imported by the models package imports that module, so SQLAlchemy cannot locate the name" % (r.target, d.src.rel), repair=repair, defined_in=d.src.rel))
+            return out
+        if tc is None:
+            return out  # defined several times: SQLAlchemy reports its own ambiguity; not ours to guess
+        if r.back_populates is not None:
+            out.extend(self._check_backpop(r, tc))
+        if r.fk is not None:
+            out.extend(self._check_fk(r, tc))
+        return out
+
+    def _pointing_back(self, tc, cls):
+        return [x for x in tc.rels if x.target == cls.name]
+
+    def _check_backpop(self, r, tc):
+        bp = r.back_populates
+        kind = tc.attrs.get(bp)
+        back = self._pointing_back(tc, r.cls)
+        if kind == "relationship":
+            rel = next((x for x in tc.rels if x.attr == bp), None)
+            if rel is None or rel.target == r.cls.name or rel.target is None:
+                return []
+            kind_name, msg = "backpop_wrong_class", "back_populates=%r names %s.%s, which points at %s, not %s" % (bp, tc.name, bp, rel.target, r.cls.name)
+        elif kind is None:
+            kind_name, msg = "backpop_missing", "back_populates=%r: %s has no attribute %r" % (bp, tc.name, bp)
+        else:
+            kind_name, msg = "backpop_not_relationship", "back_populates=%r names %s.%s, which is not a relationship" % (bp, tc.name, bp)
+        repair = None
+        free = [x for x in back if x.attr != r.attr or x.cls is not r.cls]
+        if len(free) == 1:
+            repair = {"op": "set_back_populates", "value": free[0].attr, "counterpart": "%s.%s" % (tc.name, free[0].attr)}
+        elif not free and kind is None:
+            repair = {"op": "add_counterpart", "class": tc.name, "path": tc.src.rel, "attr": bp, "target": r.cls.name, "back_populates": r.attr}
+        return [self._problem(r, kind_name, msg, repair=repair, back_populates=bp)]
+
+    def _check_fk(self, r, tc):
+        fk = r.fk
+        out = []
+        if fk["kind"] == "string":
+            if fk["expr"] is None:
+                return [self._problem(r, "fk_unparseable", "foreign_keys=%r is not a Python expression" % fk["source"], needs_person=True)]
+            fixes = {}
+            bad = []
+            for base, attr, node in fk_refs(fk["expr"]):
+                if base is None:
+                    continue
+                cls = self.active_class(base)
+                if cls is None and base in self.by_name:
+                    continue  # defined but ambiguous/not loaded: reported elsewhere
+                if cls is not None:
+                    if attr in cls.attrs:
+                        continue
+                    cand = self._fk_candidates(r, tc, cls)
+                    bad.append(("fk_unknown_attr", "%s has no mapped column named %r" % (cls.name, attr)))
+                    if len(cand) == 1:
+                        fixes[(node.col_offset, node.end_col_offset)] = "%s.%s" % (cls.name, cand[0])
+                    continue
+                tcls = self.class_for_table(base)
+                if tcls is not None:
+                    bad.append(("fk_table_string", "%r names the table %s, not a class: use %s.%s" % (base + "." + attr, base, tcls.name, attr)))
+                    col = attr if attr in tcls.attrs else None
+                    if col is None:
+                        # the string may name the database column; map it back to the attribute
+                        col = next((k for k, v in tcls.column_names.items() if v == attr), None)
+                    if col is not None:
+                        fixes[(node.col_offset, node.end_col_offset)] = "%s.%s" % (tcls.name, col)
+                    continue
+                bad.append(("fk_unknown_name", "%r: no class or table named %s in the models package" % (base + "." + attr, base)))
+            if not bad:
+                return out
+            repair = None
+            if len(fixes) == len(bad):
+                inner = fk["source"].strip()
+                lead = len(fk["source"]) - len(fk["source"].lstrip())
+                # ast columns inside the parsed string are byte offsets of the stripped text
+                raw = inner.encode("utf-8")
+                for (a, b), rep in sorted(fixes.items(), reverse=True):
+                    raw = raw[:a] + rep.encode("utf-8") + raw[b:]
+                value = fk["source"][:lead] + raw.decode("utf-8") + fk["source"][lead + len(inner):]
+                repair = {"op": "set_foreign_keys", "value": value}
+            kind = bad[0][0]
+            person = kind == "fk_unknown_name"
+            out.append(self._problem(r, kind, "foreign_keys=%r: %s" % (fk["source"], "; ".join(m for _, m in bad)), needs_person=person and repair is None, repair=repair, foreign_keys=fk["source"]))
+        else:
+            bound = module_bindings(r.src)
+            body_names = set(r.cls.attrs.keys())
+            for base, attr, node in fk_refs(fk["expr"]):
+                name = base if base is not None else attr
+                if name in bound or name in body_names or name in dir(__builtins__):
+                    continue
+                if base is not None and base in self.by_name:
+                    out.append(self._problem(r, "fk_name_undefined", "foreign_keys=%s uses %s, which is not defined in %s (NameError at import)" % (fk["source"], base, r.src.rel), repair={"op": "set_foreign_keys", "value": fk["source"], "stringify": True}, foreign_keys=fk["source"]))
+                else:
+                    out.append(self._problem(r, "fk_name_undefined", "foreign_keys=%s uses undefined name %s" % (fk["source"], name), needs_person=True, foreign_keys=fk["source"]))
+                break
+        return out
+
+    def _fk_candidates(self, r, tc, cls):
+        other = tc if cls is r.cls else r.cls
+        if other.tablename is None:
+            return []
+        return sorted(k for k, tables in cls.columns_fk.items() if other.tablename in tables)
+
+
+def import_nodes(body):
+    """Every import statement that can run (module level, blocks, function bodies), not under TYPE_CHECKING."""
+    for st in body:
+        if isinstance(st, (ast.Import, ast.ImportFrom)):
+            yield st
+        elif isinstance(st, ast.If) and is_type_checking(st.test):
+            yield from import_nodes(st.orelse)
+        else:
+            for field in ("body", "orelse", "finalbody"):
+                block = getattr(st, field, None)
+                if isinstance(block, list):
+                    yield from import_nodes(block)
+            for h in getattr(st, "handlers", []) or []:
+                yield from import_nodes(h.body)
+
+
+def module_bindings(src):
+    names = set()
+    if src.tree is None:
+        return names
+    for st in src.tree.body:
+        if isinstance(st, (ast.Import, ast.ImportFrom)):
+            for a in st.names:
+                names.add(a.asname or a.name.split(".")[0])
+        elif isinstance(st, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            names.add(st.name)
+        elif isinstance(st, ast.Assign):
+            for t in st.targets:
+                if isinstance(t, ast.Name):
+                    names.add(t.id)
+        elif isinstance(st, ast.AnnAssign) and isinstance(st.target, ast.Name):
+            names.add(st.target.id)
+    return names
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Edits
+
+
+class Edits:
+    """Non-overlapping text replacements per file, applied from the end so offsets stay valid."""
+
+    def __init__(self, pkg):
+        self.pkg = pkg
+        self.by_file = {}
+        self.notes = []
+
+    def add(self, rel, start, end, text, note=None):
+        lst = self.by_file.setdefault(rel, [])
+        for i, (a, b, t) in enumerate(lst):
+            if (a, b, t) == (start, end, text):
+                return
+            if start == end == a == b:
+                lst[i] = (a, b, t + text)  # two insertions at one point: keep the order they were made
+                if note:
+                    self.notes.append(dict(note, path=rel))
+                return
+            if start < b and a < end:
+                raise ToolError("edit_conflict", "overlapping edits in %s at %d" % (rel, start))
+        lst.append((start, end, text))
+        if note:
+            self.notes.append(dict(note, path=rel))
+
+    def result(self):
+        out = {}
+        for rel, lst in self.by_file.items():
+            text = self.pkg.sources[rel].text
+            for (a, b, t) in sorted(lst, key=lambda x: (x[0], x[1]), reverse=True):
+                text = text[:a] + t + text[b:]
+            out[rel] = text
+        return out
+
+
+def comment_out(edits, src, stmt, header_lines, note):
+    if not owns_lines(src, stmt):
+        raise ToolError("shared_line", "%s:%d: the statement shares its line with other code; cannot comment it out safely" % (src.rel, stmt.lineno))
+    indent = src.indent_of(stmt.lineno)
+    start = src.line_start(stmt.lineno)
+    end = src.line_end(stmt.end_lineno)
+    body = []
+    for ln in range(stmt.lineno, stmt.end_lineno + 1):
+        line = src.lines[ln - 1].rstrip("\r\n")
+        if line.startswith(indent):
+            body.append(indent + "# " + line[len(indent):])
+        else:
+            body.append(indent + "# " + line.lstrip())
+    nl = "\r\n" if src.lines[stmt.end_lineno - 1].endswith("\r\n") else "\n"
+    if src.only_statement(stmt):
+        body.append(indent + "pass")
+    text = "".join(indent + "# " + h + nl for h in header_lines) + nl.join(body) + nl
+    if not src.lines[stmt.end_lineno - 1].endswith(("\n", "\r")):
+        text = text[: -len(nl)]
+    edits.add(src.rel, start, end, text, note)
+
+
+def remove_keyword(edits, src, call, kwname, comment, note):
+    """Delete one keyword argument from a call (with its comma), and put a TODO line above the statement."""
+    kws = [k for k in call.keywords]
+    args = list(call.args) + kws
+    k = next(x for x in kws if x.arg == kwname)
+    idx = args.index(k)
+    ks, ke = src.node_span(k)
+    if idx > 0:
+        prev = args[idx - 1]
+        ps, pe = src.node_span(prev)
+        start, end = pe, ke  # ", kw=..." from the end of the previous argument
+    elif len(args) > 1:
+        nxt = args[1]
+        ns, ne = src.node_span(nxt)
+        start, end = ks, ns
+    else:
+        start, end = ks, ke
+    edits.add(src.rel, start, end, "", note)
+    return comment
+
+
+def insert_line_before(edits, src, line, text):
+    pos = src.line_start(line)
+    edits.add(src.rel, pos, pos, text)
+
+
+class Fixer:
+    def __init__(self, pkg, model):
+        self.pkg = pkg
+        self.m = model
+        self.edits = Edits(pkg)
+        self.renames = []
+        self.new_files = {}
+        self.summary = []
+        self.stmt_notes = {}  # (rel, line) -> list of header lines already inserted
+
+    # -- A ------------------------------------------------------------------------------------------------
+    def fix_a(self, problems, reason_for=None):
+        broken = {}
+        for p in problems:
+            broken.setdefault((p["class"], p["attr"], p["path"]), []).append(p)
+        if not broken:
+            raise ToolError("nothing_to_fix", "no broken relationship to comment out")
+        rels = {(r.cls.name, r.attr, r.src.rel): r for r in self.m.rels()}
+        commented = set()
+        for key, probs in sorted(broken.items(), key=lambda kv: (kv[0][2], rels[kv[0]].stmt.lineno if kv[0] in rels else 0)):
+            r = rels.get(key)
+            if r is None:
+                raise ToolError("not_found", "relationship %s.%s not found" % (key[0], key[1]))
+            header = reason_for(r, probs) if reason_for else self.reason_a(r, probs)
+            comment_out(self.edits, r.src, r.stmt, header, {"op": "comment_out", "class": r.cls.name, "attr": r.attr, "line": r.stmt.lineno, "why": header[0]})
+            commented.add((r.cls.name, r.attr))
+            self.summary.append("commented out %s.%s (%s)" % (r.cls.name, r.attr, ", ".join(p["kind"] for p in probs)))
+        self.mend_counterparts(commented)
+        return commented
+
+    def reason_a(self, r, probs):
+        kinds = {p["kind"] for p in probs}
+        t = r.target
+        if "missing_class" in kinds:
+            return ["TEMPORARY: Commented out - %s model doesn't exist yet" % t, "TODO: Implement %s model before uncommenting" % t]
+        if "not_imported" in kinds:
+            where = next(p.get("defined_in") for p in probs if p["kind"] == "not_imported")
+            return ["TEMPORARY: Commented out - %s (%s) is not imported by the models package" % (t, where), "TODO: Import %s in the models package's __init__.py before uncommenting" % t]
+        if kinds & {"backpop_missing", "backpop_wrong_class", "backpop_not_relationship"}:
+            bp = next(p.get("back_populates") for p in probs if p["kind"].startswith("backpop"))
+            return ["TEMPORARY: Commented out - back_populates=%r does not match a relationship on %s pointing back" % (bp, t), "TODO: Add or fix %s.%s (back_populates=%r) before uncommenting" % (t, bp, r.attr)]
+        if kinds & {"fk_table_string", "fk_unknown_attr", "fk_unknown_name", "fk_unparseable", "fk_name_undefined"}:
+            return ["TEMPORARY: Commented out - foreign_keys=%s does not resolve to a mapped column" % (r.fk["source"] if r.fk else "?"), "TODO: Fix foreign_keys (e.g. \"Class.column\") before uncommenting"]
+        return ["TEMPORARY: Commented out - broken relationship (%s)" % ", ".join(sorted(kinds)), "TODO: Fix before uncommenting"]
+
+    def mend_counterparts(self, commented, disabled_classes=()):
+        """Relationships whose back_populates names a commented-out one lose that keyword (else they break)."""
+        for r in self.m.rels():
+            if (r.cls.name, r.attr) in commented or r.cls.name in disabled_classes:
+                continue
+            if r.back_populates is None or r.target is None:
+                continue
+            if (r.target, r.back_populates) in commented:
+                header = "TODO: restore back_populates=%r when %s.%s is re-enabled" % (r.back_populates, r.target, r.back_populates)
+                indent = r.src.indent_of(r.stmt.lineno)
+                remove_keyword(self.edits, r.src, r.call, "back_populates", header, {"op": "remove_back_populates", "class": r.cls.name, "attr": r.attr, "line": r.stmt.lineno})
+                nl = "\r\n" if r.src.lines[r.stmt.lineno - 1].endswith("\r\n") else "\n"
+                insert_line_before(self.edits, r.src, r.stmt.lineno, indent + "# " + header + nl)
+                self.summary.append("removed back_populates from %s.%s (its counterpart is commented out)" % (r.cls.name, r.attr))
+
+    # -- B ------------------------------------------------------------------------------------------------
+    def fix_b(self, model_name, reason):
+        cands = [c for c in self.m.by_name.get(model_name, []) if self.m.active(c)] or self.m.by_name.get(model_name, [])
+        if len(cands) != 1:
+            raise ToolError("not_found", "model %s is %s in the models package" % (model_name, "not defined" if not cands else "defined more than once"))
+        target = cands[0]
+        rel = target.src.rel
+        if rel == self.pkg.init_rel:
+            raise ToolError("not_supported", "%s is defined in the package __init__.py; disabling the whole package is not a fix" % model_name)
+        disabled_mod = target.module
+        disabled = sorted(c.name for c in self.m.classes if c.src.rel == rel)
+        new_rel = rel + ".disabled"
+        self.renames.append((rel, new_rel))
+        note = (
+            "# TODO: Re-enable when dependencies implemented\n"
+            "# Disabled by runwright: %s\n"
+            "# Why: %s\n"
+            "# Classes disabled: %s\n"
+            "# To re-enable: git mv %s %s, restore its imports and the relationships marked TODO that point at it.\n"
+            % (os.path.basename(rel), reason, ", ".join(disabled), new_rel, rel)
+        )
+        self.new_files[new_rel + ".txt"] = note
+        self.summary.append("disabled %s (%s) as %s" % (rel, ", ".join(disabled), new_rel))
+        # imports of the disabled module (or of its classes through any module) in every other module
+        for orel, src in sorted(self.pkg.sources.items()):
+            if orel == rel or src.tree is None:
+                continue
+            mod = self.pkg.module_of[orel]
+            is_pkg = orel.endswith("__init__.py")
+            for node in import_nodes(src.tree.body):
+                if isinstance(node, ast.ImportFrom):
+                    base = resolve_from(mod, is_pkg, node)
+                    if base == disabled_mod:
+                        drop = [a for a in node.names]
+                    else:
+                        drop = [a for a in node.names if (base + "." + a.name) == disabled_mod or (a.name in disabled and base in (self.pkg.import_name,) + tuple(self.pkg.modules.keys()))]
+                    if not drop:
+                        continue
+                    self._drop_import(src, node, drop, rel)
+                elif isinstance(node, ast.Import):
+                    drop = [a for a in node.names if a.name == disabled_mod or a.name.startswith(disabled_mod + ".")]
+                    if drop:
+                        self._drop_import(src, node, drop, rel)
+            self._drop_from_all(src, disabled)
+        # relationships elsewhere that point at the disabled classes would now fail: comment them out
+        pointing = {}
+        for r in self.m.rels(only_active=False):
+            if r.src.rel == rel or r.target not in disabled:
+                continue
+            pointing[(r.cls.name, r.attr, r.src.rel)] = [{"kind": "points_at_disabled", "class": r.cls.name, "attr": r.attr, "path": r.src.rel}]
+        commented = set()
+        rels = {(r.cls.name, r.attr, r.src.rel): r for r in self.m.rels(only_active=False)}
+        for key, probs in sorted(pointing.items()):
+            r = rels[key]
+            header = ["TEMPORARY: Commented out - %s model is disabled (%s)" % (r.target, os.path.basename(new_rel)), "TODO: Uncomment when %s is re-enabled" % r.target]
+            comment_out(self.edits, r.src, r.stmt, header, {"op": "comment_out", "class": r.cls.name, "attr": r.attr, "line": r.stmt.lineno, "why": header[0]})
+            commented.add((r.cls.name, r.attr))
+            self.summary.append("commented out %s.%s (points at disabled %s)" % (r.cls.name, r.attr, r.target))
+        self.mend_counterparts(commented, disabled_classes=set(disabled))
+        leftovers = self._leftover_uses(rel, disabled)
+        return {"disabled": disabled, "file": rel, "renamed_to": new_rel, "leftover_uses": leftovers}
+
+    def _drop_import(self, src, node, drop, disabled_rel):
+        nl = "\r\n" if src.lines[node.lineno - 1].endswith("\r\n") else "\n"
+        if len(drop) == len(node.names):
+            header = ["TEMPORARY: %s is disabled (%s.disabled)" % (os.path.basename(disabled_rel), os.path.basename(disabled_rel)), "TODO: restore this import when it is re-enabled"]
+            comment_out(self.edits, src, node, header, {"op": "comment_out_import", "line": node.lineno})
+            self.summary.append("commented out import in %s:%d" % (src.rel, node.lineno))
+            return
+        # keep the other names: rewrite the alias list only
+        keep = [a for a in node.names if a not in drop]
+        first, last = node.names[0], node.names[-1]
+        if not hasattr(first, "lineno"):
+            raise ToolError("not_supported", "Python too old to edit import aliases precisely")
+        a0 = src.offset(first.lineno, first.col_offset)
+        a1 = src.offset(last.end_lineno, last.end_col_offset)
+        text = ", ".join(src.seg(a) for a in keep)
+        self.edits.add(src.rel, a0, a1, text, {"op": "edit_import", "line": node.lineno, "removed": [a.name for a in drop]})
+        indent = src.indent_of(node.lineno)
+        insert_line_before(self.edits, src, node.lineno, indent + "# TODO: restore %s here when %s is re-enabled%s" % (", ".join(a.name for a in drop), os.path.basename(disabled_rel), nl))
+        self.summary.append("removed %s from an import in %s:%d" % (", ".join(a.name for a in drop), src.rel, node.lineno))
+
+    def _drop_from_all(self, src, names):
+        for st in src.tree.body:
+            if isinstance(st, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "__all__" for t in st.targets) and isinstance(st.value, (ast.List, ast.Tuple)):
+                elts = st.value.elts
+                for i, e in enumerate(elts):
+                    if isinstance(e, ast.Constant) and e.value in names:
+                        s, t = src.node_span(e)
+                        if i + 1 < len(elts):
+                            t = src.node_span(elts[i + 1])[0]
+                        elif i > 0:
+                            s = src.node_span(elts[i - 1])[1]
+                        self.edits.add(src.rel, s, t, "", {"op": "edit___all__", "removed": e.value})
+
+    def _leftover_uses(self, rel, disabled):
+        out = []
+        for orel, src in self.pkg.sources.items():
+            if orel == rel or src.tree is None:
+                continue
+            stmts = {}
+            for node in ast.walk(src.tree):
+                if isinstance(node, ast.Name) and node.id in disabled:
+                    out.append({"path": orel, "line": node.lineno, "name": node.id})
+        return out
+
+    # -- C ------------------------------------------------------------------------------------------------
+    def fix_c(self, problems):
+        if not problems:
+            raise ToolError("nothing_to_fix", "no problem to repair")
+        missing = [p for p in problems if not p.get("repair")]
+        if missing:
+            raise ToolError("no_repair", "no mechanical repair for: " + "; ".join("%s.%s %s" % (p["class"], p["attr"], p["kind"]) for p in missing), [p["id"] for p in missing])
+        rels = {(r.cls.name, r.attr, r.src.rel): r for r in self.m.rels()}
+        done = set()
+        for p in problems:
+            rp = p["repair"]
+            r = rels[(p["class"], p["attr"], p["path"])]
+            op = rp["op"]
+            if op == "set_back_populates":
+                k = r.kw["back_populates"]
+                s, e = r.src.node_span(k.value)
+                self.edits.add(r.src.rel, s, e, quote_like(r.src.seg(k.value), rp["value"]), {"op": op, "class": r.cls.name, "attr": r.attr, "from": r.back_populates, "to": rp["value"]})
+                self.summary.append("%s.%s: back_populates %r -> %r" % (r.cls.name, r.attr, r.back_populates, rp["value"]))
+            elif op == "set_foreign_keys":
+                k = r.kw["foreign_keys"]
+                s, e = r.src.node_span(k.value)
+                new = quote_like(r.src.seg(k.value) if not rp.get("stringify") else '"', rp["value"])
+                self.edits.add(r.src.rel, s, e, new, {"op": op, "class": r.cls.name, "attr": r.attr, "from": r.fk["source"], "to": rp["value"]})
+                self.summary.append("%s.%s: foreign_keys %s -> %s" % (r.cls.name, r.attr, r.fk["source"] if r.fk["kind"] == "expr" else repr(r.fk["source"]), new))
+            elif op == "add_counterpart":
+                key = (rp["class"], rp["attr"])
+                if key in done:
+                    continue
+                done.add(key)
+                self._add_counterpart(rp)
+            elif op == "add_import":
+                key = ("import", rp["module"], rp["name"])
+                if key in done:
+                    continue
+                done.add(key)
+                self._add_import(rp)
+            else:
+                raise ToolError("no_repair", "unknown repair %s" % op)
+
+    def _add_counterpart(self, rp):
+        tc = self.m.active_class(rp["class"])
+        if tc is None:
+            raise ToolError("not_found", "class %s not found" % rp["class"])
+        src = tc.src
+        callee = None
+        for r in tc.rels:
+            callee = src.seg(r.call.func)
+            break
+        if callee is None:
+            aliases = relationship_aliases(src)
+            bound = module_bindings(src)
+            callee = next((a for a in sorted(aliases) if a in bound), None)
+            if callee is None:
+                for prefix in ("orm", "db", "sa.orm"):
+                    if prefix.split(".")[0] in bound:
+                        callee = prefix + ".relationship"
+                        break
+            if callee is None:
+                self._insert_after_imports(src, "from sqlalchemy.orm import relationship")
+                callee = "relationship"
+        last = tc.node.body[-1]
+        indent = src.indent_of(tc.node.body[0].lineno)
+        nl = "\r\n" if src.lines[last.end_lineno - 1].endswith("\r\n") else "\n"
+        pos = src.line_end(last.end_lineno)
+        prefix = "" if src.text[:pos].endswith(("\n", "\r")) else nl
+        line = '%s%s = %s("%s", back_populates="%s")%s' % (indent, rp["attr"], callee, rp["target"], rp["back_populates"], nl)
+        self.edits.add(src.rel, pos, pos, prefix + line, {"op": "add_counterpart", "class": tc.name, "attr": rp["attr"], "target": rp["target"]})
+        self.summary.append("added %s.%s = relationship(%r, back_populates=%r)" % (tc.name, rp["attr"], rp["target"], rp["back_populates"]))
+
+    def _insert_after_imports(self, src, line):
+        last = None
+        for st in src.tree.body:
+            if isinstance(st, (ast.Import, ast.ImportFrom)):
+                last = st
+            elif last is not None or not (isinstance(st, ast.Expr) and isinstance(getattr(st, "value", None), ast.Constant)):
+                if last is not None:
+                    break
+        nl = "\n"
+        if last is None:
+            pos = 0
+            if src.tree.body and isinstance(src.tree.body[0], ast.Expr) and isinstance(src.tree.body[0].value, ast.Constant):
+                pos = src.line_end(src.tree.body[0].end_lineno)
+        else:
+            pos = src.line_end(last.end_lineno)
+        prefix = "" if pos == 0 or src.text[:pos].endswith("\n") else nl
+        self.edits.add(src.rel, pos, pos, prefix + line + nl)
+
+    def _add_import(self, rp):
+        init = self.pkg.init_rel
+        if init is None:
+            raise ToolError("not_found", "the models package has no __init__.py")
+        src = self.pkg.sources[init]
+        style_relative = any(isinstance(st, ast.ImportFrom) and st.level > 0 for st in src.tree.body)
+        mod = rp["module"]
+        if style_relative:
+            line = "from .%s import %s" % (mod[len(self.pkg.import_name) + 1:], rp["name"])
+        else:
+            line = "from %s import %s" % (mod, rp["name"])
+        self._insert_after_imports(src, line)
+        self.summary.append("imported %s from %s in %s" % (rp["name"], mod, init))
+        for st in src.tree.body:
+            if isinstance(st, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "__all__" for t in st.targets) and isinstance(st.value, (ast.List, ast.Tuple)):
+                elts = st.value.elts
+                if any(isinstance(e, ast.Constant) and e.value == rp["name"] for e in elts):
+                    continue
+                if elts:
+                    lastel = elts[-1]
+                    pos = src.node_span(lastel)[1]
+                    self.edits.add(init, pos, pos, ", " + quote_like(src.seg(lastel), rp["name"]))
+                else:
+                    s, e = src.node_span(st.value)
+                    self.edits.add(init, s + 1, s + 1, quote_like('"', rp["name"]))
+
+    # -- apply --------------------------------------------------------------------------------------------
+    def apply(self, dry_run):
+        texts = self.edits.result()
+        touched = set()
+        # verify: every edited file must still parse
+        for rel, text in texts.items():
+            try:
+                ast.parse(text, filename=rel)
+            except SyntaxError as e:
+                raise ToolError("edit_broke_syntax", "the edit would break %s: %s (line %s)" % (rel, e.msg, e.lineno))
+        renamed_from = {a for a, _ in self.renames}
+        for rel in texts:
+            if rel in renamed_from:
+                raise ToolError("edit_conflict", "%s is both edited and renamed" % rel)
+        if not dry_run:
+            for rel, text in texts.items():
+                self.pkg.write(rel, text)
+            for a, b in self.renames:
+                self.pkg.rename(a, b)
+            for rel, text in self.new_files.items():
+                check_rel(rel)
+                full = os.path.join(self.pkg.root, rel)
+                if os.path.lexists(full):
+                    raise ToolError("exists", "%s already exists" % rel)
+                self.pkg.write(rel, text)
+        touched.update(texts.keys())
+        for a, b in self.renames:
+            touched.update([a, b])
+        touched.update(self.new_files.keys())
+        return sorted(touched)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Commands
+
+
+def analyze(req):
+    pkg = Package(req["root"], req["models_dir"])
+    m = Model(pkg)
+    probs = m.problems()
+    return {
+        "package": {"dir": pkg.models_rel, "import_name": pkg.import_name, "init": pkg.init_rel},
+        "modules": [
+            {
+                "path": rel,
+                "module": pkg.module_of[rel],
+                "imported": pkg.module_of[rel] in m.reachable,
+                "syntax_error": src.error,
+                "imports": sorted({x for imp in module_imports(pkg, rel) for x in imp.modules if x in pkg.modules}),
+            }
+            for rel, src in sorted(pkg.sources.items())
+        ],
+        "skipped": pkg.skipped,
+        "classes": [c.to_json(m.active(c)) for c in m.classes],
+        "relationships": m.verdicts(),
+        "problems": probs,
+    }
+
+
+def fix(req):
+    pkg = Package(req["root"], req["models_dir"])
+    m = Model(pkg)
+    probs = m.problems()
+    kind = req.get("fix")
+    fx = Fixer(pkg, m)
+    extra = {}
+    if kind == "A":
+        fx.fix_a(probs)
+    elif kind == "B":
+        model = req.get("model")
+        if not model:
+            owners = sorted({p["class"] for p in probs})
+            if len(owners) != 1:
+                raise ToolError("no_model", "fix B needs the model to disable (problems are in: %s)" % ", ".join(owners))
+            model = owners[0]
+        if not (isinstance(model, str) and model.isidentifier()):
+            raise ToolError("bad_request", "model must be a Python identifier")
+        extra = fx.fix_b(model, req.get("reason") or "mapper initialisation fails for %s" % model)
+        # broken relationships in other (still enabled) models must go too, or the package still fails
+        disabled = set(extra["disabled"])
+        rest = [p for p in probs if p["class"] not in disabled and p["target"] not in disabled]
+        if rest:
+            fx.fix_a(rest)
+    elif kind == "C":
+        fx.fix_c(probs)
+    else:
+        raise ToolError("bad_request", "fix must be A, B or C")
+    dry = bool(req.get("dry_run"))
+    touched = fx.apply(dry)
+    out = {"fix": kind, "dry_run": dry, "touched": touched, "edits": fx.edits.notes, "summary": fx.summary, "renamed": [list(x) for x in fx.renames], "problems": probs}
+    out.update(extra)
+    return out
+
+
+def main():
+    try:
+        req = json.loads(sys.stdin.read() or "{}")
+        if not isinstance(req, dict) or not isinstance(req.get("root"), str) or not isinstance(req.get("models_dir"), str):
+            raise ToolError("bad_request", "request needs root and models_dir")
+        cmd = req.get("cmd")
+        if cmd == "analyze":
+            res = analyze(req)
+        elif cmd == "fix":
+            res = fix(req)
+        else:
+            raise ToolError("bad_request", "unknown cmd %r" % cmd)
+        res["ok"] = True
+        json.dump(res, sys.stdout)
+        return 0
+    except ToolError as e:
+        json.dump({"ok": False, "error": {"code": e.code, "message": e.message, "details": e.details}}, sys.stdout)
+        return 2
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        json.dump({"ok": False, "error": {"code": "io", "message": "%s: %s" % (type(e).__name__, e)}}, sys.stdout)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -8,13 +8,25 @@ import { PermanentError, RetryableError } from '../../core/errors.js';
 
 const DEFAULT_AUTHOR = { name: 'runwright', email: 'runwright@localhost' };
 
+// simple-git (v4) refuses to set core.hooksPath / protocol.*.allow unless told: here both make git *safer*
+// (no hooks from a cloned repo, no ext:: transport), so those two overrides are allowed and nothing else.
+// Its guard also refuses ambient variables such as EDITOR or GIT_PAGER: git gets a minimal environment.
+const GIT_OPTIONS = {
+  config: ['core.hooksPath=/dev/null', 'protocol.ext.allow=never'],
+  unsafe: { allowUnsafeHooksPath: true, allowUnsafeProtocolOverride: true },
+  allowEnvironment: ['GIT_TERMINAL_PROMPT'],
+} as const;
+
+function gitEnv(): Record<string, string> {
+  const keep = ['PATH', 'HOME', 'TMPDIR', 'LANG', 'LC_ALL', 'SSH_AUTH_SOCK', 'http_proxy', 'https_proxy', 'no_proxy', 'HTTP_PROXY', 'HTTPS_PROXY', 'NO_PROXY'];
+  const env: Record<string, string> = { GIT_TERMINAL_PROMPT: '0' };
+  for (const k of keep) if (process.env[k] !== undefined) env[k] = process.env[k]!;
+  return env;
+}
+
 function git(dir: string): SimpleGit {
-  // Hooks in a cloned repo are not ours to run: disable them. No pager, no prompts.
-  return simpleGit({ baseDir: dir, config: ['core.hooksPath=/dev/null', 'protocol.ext.allow=never'] }).env({
-    ...process.env,
-    GIT_TERMINAL_PROMPT: '0',
-    GIT_PAGER: 'cat',
-  });
+  // Hooks in a cloned repo are not ours to run: disable them. No prompts (and no tty, so no pager).
+  return simpleGit({ baseDir: dir, ...GIT_OPTIONS, config: [...GIT_OPTIONS.config] } as any).env(gitEnv());
 }
 
 export class LocalGit implements GitPort {
@@ -28,7 +40,7 @@ export class LocalGit implements GitPort {
     }
     mkdirSync(path.dirname(dir), { recursive: true });
     try {
-      await simpleGit({ config: ['protocol.ext.allow=never'] }).clone(target.repo, dir, ['--branch', target.branch, '--single-branch', '--no-tags']);
+      await git(path.dirname(dir)).clone(target.repo, dir, ['--branch', target.branch, '--single-branch', '--no-tags']);
     } catch (e) {
       const msg = (e as Error).message;
       if (/not found|does not exist|Could not find remote branch/i.test(msg)) throw new PermanentError(`cannot clone ${target.name}: ${msg}`, 'git_clone', undefined, e);

@@ -1,0 +1,22 @@
+import { z } from 'zod';
+import { defineAction } from '../../core/action.js';
+import { resolveInside } from '../../core/safe-path.js';
+import { redactUrl } from './redact.js';
+
+/**
+ * A fresh clone of the target's repo at its branch under the run's own workdir (never anyone's working copy).
+ * Re-run safe: a clone already there is reused as it is.
+ */
+export default defineAction({
+  name: 'git.checkout',
+  description: "Clone the target's repository at its branch into the run's workdir",
+  sideEffects: false,
+  params: z.object({ name: z.string().regex(/^[A-Za-z0-9_-]{1,40}$/).default('repo') }),
+  async run(p, ctx) {
+    const dir = resolveInside(ctx.workdir, p.name);
+    await ctx.progress(`cloning ${ctx.target.name} (${ctx.target.branch})`);
+    const { head } = await ctx.ports.git.clone(ctx.target, dir, { signal: ctx.signal });
+    ctx.logger.info({ dir, head }, 'checked out');
+    return { dir, head, branch: ctx.target.branch, repo: redactUrl(ctx.target.repo) };
+  },
+});

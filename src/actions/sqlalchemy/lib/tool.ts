@@ -1,0 +1,98 @@
+// Runs python/sqla_tool.py (Python's own ast, in a subprocess, JSON in and out) and the target's check.
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { ActionContext } from '../../../core/action.js';
+import type { Target } from '../../../core/types.js';
+import { PermanentError, RetryableError } from '../../../core/errors.js';
+import { resolveInside } from '../../../core/safe-path.js';
+
+export const DEFAULT_PYTHON = '/usr/bin/python3';
+
+/** python/sqla_tool.py next to src/ (and next to dist/ in a build). */
+export function toolPath(): string {
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  for (const up of ['../../../../python/sqla_tool.py', '../../../../../python/sqla_tool.py']) {
+    const p = path.resolve(here, up);
+    if (existsSync(p)) return p;
+  }
+  throw new PermanentError('python/sqla_tool.py not found next to the runwright sources', 'tool_missing');
+}
+
+export function pythonOf(target: Target): string {
+  return target.python ?? DEFAULT_PYTHON;
+}
+
+export interface ToolRequest {
+  cmd: 'analyze' | 'fix';
+  root: string;
+  models_dir: string;
+  fix?: 'A' | 'B' | 'C';
+  model?: string | null;
+  reason?: string;
+  dry_run?: boolean;
+}
+
+/** Ask the Python tool; its own refusals (unsafe path, nothing to fix ...) become PermanentError with its code. */
+export async function runTool<T = any>(ctx: ActionContext, req: ToolRequest): Promise<T> {
+  // The models folder comes from the target's config; still confined to the checkout.
+  resolveInside(req.root, req.models_dir);
+  const argv = [pythonOf(ctx.target), '-I', '-B', toolPath()];
+  let r;
+  try {
+    r = await ctx.ports.proc.run(argv, { cwd: path.dirname(argv[3]!), input: JSON.stringify(req), timeoutMs: 120_000, signal: ctx.signal });
+  } catch (e) {
+    throw new PermanentError(`cannot run ${argv[0]}: ${(e as Error).message}`, 'python_missing', undefined, e);
+  }
+  if (r.timedOut) throw new RetryableError('sqla_tool timed out', 'tool_timeout');
+  let out: any;
+  try {
+    out = JSON.parse(r.stdout);
+  } catch {
+    throw new PermanentError(`sqla_tool failed (exit ${r.code}): ${r.stderr.trim().slice(-2000)}`, 'tool_crashed', { stderr: r.stderr.slice(-4000) });
+  }
+  if (!out.ok) throw new PermanentError(`sqla_tool: ${out.error?.message ?? 'unknown error'}`, `sqla_${out.error?.code ?? 'error'}`, out.error);
+  delete out.ok;
+  return out as T;
+}
+
+export interface CheckResult {
+  passed: boolean;
+  exitCode: number | null;
+  timedOut: boolean;
+  durationMs: number;
+  argv: string[];
+  cwd: string;
+  /** Last part of stdout+stderr (what SQLAlchemy said). */
+  output: string;
+}
+
+/** Run target.check in a checkout dir (argv, no shell). `python`/`python3` as argv[0] means the target's python. */
+export async function runCheck(ctx: ActionContext, dir: string): Promise<CheckResult> {
+  const check = ctx.target.check;
+  if (!check || check.command.length === 0) throw new PermanentError(`target ${ctx.target.name} has no check command`, 'no_check');
+  const argv = [...check.command];
+  if ((argv[0] === 'python' || argv[0] === 'python3') && ctx.target.python) argv[0] = ctx.target.python;
+  const cwd = check.cwd ? resolveInside(dir, check.cwd) : dir;
+  let r;
+  try {
+    r = await ctx.ports.proc.run(argv, {
+      cwd,
+      env: { PYTHONDONTWRITEBYTECODE: '1', ...(check.env ?? {}) },
+      timeoutMs: check.timeoutMs ?? 120_000,
+      signal: ctx.signal,
+    });
+  } catch (e) {
+    throw new PermanentError(`cannot run the check ${argv[0]}: ${(e as Error).message}`, 'check_spawn', undefined, e);
+  }
+  if (r.timedOut) throw new RetryableError(`the check timed out after ${check.timeoutMs ?? 120_000} ms`, 'check_timeout');
+  const both = `${r.stdout}${r.stdout && r.stderr ? '\n' : ''}${r.stderr}`;
+  return { passed: r.code === 0, exitCode: r.code, timedOut: r.timedOut, durationMs: r.durationMs, argv, cwd: path.relative(dir, cwd) || '.', output: both.slice(-8000) };
+}
+
+/** A clean worktree of `sha` under the run's workdir (reused when it is already there at that sha). */
+export async function worktreeAt(ctx: ActionContext, repoDir: string, sha: string, name: string): Promise<string> {
+  if (!/^[0-9a-f]{7,64}$/.test(sha)) throw new PermanentError(`not a commit id: ${JSON.stringify(sha)}`, 'bad_sha');
+  const wt = resolveInside(ctx.workdir, path.join('wt', name));
+  return await ctx.ports.git.worktree(repoDir, sha, wt);
+}

@@ -1,0 +1,197 @@
+import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync, unlinkSync, existsSync } from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+import { defineAction } from '../../core/action.js';
+import { resolveInside } from '../../core/safe-path.js';
+import {
+  alembicSettings, cap, databaseUrl, modelsRel, projectInfo, projectPaths, redactDbUrl, runAlembic, runTool, scratchName, tail, withDatabase,
+  type AlembicRun, type ProjectPaths,
+} from './lib/common.js';
+import { json } from '../deploy/lib/common.js';
+
+type Columns = Record<string, string[]>;
+
+interface Stage {
+  stage: string;
+  args?: string[];
+  code?: number | null;
+  durationMs?: number;
+}
+
+/**
+ * Prove the migrations work, on a scratch database created for this step and dropped after it:
+ * `alembic upgrade head` (the existing history), `alembic revision --autogenerate` (the migration, recorded with
+ * its operations for review), `alembic upgrade head`, `alembic downgrade -1`, and offline `upgrade head --sql`.
+ * Records the database's column names before the new migration, after it, and after the downgrade; fails
+ * (ok=false, with the text that says why) when autogenerate wants to drop or rename what exists, when a table the
+ * models declare is missing after the upgrade, or when the downgrade does not restore the columns.
+ * A failed verification removes the migration it generated; a passing one leaves it in the clone to commit.
+ */
+export default defineAction({
+  name: 'alembic.verify',
+  description: 'Scratch database: upgrade head, revision --autogenerate, upgrade head, downgrade -1, offline SQL; columns before/after',
+  sideEffects: true, // creates and drops a scratch database on the target's server
+  params: z.object({
+    dir: z.string().min(1),
+    message: z.string().max(200).default('autogenerate pending model changes'),
+    offline: z.boolean().default(true),
+  }),
+  async plan(p, ctx) {
+    const s = alembicSettings(ctx);
+    return {
+      description: `create scratch database ${scratchName(ctx)} on ${redactDbUrl(databaseUrl(ctx, s))}, run alembic upgrade head / revision --autogenerate / upgrade head / downgrade -1${p.offline ? ' / upgrade head --sql' : ''}, drop it`,
+      output: { ok: true, dryRun: true, migration: null },
+    };
+  },
+  async run(p, ctx) {
+    const s = alembicSettings(ctx);
+    const paths = projectPaths(ctx, p.dir, s);
+    const info = await projectInfo(ctx, s, paths);
+    const models = modelsRel(ctx, paths);
+    const server = databaseUrl(ctx, s);
+    const name = scratchName(ctx);
+    const scratch = withDatabase(server, name);
+    const rid = `rw${createHash('sha256').update(`${ctx.run.id}.${ctx.step.id}`).digest('hex').slice(0, 10)}`;
+    const message = p.message.replace(/[^A-Za-z0-9 _.,:()-]+/g, ' ').replace(/\s+/g, ' ').trim().slice(0, 72) || 'autogenerate';
+    const stages: Stage[] = [];
+    const t0 = Date.now();
+    const columns: { before?: Columns; after?: Columns; afterDowngrade?: Columns } = {};
+    let migration: any = null;
+    let generated: string | null = null;
+
+    removeOwnRevision(paths, info.versionsDirs, rid); // an earlier delivery of this step may have left it
+    const base = { scratchDb: name, server: redactDbUrl(server), revision: rid };
+    const fail = (stage: string, why: string, run?: AlembicRun) => {
+      if (generated && existsSync(generated)) unlinkSync(generated);
+      const out = run ? tail(`${run.stderr}\n${run.stdout}`.trim(), 6000) : '';
+      ctx.logger.warn({ stage, why: why.slice(0, 300) }, 'alembic verification failed');
+      return json({ ...base, ok: false, stage, reason: why, failureText: `${why}\n${out}`.trim(), migration, columns, stages, durationMs: Date.now() - t0 });
+    };
+    const alembic = async (stage: string, args: string[]) => {
+      await ctx.progress(`alembic ${args.join(' ')}`);
+      const r = await runAlembic(ctx, s, paths, args, scratch);
+      stages.push({ stage, args, code: r.code, durationMs: r.durationMs });
+      return r;
+    };
+    const cols = async (): Promise<Columns | { error: string }> => {
+      const r = await runTool(ctx, s, 'db-columns', { url: scratch });
+      return r.ok ? sorted(r.tables as Columns) : { error: String(r.error) };
+    };
+
+    const created = await runTool(ctx, s, 'db-create', { url: server, name });
+    stages.push({ stage: 'create_scratch_db', code: created.ok ? 0 : 1 });
+    if (!created.ok) return fail('create_scratch_db', `cannot create scratch database ${name} on ${redactDbUrl(server)}: ${created.error}`);
+    try {
+      let r = await alembic('upgrade_existing', ['upgrade', 'head']);
+      if (r.code !== 0) return fail('upgrade_existing', `alembic upgrade head failed on the existing migrations (exit ${r.code}${r.timedOut ? ', timed out' : ''})`, r);
+      const before = await cols();
+      if ('error' in before) return fail('columns_before', `cannot list columns: ${before.error}`);
+      columns.before = before as Columns;
+
+      r = await alembic('autogenerate', ['revision', '--autogenerate', '-m', message, '--rev-id', rid]);
+      generated = findGenerated(paths, info.versionsDirs, rid, r.stdout);
+      if (r.code !== 0 || !generated) return fail('autogenerate', `alembic revision --autogenerate failed (exit ${r.code}${r.timedOut ? ', timed out' : ''})`, r);
+      const autogenLog = r;
+      const ops = await runTool(ctx, s, 'migration-ops', { file: generated });
+      migration = {
+        revision: ops.revision,
+        downRevision: ops.downRevision,
+        file: path.relative(paths.repo, generated),
+        text: cap(readFileSync(generated, 'utf8'), 20_000),
+        upgrade: ops.upgrade,
+        downgrade: ops.downgrade,
+        empty: ops.empty,
+        summary: (ops.upgrade as any[]).map((o) => `${o.op} ${o.table ?? ''}${o.column ? '.' + o.column : ''}`.trim()),
+      };
+      if (ops.destructive.length) {
+        const what = (ops.destructive as any[]).map((o) => `${o.op} ${o.table}${o.column ? '.' + o.column : ''}${o.newColumnName ? ' -> ' + o.newColumnName : ''}`).join(', ');
+        const detected = autogenLog.stderr.split('\n').filter((l) => /Detected (removed|renamed)/.test(l)).join('\n');
+        return fail('review', `autogenerate wants to drop or rename what the database has (${what}): models are missing from target_metadata, or a column was renamed\n${detected}`);
+      }
+
+      r = await alembic('upgrade', ['upgrade', 'head']);
+      if (r.code !== 0) return fail('upgrade', `alembic upgrade head failed on the new migration (exit ${r.code})`, r);
+      const after = await cols();
+      if ('error' in after) return fail('columns_after', `cannot list columns: ${after.error}`);
+      columns.after = after as Columns;
+      const dropped = lost(columns.before, columns.after);
+      if (dropped.length) return fail('columns', `columns of the database changed name or disappeared: ${dropped.join(', ')}`);
+      const declared = await runTool(ctx, s, 'model-tables', { root: paths.project, modelsDir: models, exclude: info.versionsDirs });
+      const missingTables = Object.keys(declared.tables).filter((t) => !(t in columns.after!)).sort();
+      if (missingTables.length) return fail('tables', `model tables missing from target_metadata: ${missingTables.join(', ')} (declared in ${missingTables.map((t) => declared.tables[t].module).join(', ')}, absent after upgrade head)`);
+
+      r = await alembic('downgrade', ['downgrade', '-1']);
+      if (r.code !== 0) return fail('downgrade', `alembic downgrade -1 failed (exit ${r.code})`, r);
+      const down = await cols();
+      if ('error' in down) return fail('columns_after_downgrade', `cannot list columns: ${down.error}`);
+      columns.afterDowngrade = down as Columns;
+      if (JSON.stringify(sorted(columns.afterDowngrade)) !== JSON.stringify(sorted(columns.before))) {
+        return fail('downgrade_columns', `downgrade -1 did not restore the columns: before ${JSON.stringify(sorted(columns.before))}, after downgrade ${JSON.stringify(sorted(columns.afterDowngrade))}`);
+      }
+      let offlineBytes: number | null = null;
+      if (p.offline) {
+        r = await alembic('offline', ['upgrade', 'head', '--sql']);
+        if (r.code !== 0) return fail('offline', `offline mode (alembic upgrade head --sql) failed (exit ${r.code})`, r);
+        offlineBytes = r.stdout.length;
+      }
+      if (migration.empty) {
+        unlinkSync(generated); // the models and the database agree: nothing to migrate, nothing to commit
+        generated = null;
+      }
+      const added = gained(columns.before, columns.after);
+      ctx.logger.info({ revision: rid, ops: migration.summary, added }, 'alembic verification passed');
+      return json({
+        ...base,
+        ok: true,
+        stage: 'done',
+        migration: { ...migration, kept: !migration.empty },
+        columns,
+        columnsUnchanged: true,
+        addedColumns: added,
+        declaredTables: Object.keys(declared.tables).sort(),
+        offlineSqlBytes: offlineBytes,
+        stages,
+        durationMs: Date.now() - t0,
+      });
+    } finally {
+      const dropped = await runTool(ctx, s, 'db-drop', { url: server, name }).catch((e) => ({ ok: false, error: (e as Error).message }));
+      if (!dropped.ok) ctx.logger.warn({ scratchDb: name, error: dropped.error }, 'could not drop the scratch database');
+    }
+  },
+});
+
+function sorted(c: Columns): Columns {
+  return Object.fromEntries(Object.keys(c).sort().map((k) => [k, [...c[k]!].sort()]));
+}
+
+/** table.column present in a and not in b. */
+function lost(a: Columns, b: Columns): string[] {
+  const out: string[] = [];
+  for (const [t, cs] of Object.entries(a)) for (const c of cs) if (!b[t]?.includes(c)) out.push(`${t}.${c}`);
+  return out.sort();
+}
+function gained(a: Columns, b: Columns): string[] {
+  return lost(b, a);
+}
+
+function versionsAbs(p: ProjectPaths, dirs: string[]): string[] {
+  return dirs.map((d) => resolveInside(p.project, d)).filter((d) => existsSync(d));
+}
+
+function removeOwnRevision(p: ProjectPaths, dirs: string[], rid: string): void {
+  for (const d of versionsAbs(p, dirs)) for (const f of readdirSync(d)) if (f.startsWith(`${rid}_`) && f.endsWith('.py')) unlinkSync(path.join(d, f));
+}
+
+/** The file alembic generated for `rid` (from its "Generating <path> ... done" line, else by name), inside a versions dir. */
+function findGenerated(p: ProjectPaths, dirs: string[], rid: string, stdout: string): string | null {
+  const roots = versionsAbs(p, dirs);
+  const m = /Generating (.+?) \.\.\.\s+done/.exec(stdout);
+  const candidates = m ? [m[1]!.trim()] : [];
+  for (const d of roots) for (const f of readdirSync(d)) if (f.startsWith(`${rid}_`) && f.endsWith('.py')) candidates.push(path.join(d, f));
+  for (const c of candidates) {
+    const abs = path.resolve(p.project, c);
+    if (path.basename(abs).startsWith(`${rid}_`) && roots.some((r) => path.dirname(abs) === r) && existsSync(abs)) return resolveInside(p.project, path.relative(p.project, abs));
+  }
+  return null;
+}

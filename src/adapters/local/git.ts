@@ -119,7 +119,8 @@ export class LocalGit implements GitPort {
 
   async remoteHasCommit(dir: string, sha: string) {
     const g = git(dir);
-    await g.raw(['fetch', '--no-tags', 'origin']);
+    // Every branch of the remote, not just the clone's single branch (a run branch pushed by deploy.push counts).
+    await g.raw(['fetch', '--no-tags', 'origin', '+refs/heads/*:refs/remotes/origin/*']);
     const out = (await g.raw(['branch', '-r', '--contains', sha]).catch(() => '')).trim();
     return out.length > 0;
   }

@@ -3,6 +3,9 @@ import type { Ports } from '../ports/index.js';
 import type { Config } from '../config/config.js';
 import { LocalGit } from './local/git.js';
 import { LocalProcess } from './local/process.js';
+import { LocalBuild } from './local/build.js';
+import { LocalDeploy } from './local/deploy.js';
+import { LocalLogs } from './local/logs.js';
 import { PermanentError } from '../core/errors.js';
 
 export type Platform = 'local' | 'gcp';
@@ -16,14 +19,44 @@ function unavailable(port: string, platform: string): any {
   });
 }
 
-export function createPorts(_config: Config, platform: Platform = 'local', overrides: Partial<Ports> = {}): Ports {
-  const proc = new LocalProcess();
+/** A port whose adapter module loads on first use (the Google clients take ~1 s to import; local runs never need them). */
+function lazyPort<T extends object>(load: () => Promise<T>): T {
+  let p: Promise<T> | undefined;
+  return new Proxy({}, {
+    get(_t, prop) {
+      if (prop === 'then') return undefined;
+      return async (...args: unknown[]) => {
+        const impl: any = await (p ??= load());
+        if (typeof impl[prop] !== 'function') return undefined;
+        return impl[prop](...args);
+      };
+    },
+  }) as T;
+}
+
+/** build/deploy/logs for a platform: gcp = Cloud Build, Cloud Run jobs, Cloud Logging; local = worktree, job command, captured lines. */
+function platformPorts(config: Config, platform: Platform, git: LocalGit, proc: LocalProcess): Pick<Ports, 'build' | 'deploy' | 'logs'> {
+  if (platform === 'gcp') {
+    return {
+      build: lazyPort(async () => new (await import('./gcp/build.js')).GcpBuild(config.gcp, git)),
+      deploy: lazyPort(async () => new (await import('./gcp/deploy.js')).GcpDeploy(config.gcp)),
+      logs: lazyPort(async () => new (await import('./gcp/logs.js')).GcpLogs(config.gcp)),
+    };
+  }
   return {
-    git: new LocalGit(),
+    build: new LocalBuild(git, proc, config.local.executionTimeoutMs),
+    deploy: new LocalDeploy(proc, config.local.platformDir, config.local.executionTimeoutMs),
+    logs: new LocalLogs(config.local.platformDir),
+  };
+}
+
+export function createPorts(config: Config, platform: Platform = 'local', overrides: Partial<Ports> = {}): Ports {
+  const proc = new LocalProcess();
+  const git = new LocalGit();
+  return {
+    git,
     proc,
-    build: unavailable('build', platform),
-    deploy: unavailable('deploy', platform),
-    logs: unavailable('logs', platform),
+    ...platformPorts(config, platform, git, proc),
     chat: unavailable('chat', platform),
     ...overrides,
   };

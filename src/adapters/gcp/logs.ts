@@ -41,7 +41,8 @@ export class GcpLogs implements LogsPort {
 
   async query(target: Target, q: LogQuery): Promise<{ entries: LogEntry[]; filter: string }> {
     const g = gcpTarget(target);
-    const filter = buildLogFilter(cloudRunJobScope(target), q);
+    // The entry label holds the execution's short id, not its resource name (projects/…/executions/<id>).
+    const filter = buildLogFilter(cloudRunJobScope(target), { ...q, execution: q.execution?.split('/').pop() });
     const limit = Math.min(Math.max(1, q.limit ?? 100), MAX_ENTRIES);
     const logging = this.api(g.project);
     const entries: LogEntry[] = [];

@@ -66,7 +66,7 @@ async function remoteRef(f: ServiceFixture, branch: string): Promise<string> {
 /** push → build → job, as a runbook would chain them. */
 async function deployCommit(f: ServiceFixture, runId: string, sha: string) {
   const pushed = await call(pushAction, { dir: f.clone, sha }, ctxFor(f, 'push', runId));
-  const built = await call(buildAction, { dir: 'repo', sha: pushed.sha }, ctxFor(f, 'build', runId));
+  const built = await call(buildAction, { dir: f.clone, sha: pushed.sha }, ctxFor(f, 'build', runId));
   const deployed = await call(jobAction, { build: built }, ctxFor(f, 'deploy', runId));
   return { pushed, built, deployed };
 }
@@ -140,8 +140,8 @@ describe('deploy actions on the local platform', () => {
     const f = await fixture();
     const sha = await commitFixA(f);
     await assert.rejects(call(buildAction, { dir: f.clone, sha }, ctxFor(f, 'build', 'run-unpushed')), (e: unknown) => e instanceof PermanentError && e.code === 'commit_not_pushed');
-    await assert.rejects(call(pushAction, { dir: path.dirname(f.remote), sha }, ctxFor(f, 'push', 'run-unpushed')), (e: unknown) => e instanceof PermanentError && e.code === 'unsafe_path');
-    await assert.rejects(call(pushAction, { dir: '../origin/seed', sha }, ctxFor(f, 'push', 'run-unpushed')), (e: unknown) => e instanceof PermanentError && e.code === 'unsafe_path');
+    await assert.rejects(call(pushAction, { dir: path.dirname(f.remote), sha }, ctxFor(f, 'push', 'run-unpushed')), (e: unknown) => e instanceof PermanentError && e.code === 'not_own_dir');
+    await assert.rejects(call(pushAction, { dir: '../origin/seed', sha }, ctxFor(f, 'push', 'run-unpushed')), (e: unknown) => e instanceof PermanentError && e.code === 'not_own_dir');
   });
 
   test('push goes to the target branch only when asked and approved; never forced', async () => {

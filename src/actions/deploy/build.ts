@@ -5,7 +5,8 @@
  * is refused.
  *
  * params
- *   dir      the run's clone (inside the run workdir): used to check the remote and read the build config
+ *   dir      the run's clone (inside the run workdir, e.g. git.checkout's output.dir): used to check the remote
+ *            and to read the build config
  *   sha      the commit to build (40 hex; normally deploy.push's output.sha)
  *   timeout  how long to wait for the build (default: config gcp.buildTimeoutMs / local.executionTimeoutMs)
  * output (BuildResult)
@@ -13,7 +14,8 @@
  */
 import { z } from 'zod';
 import { defineAction } from '../../core/action.js';
-import { DURATION, SHA, json, ms, runDir } from './lib/common.js';
+import { DURATION, SHA, json, ms } from './lib/common.js';
+import { ownDir } from '../git/paths.js';
 
 export default defineAction({
   name: 'deploy.build',
@@ -21,7 +23,7 @@ export default defineAction({
   sideEffects: true,
   params: z.object({ dir: z.string().min(1), sha: SHA, timeout: DURATION.optional() }),
   async run(p, ctx) {
-    const repoDir = runDir(ctx, p.dir);
+    const repoDir = ownDir(ctx, p.dir);
     await ctx.progress(`building ${p.sha.slice(0, 12)} on ${ctx.target.platform}`);
     const r = await ctx.ports.build.build(ctx.target, { commit: p.sha, repoDir, key: ctx.idempotencyKey, signal: ctx.signal, timeoutMs: ms(p.timeout) });
     ctx.logger.info({ buildId: r.buildId, image: r.image, logUrl: r.logUrl, commit: r.commit }, 'built');

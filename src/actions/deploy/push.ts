@@ -3,7 +3,7 @@
  * moved elsewhere makes the push fail (permanent), it is never overwritten.
  *
  * params
- *   dir             the run's clone (absolute, or relative to the run workdir; must be inside it)
+ *   dir             the run's clone (must be inside the run workdir, e.g. git.checkout's output.dir)
  *   sha             the commit to push (40 hex)
  *   branch          remote branch to create/advance (default `runwright/<run id>`)
  *   toTargetBranch  push to the target's own branch (e.g. main) instead — only honoured when the runbook asks for
@@ -15,7 +15,9 @@
 import { z } from 'zod';
 import { defineAction, type ActionContext } from '../../core/action.js';
 import { PermanentError } from '../../core/errors.js';
-import { SHA, redactUrl, runDir } from './lib/common.js';
+import { SHA } from './lib/common.js';
+import { ownDir } from '../git/paths.js';
+import { redactUrl } from '../git/redact.js';
 
 const BRANCH = z
   .string()
@@ -42,7 +44,7 @@ export default defineAction({
   sideEffects: true,
   params,
   async run(p, ctx) {
-    const dir = runDir(ctx, p.dir);
+    const dir = ownDir(ctx, p.dir);
     const { branch, toTargetBranch, note } = choose(p, ctx);
     if (!BRANCH.safeParse(branch).success) throw new PermanentError(`cannot push to ${JSON.stringify(branch)}: not a valid branch name`, 'bad_branch');
     await ctx.progress(`pushing ${p.sha.slice(0, 12)} to ${branch}`);

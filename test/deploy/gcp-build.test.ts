@@ -126,6 +126,14 @@ describe('gcp build (Cloud Build)', () => {
     await assert.rejects(builder.build(f.target, { commit: sha, repoDir: f.clone, key: 'k-503' }), (e: unknown) => e instanceof RetryableError && e.code === 'gcp_unavailable');
   });
 
+  test('a private repo behind a Cloud Build connection is built from connectedRepository at the sha', async () => {
+    const repository = 'projects/demo-project/locations/us-central1/connections/github/repositories/acme-content-worker';
+    const r = await builder.build({ ...f.target, gcp: { ...f.target.gcp!, repoUrl: repository } }, { commit: sha, repoDir: f.clone, key: 'k-connected' });
+    const [create] = fake.calls('POST', `${PARENT}/builds`);
+    assert.deepEqual(create!.body.source, { connectedRepository: { repository, revision: sha, dir: 'backend' } });
+    assert.equal(fake.builds.get(r.buildId)!.status, 'SUCCESS');
+  });
+
   test('a target without an https repo URL or gcp section is refused', async () => {
     await assert.rejects(builder.build({ ...f.target, gcp: { ...f.target.gcp!, repoUrl: undefined } }, { commit: sha, repoDir: f.clone, key: 'k' }), (e: unknown) => e instanceof PermanentError && e.code === 'bad_repo_url');
     await assert.rejects(builder.build({ ...f.target, gcp: undefined }, { commit: sha, repoDir: f.clone, key: 'k' }), (e: unknown) => e instanceof PermanentError && e.code === 'target_not_gcp');

@@ -41,7 +41,8 @@ export class FakeCloudBuild extends FakeGoogleServer {
   private create(r: RecordedRequest, project: string, location: string): Reply {
     const body = r.body ?? {};
     if (!Array.isArray(body.steps) || body.steps.length === 0) return rpcError('INVALID_ARGUMENT', 'invalid build: build must have at least one step');
-    if (!body.source?.gitSource?.url || !body.source?.gitSource?.revision) return rpcError('INVALID_ARGUMENT', 'invalid build: source must be a gitSource with url and revision');
+    const src = body.source?.gitSource ?? body.source?.connectedRepository;
+    if (!(src?.url || src?.repository) || !src?.revision) return rpcError('INVALID_ARGUMENT', 'invalid build: source must be a gitSource (url) or connectedRepository (repository) with a revision');
     const id = randomUUID();
     const b: FakeBuild = {
       ...body,
@@ -88,7 +89,7 @@ export class FakeCloudBuild extends FakeGoogleServer {
       const images: string[] = Array.isArray(b.images) ? b.images : [];
       // Cloud Build substitutes $PROJECT_ID and $BUILD_ID in image names.
       const sub = (n: string) => n.replaceAll('$PROJECT_ID', b.projectId).replaceAll('$BUILD_ID', b.id);
-      b.results = { images: images.map((n) => ({ name: sub(n), digest: FakeCloudBuild.digestFor(sub(n), b.source.gitSource.revision) })) };
+      b.results = { images: images.map((n) => ({ name: sub(n), digest: FakeCloudBuild.digestFor(sub(n), (b.source.gitSource ?? b.source.connectedRepository).revision) })) };
     } else {
       b.status = 'FAILURE';
       b.statusDetail = 'Build step failure: build step 0 "gcr.io/cloud-builders/docker" failed: step exited with non-zero status: 1';

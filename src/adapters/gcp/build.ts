@@ -1,8 +1,10 @@
 // BuildPort on Cloud Build (@google-cloud/cloudbuild, REST transport).
 //
 // Builds exactly the pushed commit and nothing else (the seed's Mistake 2 — uploading a modified working tree —
-// cannot happen): the build's source is `gitSource { url: <the target's remote>, revision: <commit sha> }`, so Cloud
-// Build clones the remote itself; a commit the remote does not have is refused before anything is submitted. The
+// cannot happen): the build's source is `gitSource { url: <the target's https remote>, revision: <commit sha> }` (or
+// `connectedRepository { repository: <2nd-gen repository resource>, revision }` for private repos behind a Cloud
+// Build connection), so Cloud Build fetches the remote itself; a commit the remote does not have is refused before
+// anything is submitted. The
 // build steps come from the target's build config file *as committed at that sha* (read from a detached worktree,
 // like `gcloud builds submit --config`), and the source dir is the config file's folder (`cd backend &&
 // gcloud builds submit --config=cloudbuild.yaml` in the seed).
@@ -27,6 +29,8 @@ const RUNNING = new Set(['STATUS_UNKNOWN', 'PENDING', 'QUEUED', 'WORKING']);
 /** Finished builds a re-delivered step may adopt; the others (internal error, expired, cancelled, timeout) get a new build on retry. */
 const ADOPTABLE_DONE = new Set(['SUCCESS', 'FAILURE']);
 const SHA = /^[0-9a-f]{40}$/;
+/** A Cloud Build 2nd-gen repository resource (private GitHub/GitLab through a connection). */
+const CONNECTED_REPO = /^projects\/[^/\s]+\/locations\/[^/\s]+\/connections\/[^/\s]+\/repositories\/[^/\s]+$/;
 
 export function gcpTarget(target: Target): NonNullable<Target['gcp']> {
   const g = target.gcp;
@@ -52,7 +56,10 @@ export class GcpBuild implements BuildPort {
     const commit = opts.commit;
     if (!SHA.test(commit)) throw new PermanentError(`not a full commit sha: ${JSON.stringify(commit)}`, 'bad_commit');
     const url = g.repoUrl ?? target.repo;
-    if (!/^https:\/\/[^\s]+$/.test(url)) throw new PermanentError(`Cloud Build clones over https: set gcp.repoUrl for target ${target.name} (repo is ${JSON.stringify(url)})`, 'bad_repo_url');
+    const connected = CONNECTED_REPO.test(url);
+    if (!connected && !/^https:\/\/[^\s]+$/.test(url)) {
+      throw new PermanentError(`Cloud Build fetches the source itself: set gcp.repoUrl of target ${target.name} to an https URL or a 2nd-gen repository (projects/…/locations/…/connections/…/repositories/…); repo is ${JSON.stringify(url)}`, 'bad_repo_url');
+    }
     // Only what the remote has: Cloud Build fetches `revision` from `url`, never from this machine.
     if (!(await this.git.remoteHasCommit(opts.repoDir, commit))) {
       throw new PermanentError(`commit ${commit} is not on the remote of ${target.name}: push it before building`, 'commit_not_pushed', { commit });
@@ -67,7 +74,9 @@ export class GcpBuild implements BuildPort {
     let build = await this.findTagged(parent, tag);
     const reused = build !== undefined;
     if (build && RUNNING.has(this.status(build))) build = await this.pollBuild(parent, String(build.id), timeoutMs, opts.signal);
-    if (!build) build = await this.submit(parent, { ...config, source: { gitSource: { url, revision: commit, ...(dir !== '.' ? { dir } : {}) } }, tags: [...asStrings(config.tags), tag, `rw-commit-${commit.slice(0, 12)}`] }, timeoutMs, opts.signal);
+    const where = { revision: commit, ...(dir !== '.' ? { dir } : {}) };
+    const source = connected ? { connectedRepository: { repository: url, ...where } } : { gitSource: { url, ...where } };
+    if (!build) build = await this.submit(parent, { ...config, source, tags: [...asStrings(config.tags), tag, `rw-commit-${commit.slice(0, 12)}`] }, timeoutMs, opts.signal);
     return this.result(build, { commit, url, dir, configPath, reused, image: g.image });
   }
 

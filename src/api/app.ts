@@ -53,7 +53,7 @@ export async function buildApp(opts: BuildAppOptions): Promise<RunwrightApp> {
     genReqId: () => randomUUID(),
     return503OnClosing: true,
     forceCloseConnections: 'idle',
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false } },
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: true, allErrors: false, allowUnionTypes: true } },
   }) as unknown as RunwrightApp;
 
   const metrics = new Metrics(engine);

@@ -25,6 +25,15 @@ const idParams = { type: 'object', required: ['id'], properties: { id: { type: '
 const security = [{ bearer: [] }];
 const time = { type: 'string', description: 'ISO-8601 time or epoch milliseconds' } as const;
 
+/** Query numbers arrive as strings and bodies are validated without type coercion, so limits are digit strings. */
+const limitQuery = (max: number, def: number) => ({ type: 'string', pattern: '^[0-9]{1,6}$', description: `1..${max} (default ${def})` }) as const;
+function limitOf(v: string | undefined, def: number, max: number): number {
+  if (v === undefined) return def;
+  const n = Number(v);
+  if (!(n >= 1 && n <= max)) throw new HttpError(400, 'bad_request', `querystring.limit: must be between 1 and ${max}`, 'limit');
+  return n;
+}
+
 function parseTime(v: string | undefined, field: string): number | undefined {
   if (v === undefined || v === '') return undefined;
   const n = /^\d+$/.test(v) ? Number(v) : Date.parse(v);
@@ -44,7 +53,7 @@ export async function runsRoutes(app: FastifyInstance, deps: RunsDeps): Promise<
     return run;
   };
 
-  app.get<{ Querystring: { status?: RunStatus; runbook?: string; target?: string; since?: string; until?: string; limit?: number; cursor?: string } }>('/api/runs', {
+  app.get<{ Querystring: { status?: RunStatus; runbook?: string; target?: string; since?: string; until?: string; limit?: string; cursor?: string } }>('/api/runs', {
     config: { role: 'viewer', cookieAuth: true },
     schema: {
       tags, security, summary: 'List runs, newest first',
@@ -57,7 +66,7 @@ export async function runsRoutes(app: FastifyInstance, deps: RunsDeps): Promise<
           target: { type: 'string', maxLength: 100 },
           since: time,
           until: time,
-          limit: { type: 'integer', minimum: 1, maximum: 500, default: 50 },
+          limit: limitQuery(500, 50),
           cursor: { type: 'string', pattern: '^\\d{1,10}$', description: 'nextCursor of the previous page' },
         },
       },
@@ -68,7 +77,7 @@ export async function runsRoutes(app: FastifyInstance, deps: RunsDeps): Promise<
     },
   }, async (req) => {
     const q = req.query;
-    const res = await engine.store.list({ status: q.status, runbook: q.runbook, target: q.target, since: parseTime(q.since, 'since'), until: parseTime(q.until, 'until'), limit: q.limit, cursor: q.cursor });
+    const res = await engine.store.list({ status: q.status, runbook: q.runbook, target: q.target, since: parseTime(q.since, 'since'), until: parseTime(q.until, 'until'), limit: limitOf(q.limit, 50, 500), cursor: q.cursor });
     return { runs: res.runs.map(toSummary), nextCursor: res.nextCursor, total: res.total };
   });
 
@@ -84,17 +93,17 @@ export async function runsRoutes(app: FastifyInstance, deps: RunsDeps): Promise<
     return { run: toRun(run), events: await engine.store.events(run.id), approvers: approversFor(engine, run) };
   });
 
-  app.get<{ Params: { id: string }; Querystring: { after?: string; limit?: number } }>('/api/runs/:id/events', {
+  app.get<{ Params: { id: string }; Querystring: { after?: string; limit?: string } }>('/api/runs/:id/events', {
     config: { role: 'viewer', cookieAuth: true },
     schema: {
       tags, security, summary: 'Events of a run (after= an event id to page)',
       params: idParams,
-      querystring: { type: 'object', additionalProperties: false, properties: { after: { type: 'string', pattern: '^\\d{1,20}-\\d{1,20}$' }, limit: { type: 'integer', minimum: 1, maximum: 10000, default: 1000 } } },
+      querystring: { type: 'object', additionalProperties: false, properties: { after: { type: 'string', pattern: '^\\d{1,20}-\\d{1,20}$' }, limit: limitQuery(10000, 1000) } },
       response: { 200: { type: 'object', properties: { events: { type: 'array', items: { $ref: 'StepEvent#' } } } }, ...err(400, 401, 403, 404) },
     },
   }, async (req) => {
     const run = await getRun(req);
-    return { events: await engine.store.events(run.id, { after: req.query.after, limit: req.query.limit }) };
+    return { events: await engine.store.events(run.id, { after: req.query.after, limit: limitOf(req.query.limit, 1000, 10000) }) };
   });
 
   const decision = (kind: 'approved' | 'rejected') => async (req: FastifyRequest<{ Params: { id: string }; Body: { comment?: string; choice?: string } | undefined }>) => {
@@ -239,12 +248,12 @@ export async function runsRoutes(app: FastifyInstance, deps: RunsDeps): Promise<
     targets: [...engine.targets.values()].sort((a, b) => a.name.localeCompare(b.name)).map((t) => ({ name: t.name, platform: t.platform, branch: t.branch, labels: t.labels, approvers: t.approvers ?? [] })),
   }));
 
-  app.get<{ Querystring: { limit?: number; before?: string } }>('/api/alerts', {
+  app.get<{ Querystring: { limit?: string; before?: string } }>('/api/alerts', {
     config: { role: 'viewer', cookieAuth: true },
     schema: {
       tags: ['intake'], security, summary: 'What intake did with recent alerts (newest first), including unmatched ones',
-      querystring: { type: 'object', additionalProperties: false, properties: { limit: { type: 'integer', minimum: 1, maximum: 500, default: 50 }, before: { type: 'string', pattern: '^\\d{1,20}-\\d{1,20}$' } } },
+      querystring: { type: 'object', additionalProperties: false, properties: { limit: limitQuery(500, 50), before: { type: 'string', pattern: '^\\d{1,20}-\\d{1,20}$' } } },
       response: { 200: { type: 'object', properties: { records: { type: 'array', items: { $ref: 'IntakeRecord#' } }, next: { type: 'string' } } }, ...err(400, 401, 403) },
     },
-  }, async (req) => intakeLog.list({ limit: req.query.limit, before: req.query.before }));
+  }, async (req) => intakeLog.list({ limit: limitOf(req.query.limit, 50, 500), before: req.query.before }));
 }

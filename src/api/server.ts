@@ -90,7 +90,10 @@ export async function startServer(opts: StartOptions): Promise<Server> {
       // Stop taking requests and let in-flight ones finish, then stop the worker and the rest.
       if (app) await app.close();
       await notifier?.close();
+      // Engine.close() closes the BullMQ Queue but not the connection it duplicated for it: end it here.
+      const queueConn = (engine.queue as unknown as { opts?: { connection?: { status?: string; disconnect?: () => void } } }).opts?.connection;
       await engine.close();
+      if (queueConn?.disconnect && queueConn.status !== 'end') queueConn.disconnect();
       await chat?.close();
       logger.info('runwright stopped');
     })());

@@ -57,7 +57,7 @@ export async function harness(opts: { worker?: boolean; slack?: FakeSlack; googl
       cb();
     },
   });
-  const config = loadConfig({ REDIS_URL }, {
+  const config = loadConfig({ REDIS_URL }, deepMerge({
     prefix,
     workdir: mkdtempSync(path.join(os.tmpdir(), 'rw-api-')),
     retentionDays: 0,
@@ -79,8 +79,7 @@ export async function harness(opts: { worker?: boolean; slack?: FakeSlack; googl
     },
     slack: opts.slack ? { token: TOKENS.slackBot, signingSecret: TOKENS.slackSigning, channel: SLACK_CHANNEL, apiUrl: opts.slack.url } : { signingSecret: TOKENS.slackSigning },
     auth: { pubsub: opts.google ? { audience: PUBSUB_AUDIENCE, serviceAccount: PUBSUB_SA, certsUrl: opts.google.url } : {} },
-    ...(opts.config ?? {}),
-  } as any);
+  }, opts.config ?? {}) as any);
   const registry = defaultRegistry();
   const world = { registry, runbooks: loadRunbooksDir(RUNBOOKS_DIR, registry.catalog()), targets: loadTargets(TARGETS_FILE) };
   const logger = createLogger({ level: 'debug', destination: sink });
@@ -121,4 +120,13 @@ export async function nothingEnqueued(h: Harness): Promise<{ runs: number; jobs:
   const runs = (await h.engine.store.list({ limit: 500 })).runs.length;
   const counts = await h.engine.queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized');
   return { runs, jobs: Object.values(counts).reduce((a, b) => a + b, 0) };
+}
+
+/** Overrides merged into the defaults object by object (arrays and values replace; undefined unsets). */
+function deepMerge(base: Record<string, any>, over: Record<string, any>): Record<string, any> {
+  const out: Record<string, any> = { ...base };
+  for (const [k, v] of Object.entries(over)) {
+    out[k] = v && typeof v === 'object' && !Array.isArray(v) && base[k] && typeof base[k] === 'object' && !Array.isArray(base[k]) ? deepMerge(base[k], v) : v;
+  }
+  return out;
 }

@@ -1,0 +1,166 @@
+// Alert intake end to end on real Redis: every format starts the right runbook on the right target,
+// no-match is recorded and answered 200 with the reason, dedup attaches, throttle holds back a flapping alert.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { harness, bearer, TOKENS, PUBSUB_AUDIENCE, PUBSUB_SA, type Harness } from './harness.js';
+import { FakeGoogleCerts } from '../fakes/google-oidc.js';
+
+const dir = path.join(path.dirname(new URL(import.meta.url).pathname), 'payloads');
+const load = (f: string) => JSON.parse(readFileSync(path.join(dir, f), 'utf8'));
+
+let h: Harness;
+let google: FakeGoogleCerts;
+before(async () => {
+  google = await new FakeGoogleCerts().start();
+  h = await harness({ google });
+});
+after(async () => {
+  await h.close();
+  await google.close();
+});
+
+const post = (url: string, payload: unknown, headers: Record<string, string>) => h.app!.inject({ method: 'POST', url, payload: payload as object, headers });
+
+test('generic JSON over real HTTP: 202 with the run id; the run holds the normalised alert', async () => {
+  const res = await fetch(`${h.url}/intake/generic`, {
+    method: 'POST',
+    headers: { ...bearer(TOKENS.generic), 'content-type': 'application/json' },
+    body: JSON.stringify({ text: 'the disk is full on billing-db-0', severity: 'critical', labels: { service: 'billing' }, fingerprint: 'generic-disk-1' }),
+  });
+  assert.equal(res.status, 202);
+  const body = (await res.json()) as any;
+  assert.match(body.runId, /^r[a-z0-9]+$/);
+  assert.deepEqual(body.results, [{ fingerprint: 'generic-disk-1', outcome: 'started', runId: body.runId, runbook: 'disk-full', target: 'billing', status: 'running' }]);
+  const run = (await h.engine.store.get(body.runId))!;
+  assert.equal(run.runbookId, 'disk-full');
+  assert.equal(run.target.name, 'billing');
+  assert.equal(run.alert.source, 'generic');
+  assert.equal(run.alert.text, 'the disk is full on billing-db-0');
+  assert.equal(run.alert.severity, 'critical');
+  assert.ok(Date.parse(run.alert.receivedAt) > Date.now() - 60_000);
+  assert.deepEqual(run.inputs, { threshold: 90 });
+});
+
+test('alertmanager group of several alerts: one run per firing alert on its own target, resolved skipped, unmatched reported', async () => {
+  const res = await post('/intake/alertmanager', load('alertmanager-group.json'), bearer(TOKENS.alertmanager));
+  assert.equal(res.statusCode, 202);
+  const body = res.json();
+  assert.equal(body.accepted, 2);
+  const byFp = Object.fromEntries(body.results.map((r: any) => [r.fingerprint, r]));
+  assert.equal(byFp['5d7f4a9c1e2b3f60'].outcome, 'started');
+  assert.equal(byFp['5d7f4a9c1e2b3f60'].target, 'billing');
+  assert.equal(byFp['a81c09e3d44f2b17'].outcome, 'started');
+  assert.equal(byFp['a81c09e3d44f2b17'].target, 'web');
+  assert.equal(byFp['0c3e7d12aa9b5f44'].outcome, 'skipped');
+  assert.equal(byFp['0c3e7d12aa9b5f44'].reason, 'alert DiskFull is resolved');
+  assert.equal(byFp['f1e2d3c4b5a69788'].outcome, 'no_match');
+  assert.equal(byFp['f1e2d3c4b5a69788'].reason, "runbook 'disk-full' matches, but no target's labels match the alert's labels");
+  for (const fp of ['5d7f4a9c1e2b3f60', 'a81c09e3d44f2b17']) {
+    const run = (await h.engine.store.get(byFp[fp].runId))!;
+    assert.equal(run.runbookId, 'disk-full');
+    assert.equal(run.alert.source, 'alertmanager');
+    assert.equal(run.alert.fingerprint, fp);
+  }
+});
+
+test('cloud monitoring incident starts the latency runbook on the target its labels name', async () => {
+  const res = await post('/intake/cloud-monitoring', load('cloud-monitoring-incident.json'), bearer(TOKENS.cloudMonitoring));
+  assert.equal(res.statusCode, 202);
+  const r = res.json().results[0];
+  assert.equal(r.outcome, 'started');
+  assert.equal(r.runbook, 'high-latency');
+  assert.equal(r.target, 'web');
+  const run = (await h.engine.store.get(r.runId))!;
+  assert.equal(run.alert.fingerprint, 'cm:0.nq1r8xw2mkc4');
+  assert.equal(run.alert.resource?.labels?.service_name, 'web');
+});
+
+test('pub/sub-wrapped SQLAlchemy log entry (OIDC-verified) starts the SQLAlchemy runbook on content-worker', async () => {
+  const entry = load('sqlalchemy-log-entry.json');
+  const envelope = { message: { data: Buffer.from(JSON.stringify(entry)).toString('base64'), attributes: { 'logging.googleapis.com/timestamp': entry.timestamp }, messageId: '9988776655', publishTime: '2024-05-02T10:20:04.001Z' }, subscription: 'projects/acme-prod/subscriptions/runwright-push' };
+  const token = google.token({ aud: PUBSUB_AUDIENCE, email: PUBSUB_SA });
+  const res = await fetch(`${h.url}/intake/pubsub`, { method: 'POST', headers: { ...bearer(token), 'content-type': 'application/json' }, body: JSON.stringify(envelope) });
+  assert.equal(res.status, 202);
+  const body = (await res.json()) as any;
+  assert.equal(body.results[0].runbook, 'sqlalchemy-mapper');
+  assert.equal(body.results[0].target, 'content-worker');
+  const run = (await h.engine.store.get(body.runId))!;
+  assert.equal(run.runbookId, 'sqlalchemy-mapper');
+  assert.equal(run.alert.source, 'pubsub');
+  assert.match(run.alert.text, /expression 'Auther' failed to locate a name/);
+  assert.deepEqual(run.alert.resource, { type: 'cloud_run_job', labels: { job_name: 'content-worker', location: 'us-central1', project_id: 'acme-prod' } });
+});
+
+test('no match: answered 200 with the reason, recorded for the dashboard, nothing started', async () => {
+  const before = (await h.engine.store.list({ limit: 500 })).runs.length;
+  const res = await post('/intake/generic', { text: 'the coffee machine is out of beans', labels: { service: 'kitchen' }, fingerprint: 'coffee-1' }, bearer(TOKENS.generic));
+  assert.equal(res.statusCode, 200);
+  assert.deepEqual(res.json(), { accepted: 0, results: [{ fingerprint: 'coffee-1', outcome: 'no_match', reason: 'no runbook matches this alert' }] });
+  const ambiguous = await post('/intake/generic', { text: 'the disk is full', labels: { team: 'shared' }, fingerprint: 'shared-1' }, bearer(TOKENS.generic));
+  assert.equal(ambiguous.statusCode, 200);
+  assert.match(ambiguous.json().results[0].reason, /several targets \(shared-a, shared-b\)/);
+  assert.equal((await h.engine.store.list({ limit: 500 })).runs.length, before);
+  const rec = await h.app!.inject({ method: 'GET', url: '/api/alerts?limit=5', headers: bearer(TOKENS.viewer) });
+  assert.equal(rec.statusCode, 200);
+  const coffee = rec.json().records.find((r: any) => r.fingerprint === 'coffee-1');
+  assert.equal(coffee.outcome, 'no_match');
+  assert.equal(coffee.reason, 'no runbook matches this alert');
+  assert.equal(coffee.source, 'generic');
+  assert.equal(coffee.text, 'the coffee machine is out of beans');
+});
+
+test('dedup: an alert whose fingerprint has an active run attaches to it (count and last-seen updated)', async () => {
+  const alert = { text: 'p99 latency 2.1s on web', severity: 'critical', labels: { service: 'web' }, fingerprint: 'latency-web-1' };
+  const first = await post('/intake/generic', alert, bearer(TOKENS.generic));
+  assert.equal(first.statusCode, 202);
+  const runId = first.json().runId;
+  const run1 = (await h.engine.store.get(runId))!;
+  const second = await fetch(`${h.url}/intake/generic`, { method: 'POST', headers: { ...bearer(TOKENS.generic), 'content-type': 'application/json' }, body: JSON.stringify(alert) });
+  assert.equal(second.status, 202);
+  const b2 = (await second.json()) as any;
+  assert.equal(b2.runId, runId);
+  assert.equal(b2.results[0].outcome, 'attached');
+  const third = await post('/intake/generic', alert, bearer(TOKENS.generic));
+  assert.equal(third.json().results[0].outcome, 'attached');
+  const run = (await h.engine.store.get(runId))!;
+  assert.equal(run.alertCount, 3);
+  assert.ok(run.lastSeenAt! >= run1.lastSeenAt!);
+  const runs = (await h.engine.store.list({ runbook: 'high-latency', limit: 500 })).runs.filter((r) => r.alert.fingerprint === 'latency-web-1');
+  assert.equal(runs.length, 1, 'one run, not three');
+  const evs = await h.engine.store.events(runId);
+  assert.equal(evs.filter((e) => e.message === 'alert attached (deduplicated)').length, 2);
+});
+
+test('throttle: once a run for the fingerprint has finished, the runbook window stops the next one; other fingerprints go through', async () => {
+  const alert = { text: 'the disk is full', labels: { service: 'web' }, fingerprint: 'flapping-disk' };
+  const first = await post('/intake/generic', alert, bearer(TOKENS.generic));
+  assert.equal(first.statusCode, 202);
+  const runId = first.json().runId;
+  await h.engine.cancel(runId, 'test'); // the run is over: dedup no longer applies, the throttle does
+  const again = await post('/intake/generic', alert, bearer(TOKENS.generic));
+  assert.equal(again.statusCode, 200);
+  const r = again.json().results[0];
+  assert.equal(r.outcome, 'throttled');
+  assert.equal(r.runId, runId);
+  assert.ok(r.retryInMs > 29 * 60_000 && r.retryInMs <= 30 * 60_000, `window of the runbook (30m), got ${r.retryInMs}`);
+  assert.match(r.reason, /already ran for this fingerprint/);
+  const other = await post('/intake/generic', { ...alert, fingerprint: 'flapping-disk-2' }, bearer(TOKENS.generic));
+  assert.equal(other.statusCode, 202);
+  // high-latency has no throttle: after the run ends, the same alert starts a new run.
+  const lat = { text: 'latency up', severity: 'critical', labels: { service: 'billing' }, fingerprint: 'lat-no-throttle' };
+  const l1 = await post('/intake/generic', lat, bearer(TOKENS.generic));
+  await h.engine.cancel(l1.json().runId, 'test');
+  const l2 = await post('/intake/generic', lat, bearer(TOKENS.generic));
+  assert.equal(l2.json().results[0].outcome, 'started');
+  assert.notEqual(l2.json().runId, l1.json().runId);
+});
+
+test('forced runbook and target (query string) skip matching', async () => {
+  const res = await post('/intake/alertmanager?runbook=high-latency&target=billing', load('alertmanager-group.json'), bearer(TOKENS.alertmanager));
+  assert.equal(res.statusCode, 202);
+  const started = res.json().results.filter((r: any) => r.outcome === 'started');
+  assert.equal(started.length, 3);
+  assert.ok(started.every((r: any) => r.runbook === 'high-latency' && r.target === 'billing'));
+});

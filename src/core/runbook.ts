@@ -156,7 +156,7 @@ export function parseDurationMs(v: string | number): number {
 /** Parse and validate one runbook's YAML text. Throws ValidationError listing every problem found. */
 export function parseRunbook(source: string, file: string, actions: ActionCatalog): Runbook {
   const lc = new LineCounter();
-  const doc = parseDocument(source, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
+  const doc = parseDocument(source, { lineCounter: lc, prettyErrors: true, uniqueKeys: true });
   const issues: ValidationIssue[] = [];
   const lineOf = (p: (string | number)[]): number | undefined => nodeLine(doc, lc, p);
   for (const e of doc.errors) {
@@ -169,7 +169,9 @@ export function parseRunbook(source: string, file: string, actions: ActionCatalo
   if (!parsed.success) {
     for (const i of parsed.error.issues) {
       const p = i.path.filter((x): x is string | number => typeof x === 'string' || typeof x === 'number');
-      issues.push({ file, line: lineOf(p), step: stepIdAt(data, p), path: formatPath(p), message: i.message });
+      const keys = (i as { keys?: string[] }).keys;
+      const at = i.code === 'unrecognized_keys' && keys?.length ? [...p, keys[0]!] : p;
+      issues.push({ file, line: lineOf(at), step: stepIdAt(data, p), path: formatPath(at), message: i.message });
     }
     throw new ValidationError(issues);
   }

@@ -114,6 +114,7 @@ export class Engine {
   private readonly byHash = new Map<string, Runbook>();
   private workers: Worker[] = [];
   private workerConn?: Redis;
+  private readonly queueConn: Redis;
   private readonly active = new Map<string, AbortController>();
   private unsubscribe?: () => Promise<void>;
   private timers: NodeJS.Timeout[] = [];
@@ -129,7 +130,8 @@ export class Engine {
     this.hooks = opts.hooks ?? {};
     this.portsFor = opts.ports ?? ((p) => createPorts(this.config, p));
     this.store = new RunStore(this.config.redisUrl, this.config.prefix);
-    this.queue = new Queue(QUEUE, { connection: this.store.redis.duplicate({ maxRetriesPerRequest: null }), prefix: this.bullPrefix() });
+    this.queueConn = this.store.redis.duplicate({ maxRetriesPerRequest: null });
+    this.queue = new Queue(QUEUE, { connection: this.queueConn, prefix: this.bullPrefix() });
     for (const rb of this.runbooks.values()) this.byHash.set(rb.hash, rb);
     this.defaultStepTimeoutMs = opts.defaultStepTimeoutMs ?? 15 * 60_000;
   }
@@ -661,6 +663,7 @@ export class Engine {
     await this.unsubscribe?.();
     await this.store.redis.del(this.store.key('worker', this.workerId)).catch(() => undefined);
     await this.queue.close();
+    this.queueConn.disconnect();
     this.workerConn?.disconnect();
     await this.store.close();
   }

@@ -1,0 +1,54 @@
+// Crash safety: a worker process killed with SIGKILL in the middle of a step; another worker re-runs that
+// step and the run completes.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { alert, engineRunbooks, target, testEngine } from '../helpers/engine.js';
+
+const here = path.dirname(new URL(import.meta.url).pathname);
+
+function startWorker(prefix: string): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(here, 'worker-proc.ts')], {
+    env: { ...process.env, RW_PREFIX: prefix, RW_RUNBOOKS: 'slow', RW_LOCK_MS: '1500' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  return new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (d) => {
+      out += d;
+      if (out.includes('ready')) resolve(child);
+    });
+    child.on('exit', (code) => reject(new Error(`worker exited early (${code})`)));
+  });
+}
+
+test('SIGKILL mid-step: a new worker process re-runs the step and the run succeeds', async () => {
+  // This process only submits and watches: no worker here.
+  const t = await testEngine({ runbooks: engineRunbooks('slow'), worker: false });
+  const children: ChildProcess[] = [];
+  try {
+    const a = await startWorker(t.prefix);
+    children.push(a);
+    const res = await t.engine.submit({ runbookId: 'slow', alert: alert('slow step'), target: target('crashy'), inputs: { ms: 2500 } });
+    assert.equal(res.result, 'created');
+    const runId = (res as { run: { id: string } }).run.id;
+    await t.engine.waitFor(runId, (r) => r.steps.work?.status === 'running', 20_000);
+    a.kill('SIGKILL');
+    await new Promise((r) => a.once('exit', r));
+    const b = await startWorker(t.prefix);
+    children.push(b);
+    const end = await t.engine.waitForEnd(runId, 40_000);
+    assert.equal(end.status, 'succeeded');
+    const ev = await t.engine.store.events(runId);
+    const starts = ev.filter((e) => e.step === 'work' && e.kind === 'started');
+    assert.equal(starts.length, 2, 'the interrupted step was started again');
+    assert.equal(starts[1]!.message, 're-delivered');
+    assert.equal((end.steps.work!.output as { pid: number }).pid, b.pid, 'the surviving worker finished it');
+    assert.equal(ev.filter((e) => e.step === 'after' && e.kind === 'started').length, 1, 'the next step ran once');
+  } finally {
+    for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
+    await Promise.all(children.map((c) => (c.exitCode === null && c.signalCode === null ? new Promise((r) => c.once('exit', r)) : null)));
+    await t.close();
+  }
+});

@@ -11,6 +11,8 @@ export interface SlackCall {
   authorization?: string;
   contentType?: string;
   body: Record<string, any>;
+  /** What the fake answered (e.g. the ts of a posted message). */
+  response?: Record<string, any>;
 }
 
 export class FakeSlack {
@@ -82,8 +84,9 @@ export class FakeSlack {
         this.json(res, { ok: false, error: 'channel_not_found' });
         return;
       }
+      call.response = this.answer(method, body);
       this.record(call);
-      this.json(res, this.answer(method, body));
+      this.json(res, call.response);
     });
   }
 
@@ -92,7 +95,7 @@ export class FakeSlack {
     this.events.emit('call', c);
   }
 
-  private answer(method: string, body: Record<string, any>): Record<string, unknown> {
+  private answer(method: string, body: Record<string, any>): Record<string, any> {
     switch (method) {
       case 'chat.postMessage': {
         const ts = `1700000000.${String(this.tsCounter++).padStart(6, '0')}`;

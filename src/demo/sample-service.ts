@@ -117,8 +117,32 @@ export interface SampleService {
   target: Target;
 }
 
+/**
+ * A variant where fixing Organization does not cure the job: the worker also imports a reports model (outside
+ * app/models, so the models' check never sees it) whose relationship names a class that does not exist either.
+ */
+export const SECOND_BROKEN_MODEL: Record<string, string> = {
+  'backend/app/reports.py': [
+    'from sqlalchemy import Column, ForeignKey, Integer',
+    'from sqlalchemy.orm import relationship',
+    '',
+    'from app.models.base import Base',
+    '',
+    '',
+    'class Report(Base):',
+    '    __tablename__ = "reports"',
+    '',
+    '    id = Column(Integer, primary_key=True)',
+    '    organization_id = Column(Integer, ForeignKey("organizations.id"))',
+    '    auditor = relationship("Auditor")',
+    '',
+  ].join('\n'),
+};
+
+export type SampleVariant = 'seed' | 'second-broken-model';
+
 /** Create the sample service under `root` (which must be empty or absent). */
-export async function createSampleService(root: string, opts: { name?: string; python?: string } = {}): Promise<SampleService> {
+export async function createSampleService(root: string, opts: { name?: string; python?: string; variant?: SampleVariant } = {}): Promise<SampleService> {
   const name = opts.name ?? 'content-worker';
   const python = opts.python ?? '/usr/bin/python3';
   const remote = path.join(root, `${name}.git`);
@@ -126,7 +150,12 @@ export async function createSampleService(root: string, opts: { name?: string; p
   mkdirSync(remote, { recursive: true });
   mkdirSync(seed, { recursive: true });
   await simpleGit(remote).init(true, ['--initial-branch=main']);
-  for (const [rel, text] of Object.entries(SAMPLE_FILES)) {
+  const files = { ...SAMPLE_FILES };
+  if (opts.variant === 'second-broken-model') {
+    Object.assign(files, SECOND_BROKEN_MODEL);
+    files['backend/worker.py'] = files['backend/worker.py']!.replace('from app.models import Base, Organization, User\n', 'from app.models import Base, Organization, User\nimport app.reports  # noqa: F401  (reports live outside app/models)\n');
+  }
+  for (const [rel, text] of Object.entries(files)) {
     mkdirSync(path.dirname(path.join(seed, rel)), { recursive: true });
     writeFileSync(path.join(seed, rel), text);
   }

@@ -1,0 +1,57 @@
+// The seed incident end to end on the local platform, through the engine (real Redis, BullMQ worker in process),
+// runbooks/sqlalchemy-mapper-failure.yaml (with the deploy steps after push), real git and real SQLAlchemy:
+// alert → identify → fix → commit → push (to a local bare remote) → build → deploy (the job runs) → verify.
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { simpleGit } from 'simple-git';
+import { runDemo, type DemoResult } from '../../src/demo/demo.js';
+import { REDIS_URL } from '../helpers/redis.js';
+
+function stepOrder(r: DemoResult): string[] {
+  return r.events.filter((e) => e.kind === 'started').map((e) => e.step);
+}
+
+describe('seed incident end to end (local platform)', () => {
+  test('the fix cures the job: the run ends succeeded after build, deploy and a clean log check', async () => {
+    const lines: string[] = [];
+    const r = await runDemo({ redisUrl: REDIS_URL, print: (l) => lines.push(l), keep: true });
+    try {
+      assert.equal(r.run.status, 'succeeded', r.run.outcome);
+      const order = stepOrder(r);
+      assert.deepEqual(order.slice(-4), ['push', 'build', 'deploy', 'verify']);
+      assert.ok(order.indexOf('identify') === 0 && order.includes('commit') && order.includes('preflight'));
+      const s = r.run.steps as Record<string, any>;
+      const sha = s.push.output.sha;
+      assert.equal(s.commit.output.sha, sha);
+      assert.equal((await simpleGit(r.remote).raw(['rev-parse', 'refs/heads/main'])).trim(), sha, 'the fix is on the remote');
+      assert.equal(s.build.output.commit, sha, 'built exactly the pushed commit');
+      assert.equal(s.deploy.output.image, sha);
+      assert.equal(s.deploy.output.status, 'succeeded');
+      assert.deepEqual(s.deploy.output.taskCounts, { succeeded: 1, failed: 0, cancelled: 0 });
+      assert.ok(s.deploy.output.previousImage && s.deploy.output.previousImage !== sha, 'the broken head it replaced');
+      assert.equal(s.verify.output.count, 0);
+      assert.match(s.verify.output.filter, /timestamp>="[^"]+" AND "sqlalchemy"$/);
+      // printed as it happened, one line per event
+      for (const step of ['identify', 'push', 'build', 'deploy', 'verify']) assert.ok(lines.some((l) => new RegExp(`✓ ${step}\\s+succeeded`).test(l)), `a line for ${step}`);
+    } finally {
+      const { rmSync } = await import('node:fs');
+      rmSync(r.root, { recursive: true, force: true });
+    }
+  });
+
+  test('the fix does not cure the job: the run ends failed at verify with the log lines recorded', async () => {
+    const r = await runDemo({ redisUrl: REDIS_URL, variant: 'second-broken-model', print: () => {} });
+    assert.equal(r.run.status, 'failed');
+    const s = r.run.steps as Record<string, any>;
+    assert.equal(s.preflight.output.passed, true, 'the models check passed: only the job shows the problem');
+    assert.equal(s.deploy.output.status, 'failed');
+    assert.equal(s.verify.status, 'failed');
+    assert.equal(s.verify.error.code, 'logs_matched');
+    const entries = s.verify.error.details.entries as Array<{ text: string; severity: string; execution: string }>;
+    assert.ok(entries.length > 0);
+    assert.ok(entries.every((e) => e.execution === s.deploy.output.executionName));
+    assert.ok(entries.some((e) => e.severity === 'ERROR' && /expression 'Auditor' failed to locate a name \('Auditor'\)/.test(e.text)), 'real SQLAlchemy error text recorded');
+    assert.match(r.run.outcome ?? '', /still show SQLAlchemy errors/);
+    assert.ok(!stepOrder(r).includes('done'));
+  });
+});

@@ -54,4 +54,22 @@ describe('seed incident end to end (local platform)', () => {
     assert.match(r.run.outcome ?? '', /still show SQLAlchemy errors/);
     assert.ok(!stepOrder(r).includes('done'));
   });
+
+  test('a dry run plans push, build and deploy (nothing pushed, nothing run) and the graph still reaches the end', async () => {
+    const r = await runDemo({ redisUrl: REDIS_URL, dryRun: true, print: () => {}, keep: true });
+    try {
+      assert.equal(r.run.status, 'succeeded', r.run.outcome);
+      const s = r.run.steps as Record<string, any>;
+      assert.equal(s.build.output.buildId, 'dry-run');
+      assert.equal(s.deploy.output.executionName, 'dry-run');
+      assert.equal(s.verify.output.count, 0);
+      const main = (await simpleGit(r.remote).raw(['rev-parse', 'refs/heads/main'])).trim();
+      assert.notEqual(main, s.commit.output.sha, 'nothing pushed');
+      const { readdirSync } = await import('node:fs');
+      assert.equal(readdirSync(`${r.platformDir}/content-worker/executions`).filter((f) => f.endsWith('.json')).length, 1, 'only the incident ran the job');
+    } finally {
+      const { rmSync } = await import('node:fs');
+      rmSync(r.root, { recursive: true, force: true });
+    }
+  });
 });

@@ -58,13 +58,17 @@ export function buildLogFilter(scope: JobScope, q: LogQuery): string {
   return clauses.join(' AND ');
 }
 
-/** The same semantics applied in memory (local platform). */
-export function matchesQuery(e: LogEntry, q: LogQuery): boolean {
-  if (Date.parse(e.timestamp) < Date.parse(isoTimestamp(q.since))) return false;
-  if (q.execution && e.execution !== q.execution) return false;
-  if (q.minSeverity && severityRank(e.severity) < severityRank(normalizeSeverity(q.minSeverity))) return false;
-  const terms = (q.textFilter ?? []).filter((t) => t.length > 0);
-  if (terms.length === 0) return true;
-  const hay = [e.text, ...Object.values(e.labels ?? {})].join('\n').toLowerCase();
-  return terms.some((t) => hay.includes(t.toLowerCase()));
+/** The same semantics applied in memory (local platform): a predicate over entries. */
+export function entryMatcher(q: LogQuery): (e: LogEntry) => boolean {
+  const since = Date.parse(isoTimestamp(q.since));
+  const min = q.minSeverity ? severityRank(normalizeSeverity(q.minSeverity)) : 0;
+  const terms = (q.textFilter ?? []).filter((t) => t.length > 0).map((t) => t.toLowerCase());
+  return (e) => {
+    if (Date.parse(e.timestamp) < since) return false;
+    if (q.execution && e.execution !== q.execution) return false;
+    if (severityRank(e.severity) < min) return false;
+    if (terms.length === 0) return true;
+    const hay = [e.text, ...Object.values(e.labels ?? {})].join('\n').toLowerCase();
+    return terms.some((t) => hay.includes(t));
+  };
 }

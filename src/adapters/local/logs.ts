@@ -2,7 +2,7 @@
 // the job lines the local DeployPort captured in the shared platform directory.
 import type { LogEntry, LogQuery, LogsPort } from '../../ports/index.js';
 import type { Target } from '../../core/types.js';
-import { buildLogFilter, matchesQuery, type JobScope } from '../log-filter.js';
+import { buildLogFilter, entryMatcher, type JobScope } from '../log-filter.js';
 import { LocalPlatform, LOCAL_EXECUTION_LABEL } from './platform.js';
 
 export function localJobScope(target: Target): JobScope {
@@ -17,7 +17,7 @@ export class LocalLogs implements LogsPort {
     const limit = Math.min(Math.max(1, q.limit ?? 100), 1000);
     const entries = new LocalPlatform(this.platformDir, target)
       .entries(q.execution)
-      .filter((e) => matchesQuery(e, q))
+      .filter(entryMatcher(q))
       .sort((a, b) => Date.parse(a.timestamp) - Date.parse(b.timestamp))
       .slice(0, limit);
     return { entries, filter };

@@ -18,6 +18,7 @@ import { apiSchemas } from './schemas.js';
 import { EventStreams } from './sse.js';
 import { slackRoutes } from './slack/interactions.js';
 import { opsRoutes } from './ops.js';
+import { dashboardRoutes } from './dashboard.js';
 import { Metrics } from './metrics.js';
 
 export const TOKEN_COOKIE = 'runwright_token';
@@ -127,8 +128,35 @@ export async function buildApp(opts: BuildAppOptions): Promise<RunwrightApp> {
   await runsRoutes(app, { engine, streams, intakeLog, metrics });
   await slackRoutes(app, { engine, config, chat: opts.chat, metrics, nowSeconds: opts.slackNowSeconds });
   await opsRoutes(app, { engine, metrics, requireWorkers: opts.requireWorkers ?? true });
+  await dashboardRoutes(app, { engine, config });
 
-  app.addHook('preClose', async () => streams.closeAll());
+  // Shutting down: end event streams, and answer in-flight requests with Connection: close so their
+  // keep-alive sockets do not hold the server open for the keep-alive timeout.
+  // Sockets that turn idle after close() began are closed too (fastify closes idle ones only once), and so are
+  // connections a client opened but never sent a byte on (pre-connected pool sockets).
+  let closing = false;
+  let reaper: NodeJS.Timeout | undefined;
+  const sockets = new Set<import('node:net').Socket>();
+  app.server.on('connection', (s: import('node:net').Socket) => {
+    sockets.add(s);
+    s.once('close', () => sockets.delete(s));
+  });
+  const reap = () => {
+    app.server.closeIdleConnections?.();
+    for (const s of sockets) if (s.bytesRead === 0) s.destroy();
+  };
+  app.addHook('preClose', async () => {
+    closing = true;
+    streams.closeAll();
+    reap();
+    reaper = setInterval(reap, 100);
+    reaper.unref();
+  });
+  app.addHook('onClose', async () => clearInterval(reaper));
+  app.addHook('onSend', async (_req, reply, payload) => {
+    if (closing) reply.header('connection', 'close');
+    return payload;
+  });
   app.addHook('onClose', async () => metrics.stop());
   await metrics.start();
   await app.ready();

@@ -41,7 +41,9 @@ export class EventStreams {
     res.writeHead(200, {
       'content-type': 'text/event-stream; charset=utf-8',
       'cache-control': 'no-cache, no-transform',
-      connection: 'keep-alive',
+      // The stream is the connection's only response: when it ends, the socket goes too (no idle keep-alive
+      // socket holding a shutting-down server open).
+      connection: 'close',
       'x-accel-buffering': 'no',
     });
     res.write('retry: 3000\n: connected\n\n');

@@ -57,7 +57,15 @@ export function createPorts(config: Config, platform: Platform = 'local', overri
     git,
     proc,
     ...platformPorts(config, platform, git, proc),
-    chat: unavailable('chat', platform),
+    chat: slackChat(config) ?? unavailable('chat', platform),
     ...overrides,
   };
+}
+
+/** Slack approvals (chat.postMessage / chat.update with Block Kit) when SLACK_BOT_TOKEN and SLACK_CHANNEL are set.
+ * The server (src/api/server.ts) passes its own SlackChat sharing the engine's Redis; this one opens Redis lazily. */
+function slackChat(config: Config): Ports['chat'] | undefined {
+  const { token, channel, apiUrl } = config.slack ?? {};
+  if (!token || !channel) return undefined;
+  return lazyPort(async () => new (await import('./slack/chat.js')).SlackChat({ token, channel, apiUrl, redisUrl: config.redisUrl, prefix: config.prefix }));
 }

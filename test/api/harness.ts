@@ -20,6 +20,8 @@ import type { FakeGoogleCerts } from '../fakes/google-oidc.js';
 const here = path.dirname(new URL(import.meta.url).pathname);
 export const RUNBOOKS_DIR = path.join(here, 'runbooks');
 export const TARGETS_FILE = path.join(here, 'targets.yaml');
+/** The project's own runbooks (runbooks/*.yaml). */
+export const PROJECT_RUNBOOKS_DIR = path.resolve(here, '..', '..', 'runbooks');
 
 export const TOKENS = {
   viewer: 'viewer-token-0123456789abcdef',
@@ -48,7 +50,7 @@ export interface Harness extends Server {
   close(): Promise<void>;
 }
 
-export async function harness(opts: { worker?: boolean; slack?: FakeSlack; google?: FakeGoogleCerts; config?: Record<string, unknown> } = {}): Promise<Harness> {
+export async function harness(opts: { worker?: boolean; slack?: FakeSlack; google?: FakeGoogleCerts; config?: Record<string, unknown>; runbooksDir?: string } = {}): Promise<Harness> {
   const prefix = testPrefix('api');
   const logs: string[] = [];
   const sink = new Writable({
@@ -81,7 +83,7 @@ export async function harness(opts: { worker?: boolean; slack?: FakeSlack; googl
     auth: { pubsub: opts.google ? { audience: PUBSUB_AUDIENCE, serviceAccount: PUBSUB_SA, certsUrl: opts.google.url } : {} },
   }, opts.config ?? {}) as any);
   const registry = defaultRegistry();
-  const world = { registry, runbooks: loadRunbooksDir(RUNBOOKS_DIR, registry.catalog()), targets: loadTargets(TARGETS_FILE) };
+  const world = { registry, runbooks: loadRunbooksDir(opts.runbooksDir ?? RUNBOOKS_DIR, registry.catalog()), targets: loadTargets(TARGETS_FILE) };
   const logger = createLogger({ level: 'debug', destination: sink });
   const server = await startServer({ config, role: opts.worker ? 'all' : 'api', world, logger, handleSignals: false, slackRetry: { baseMs: 40, maxMs: 200, attempts: 200 } });
   return {

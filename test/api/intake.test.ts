@@ -4,7 +4,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { harness, bearer, TOKENS, PUBSUB_AUDIENCE, PUBSUB_SA, type Harness } from './harness.js';
+import { harness, bearer, TOKENS, PUBSUB_AUDIENCE, PUBSUB_SA, PROJECT_RUNBOOKS_DIR, type Harness } from './harness.js';
 import { FakeGoogleCerts } from '../fakes/google-oidc.js';
 
 const dir = path.join(path.dirname(new URL(import.meta.url).pathname), 'payloads');
@@ -163,4 +163,26 @@ test('forced runbook and target (query string) skip matching', async () => {
   const started = res.json().results.filter((r: any) => r.outcome === 'started');
   assert.equal(started.length, 3);
   assert.ok(started.every((r: any) => r.runbook === 'high-latency' && r.target === 'billing'));
+});
+
+test("the project's real SQLAlchemy runbook is what a Pub/Sub-wrapped mapper error starts", async () => {
+  const real = await harness({ google, runbooksDir: PROJECT_RUNBOOKS_DIR });
+  try {
+    assert.ok(real.engine.runbooks.has('sqlalchemy-mapper-failure'));
+    const entry = load('sqlalchemy-log-entry.json');
+    const envelope = { message: { data: Buffer.from(JSON.stringify(entry)).toString('base64'), messageId: '42' }, subscription: 'projects/acme-prod/subscriptions/runwright-push' };
+    const res = await real.app!.inject({ method: 'POST', url: '/intake/pubsub', payload: envelope, headers: bearer(google.token({ aud: PUBSUB_AUDIENCE, email: PUBSUB_SA })) });
+    assert.equal(res.statusCode, 202, res.body);
+    const r = res.json().results[0];
+    assert.equal(r.runbook, 'sqlalchemy-mapper-failure');
+    assert.equal(r.target, 'content-worker');
+    const run = (await real.engine.store.get(r.runId))!;
+    assert.deepEqual(run.inputs, { fixPolicy: 'auto', preference: ['C', 'A', 'B'], requireApproval: false });
+    // The same error again while that run is active: attached, not a second run.
+    const again = await real.app!.inject({ method: 'POST', url: '/intake/pubsub', payload: { ...envelope, message: { ...envelope.message, messageId: '43' } }, headers: bearer(google.token({ aud: PUBSUB_AUDIENCE, email: PUBSUB_SA })) });
+    assert.equal(again.json().results[0].outcome, 'attached');
+    assert.equal(again.json().runId, r.runId);
+  } finally {
+    await real.close();
+  }
 });

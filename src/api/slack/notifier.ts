@@ -146,6 +146,29 @@ export class ApprovalNotifier {
     }
   }
 
+  /**
+   * A run that ended while its approval message still had buttons (cancelled): say so in the message.
+   * Called for run-level events; decisions are handled by onApprovalDecided.
+   */
+  runEnded(run: RunRecord, actor: string | undefined, at: string): void {
+    const step = run.currentStep;
+    if (!step || run.status !== 'cancelled') return;
+    const visit = run.steps[step]?.visit ?? 1;
+    const key = approvalKey(run.id, step, visit);
+    this.track((async () => {
+      const handle = await this.o.chat.handleFor(key);
+      if (!handle) return;
+      const once = await this.o.redis.set(`${this.o.prefix}:slack:upd:${key}`, '1', 'EX', 60 * 60 * 24, 'NX');
+      if (!once) return;
+      const rawReq = await this.o.redis.get(this.reqKey(key));
+      if (!rawReq) return;
+      const secs = Math.floor(Date.parse(at) / 1000);
+      const who = actor ? ` by ${actor.startsWith('slack:') ? `<@${escapeMrkdwn(actor.slice(6))}>` : escapeMrkdwn(actor)}` : '';
+      await this.o.chat.updateApproval(handle, `:no_entry_sign: *Run cancelled*${who} at <!date^${secs}^{date_short_pretty} {time}|${at}>; this approval is closed`, JSON.parse(rawReq) as ApprovalRequest);
+      this.o.logger.info({ runId: run.id, step }, 'Slack approval message closed: run cancelled');
+    })());
+  }
+
   /** Stop retrying and wait for what is in flight. */
   async close(): Promise<void> {
     this.closed = true;

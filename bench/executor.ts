@@ -1,0 +1,258 @@
+// Executor benchmark: runs of a 10-step no-op runbook through the real Engine (BullMQ worker in this process),
+// next to raw BullMQ no-op jobs on the same Redis with the same worker concurrency and job options.
+//
+// Transition latency = from "step k recorded" (the Lua transition that records step k and moves the cursor has
+// returned to the worker) to "step k+1 started" (the BEGIN script for the next job has returned). It is taken by
+// wrapping this engine instance's store.apply/store.begin, on one monotonic clock (worker and store share this
+// process). The raw BullMQ analogue: a chained no-op job adds the next one; from the end of job k's work to the
+// start of job k+1's processor.
+import path from 'node:path';
+import os from 'node:os';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
+import { Queue, Worker } from 'bullmq';
+import { Redis } from 'ioredis';
+import { Engine } from '../src/engine/engine.js';
+import { loadConfig } from '../src/config/config.js';
+import { loadRunbookFiles } from '../src/core/runbook.js';
+import { defaultRegistry } from '../src/actions/index.js';
+import type { Alert, Target } from '../src/core/types.js';
+import { BENCH, benchPrefix, dropPrefix, summary, until } from './lib.js';
+import { CommandCounter } from './profile.js';
+
+export interface ExecutorOptions {
+  redisUrl: string;
+  runs: number; // runs of the 10-step runbook at peak
+  halfRuns: number; // runs submitted at half of the peak step rate
+  concurrency: number;
+  rawJobs: number; // raw BullMQ no-op jobs (baseline)
+  countCommands?: boolean;
+  log?: (s: string) => void;
+}
+
+export interface ExecutorResult {
+  concurrency: number;
+  raw: { jobs: number; ms: number; jobsPerSec: number };
+  rawChained: { jobs: number; ms: number; jobsPerSec: number; transition: ReturnType<typeof summary>; halfTransition?: ReturnType<typeof summary> };
+  peak: { runs: number; steps: number; ms: number; stepsPerSec: number; transition: ReturnType<typeof summary> };
+  half: { runs: number; steps: number; offeredStepsPerSec: number; achievedStepsPerSec: number; transition: ReturnType<typeof summary> };
+  commandsPerStep?: Record<string, number>;
+  commandsPerRawJob?: Record<string, number>;
+}
+
+const STEPS = 10;
+const jobOpts = { attempts: 5, backoff: { type: 'exponential', delay: 500 }, removeOnComplete: { count: 2000 }, removeOnFail: { count: 5000 } } as const;
+
+async function rawPrefilled(url: string, n: number, concurrency: number): Promise<{ jobs: number; ms: number; jobsPerSec: number }> {
+  const prefix = benchPrefix('raw');
+  const qc = new Redis(url, { maxRetriesPerRequest: null });
+  const wc = new Redis(url, { maxRetriesPerRequest: null });
+  const q = new Queue('steps', { connection: qc, prefix });
+  for (let i = 0; i < n; i += 1000) {
+    await q.addBulk(Array.from({ length: Math.min(1000, n - i) }, (_, k) => ({ name: 'step', data: { i: i + k }, opts: { ...jobOpts, jobId: `j${i + k}` } })));
+  }
+  let done = 0;
+  const w = new Worker('steps', async () => 'ok', { connection: wc, prefix, concurrency, autorun: false });
+  w.on('completed', () => void done++);
+  const t0 = performance.now();
+  void w.run();
+  await until(async () => done >= n, 120_000, () => `raw: ${done}/${n} done`, 5);
+  const ms = performance.now() - t0;
+  await w.close();
+  await q.close();
+  qc.disconnect();
+  wc.disconnect();
+  await dropPrefix(url, prefix);
+  return { jobs: n, ms, jobsPerSec: (n / ms) * 1000 };
+}
+
+/**
+ * Chains of STEPS jobs, each adding the next (what the engine does per step, minus recording): first `chains`
+ * chains queued up front (peak), then `pacedChains` started at `pacedStepsPerSec / STEPS` chains a second.
+ */
+interface RawChain {
+  peak: ExecutorResult['rawChained'];
+  paced(n: number, stepsPerSec: number): Promise<ReturnType<typeof summary>>;
+  close(): Promise<void>;
+}
+
+async function rawChained(url: string, chains: number, concurrency: number): Promise<RawChain> {
+  const prefix = benchPrefix('rawc');
+  const qc = new Redis(url, { maxRetriesPerRequest: null });
+  const wc = new Redis(url, { maxRetriesPerRequest: null });
+  const q = new Queue('steps', { connection: qc, prefix });
+  const ended = new Map<string, number>();
+  const gaps: number[] = [];
+  let done = 0;
+  const w = new Worker('steps', async (job) => {
+    const started = performance.now();
+    const { c, k } = job.data as { c: number; k: number };
+    const prev = ended.get(`${c}.${k - 1}`);
+    if (prev !== undefined) {
+      gaps.push(started - prev);
+      ended.delete(`${c}.${k - 1}`);
+    }
+    if (k < STEPS) {
+      ended.set(`${c}.${k}`, performance.now());
+      await q.add('step', { c, k: k + 1 }, { ...jobOpts, jobId: `c${c}.${k + 1}` });
+    } else done++;
+    return 'ok';
+  }, { connection: wc, prefix, concurrency, autorun: false });
+  const first = (c: number) => ({ name: 'step', data: { c, k: 1 }, opts: { ...jobOpts, jobId: `c${c}.1` } });
+  const close = async () => {
+    await w.close();
+    await q.close();
+    qc.disconnect();
+    wc.disconnect();
+    await dropPrefix(url, prefix);
+  };
+  try {
+    for (let i = 0; i < chains; i += 1000) await q.addBulk(Array.from({ length: Math.min(1000, chains - i) }, (_, x) => first(i + x)));
+    const t0 = performance.now();
+    void w.run();
+    await until(async () => done >= chains, 180_000, () => `raw chained: ${done}/${chains} chains done`, 5);
+    const ms = performance.now() - t0;
+    const jobs = chains * STEPS;
+    return {
+      peak: { jobs, ms, jobsPerSec: (jobs / ms) * 1000, transition: summary(gaps) },
+      paced: async (n, stepsPerSec) => {
+        gaps.length = 0;
+        const before = done;
+        await paced(n, stepsPerSec / STEPS, (i) => q.add('step', first(chains + i).data, first(chains + i).opts));
+        await until(async () => done - before >= n, 180_000, () => `raw paced: ${done - before}/${n} chains done`, 5);
+        return summary(gaps);
+      },
+      close,
+    };
+  } catch (e) {
+    await close();
+    throw e;
+  }
+}
+
+/** Call `start(i)` for i < n at `perSec` a second (on a 2 ms tick); resolves when every call has resolved. */
+async function paced(n: number, perSec: number, start: (i: number) => Promise<unknown>): Promise<void> {
+  const t0 = performance.now();
+  let started = 0;
+  const inflight: Promise<unknown>[] = [];
+  while (started < n) {
+    const due = Math.min(n, Math.floor(((performance.now() - t0) / 1000) * perSec) + 1);
+    while (started < due) inflight.push(start(started++));
+    await new Promise((r) => setTimeout(r, 2));
+  }
+  await Promise.all(inflight);
+}
+
+/** Wrap this engine's store so every "recorded" (apply that moved the cursor to a job) and "started" (begin ok) is timed. */
+function instrument(engine: Engine) {
+  const recordedAt = new Map<string, number>();
+  const gaps = new Map<string, number>(); // jobId -> ms
+  const store = engine.store;
+  const apply = store.apply.bind(store);
+  const begin = store.begin.bind(store);
+  store.apply = async (runId, expected, patch) => {
+    const res = await apply(runId, expected, patch);
+    const next = patch.set?.cursor;
+    if (res.ok && typeof next === 'string' && next && next !== expected && !next.endsWith('.approval')) recordedAt.set(next, performance.now());
+    return res;
+  };
+  store.begin = async (runId, jobId, patch) => {
+    const res = await begin(runId, jobId, patch);
+    const t = performance.now();
+    const rec = recordedAt.get(jobId);
+    if (res.ok && rec !== undefined) {
+      gaps.set(jobId, t - rec);
+      recordedAt.delete(jobId);
+    }
+    return res;
+  };
+  return {
+    /** Gaps of jobs of these runs, transitions only (the first step of a run has no predecessor). */
+    gapsFor(runIds: Set<string>): number[] {
+      const out: number[] = [];
+      for (const [jobId, ms] of gaps) if (runIds.has(jobId.slice(0, jobId.indexOf('.')))) out.push(ms);
+      return out;
+    },
+  };
+}
+
+function benchTarget(i: number): Target {
+  // One target per run: the runbook's target lock would otherwise serialize the runs.
+  return { name: `bench-${i}`, repo: '/nonexistent', branch: 'main', modelsDir: 'app/models', platform: 'local', labels: {} };
+}
+function benchAlert(i: number): Alert {
+  return { source: 'bench', fingerprint: `bench-${i}`, severity: 'info', text: 'bench noop10', labels: {}, receivedAt: new Date().toISOString() };
+}
+
+async function pool<T>(n: number, width: number, fn: (i: number) => Promise<T>): Promise<T[]> {
+  const out: T[] = new Array(n);
+  let next = 0;
+  await Promise.all(Array.from({ length: Math.min(width, n) }, async () => {
+    while (next < n) {
+      const i = next++;
+      out[i] = await fn(i);
+    }
+  }));
+  return out;
+}
+
+export async function executorBench(o: ExecutorOptions): Promise<ExecutorResult> {
+  const log = o.log ?? (() => {});
+  const counter = o.countCommands ? new CommandCounter() : undefined;
+
+  log(`raw BullMQ: ${o.rawJobs} no-op jobs queued, then one worker (concurrency ${o.concurrency})`);
+  counter?.start();
+  const raw = await rawPrefilled(o.redisUrl, o.rawJobs, o.concurrency);
+  const rawCmds = counter?.stop(o.rawJobs);
+  log(`  ${raw.jobsPerSec.toFixed(0)} jobs/s`);
+  log(`raw BullMQ chained: ${o.runs} chains of ${STEPS} jobs, each adding the next`);
+  const chain = await rawChained(o.redisUrl, o.runs, o.concurrency);
+  log(`  ${chain.peak.jobsPerSec.toFixed(0)} jobs/s`);
+
+  const prefix = benchPrefix('exec');
+  const workdir = mkdtempSync(path.join(os.tmpdir(), 'rwbench-exec-'));
+  const config = loadConfig({ REDIS_URL: o.redisUrl }, { prefix, workdir, retentionDays: 0 } as any);
+  const runbooks = loadRunbookFiles([path.join(BENCH, 'runbooks', 'noop10.yaml')], defaultRegistry().catalog());
+  const engine = await Engine.create({ config, runbooks });
+  const probe = instrument(engine);
+  const succeeded = () => engine.store.redis.zcard(engine.store.key('idx', 'status', 'succeeded'));
+  const submit = async (i: number) => {
+    const r = await engine.submit({ runbookId: 'bench-noop10', alert: benchAlert(i), target: benchTarget(i) });
+    return r.result === 'throttled' ? '' : r.run.id;
+  };
+  try {
+    // Peak: every run submitted first (its first job waits in the queue), then the worker starts, as for raw BullMQ.
+    log(`runwright: ${o.runs} runs × ${STEPS} no-op steps queued, then the worker (concurrency ${o.concurrency})`);
+    const peakIds = await pool(o.runs, 32, submit);
+    counter?.start();
+    const t0 = performance.now();
+    await engine.startWorker({ concurrency: o.concurrency });
+    await until(async () => (await succeeded()) >= o.runs, 300_000, async () => `${await succeeded()}/${o.runs} runs succeeded`, 5);
+    const ms = performance.now() - t0;
+    const cmds = counter?.stop(o.runs * STEPS);
+    const peak = { runs: o.runs, steps: o.runs * STEPS, ms, stepsPerSec: (o.runs * STEPS * 1000) / ms, transition: summary(probe.gapsFor(new Set(peakIds))) };
+    log(`  ${peak.stepsPerSec.toFixed(0)} steps/s (${(peak.stepsPerSec / raw.jobsPerSec).toFixed(2)}× raw)`);
+
+    // Half of peak: runs started at a steady rate so that steps arrive at half the peak step rate.
+    const offered = peak.stepsPerSec / 2;
+    log(`runwright at half of its peak: ${o.halfRuns} runs started at ${(offered / STEPS).toFixed(1)} runs/s (${offered.toFixed(0)} steps/s offered)`);
+    const halfIds = new Set<string>();
+    const before = await succeeded();
+    const t1 = performance.now();
+    await paced(o.halfRuns, offered / STEPS, async (i) => halfIds.add(await submit(o.runs + i)));
+    await until(async () => (await succeeded()) - before >= o.halfRuns, 300_000, async () => `${(await succeeded()) - before}/${o.halfRuns} half-load runs succeeded`, 5);
+    const hms = performance.now() - t1;
+    const half = { runs: o.halfRuns, steps: o.halfRuns * STEPS, offeredStepsPerSec: offered, achievedStepsPerSec: (o.halfRuns * STEPS * 1000) / hms, transition: summary(probe.gapsFor(halfIds)) };
+    log(`  transition p50 ${half.transition.p50.toFixed(2)} ms, p99 ${half.transition.p99.toFixed(2)} ms`);
+
+    log(`raw BullMQ chained at the same offered rate (${offered.toFixed(0)} jobs/s)`);
+    const rawHalf = await chain.paced(o.halfRuns, offered);
+    log(`  job → next job p50 ${rawHalf.p50.toFixed(2)} ms, p99 ${rawHalf.p99.toFixed(2)} ms`);
+    return { concurrency: o.concurrency, raw, rawChained: { ...chain.peak, halfTransition: rawHalf }, peak, half, commandsPerStep: cmds, commandsPerRawJob: rawCmds };
+  } finally {
+    await engine.close();
+    await chain.close();
+    await dropPrefix(o.redisUrl, prefix);
+    rmSync(workdir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,177 @@
+// `npm run bench`: every benchmark of issue #8, each figure next to a baseline measured in the same run, printed
+// as one table and written to bench-results/latest.json (compare two versions with --compare <old.json>).
+//
+//   npm run bench                          everything (about 5 minutes on 2 cores)
+//   npm run bench -- --only executor,intake   some sections: executor, intake, parked, seed
+//   npm run bench -- --quick               smaller counts (a smoke run; the figures are not the issue's)
+//   npm run bench -- --profile             also count Redis commands and round trips per step (executor)
+//   npm run bench -- --worker source       parked-runs worker from the TypeScript sources (default: compiled)
+//   npm run bench -- --out file.json --compare bench-results/previous.json
+//
+// Redis: REDIS_URL (default 127.0.0.1:6379; a private redis-server when that is not answering), a unique key
+// prefix per section, deleted afterwards. Load only ever goes to 127.0.0.1.
+import os from 'node:os';
+import path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { ROOT, benchRedis, fmt, table, type Row } from './lib.js';
+import { executorBench, type ExecutorResult } from './executor.js';
+import { intakeBench, type IntakeResult } from './intake.js';
+import { buildDist, parkedBench, type ParkedResult } from './parked.js';
+import { seedBench, type SeedResult } from './seed.js';
+
+interface Args {
+  only: Set<string>;
+  quick: boolean;
+  profile: boolean;
+  worker: 'dist' | 'source';
+  out: string;
+  compare?: string;
+}
+
+function parseArgs(argv: string[]): Args {
+  const get = (name: string) => {
+    const i = argv.indexOf(name);
+    return i >= 0 ? argv[i + 1] : undefined;
+  };
+  const sections = ['executor', 'intake', 'parked', 'seed'];
+  const only = new Set((get('--only') ?? sections.join(',')).split(',').map((s) => s.trim()).filter(Boolean));
+  for (const s of only) if (!sections.includes(s)) throw new Error(`--only: unknown section '${s}' (${sections.join(', ')})`);
+  const worker = (get('--worker') ?? 'dist') as Args['worker'];
+  if (!['dist', 'source'].includes(worker)) throw new Error('--worker must be dist or source');
+  return { only, quick: argv.includes('--quick'), profile: argv.includes('--profile'), worker, out: get('--out') ?? path.join(ROOT, 'bench-results', 'latest.json'), compare: get('--compare') };
+}
+
+export interface BenchResults {
+  version: string;
+  commit: string;
+  dirty: boolean;
+  at: string;
+  node: string;
+  cpus: number;
+  cpuModel: string;
+  loadavg: { before: number[]; after: number[] };
+  quick: boolean;
+  redis: string;
+  executor?: ExecutorResult;
+  intake?: IntakeResult;
+  parked?: ParkedResult;
+  seed?: SeedResult;
+  rows: Row[];
+}
+
+function git(args: string[]): string {
+  try {
+    return execFileSync('git', args, { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  } catch {
+    return '';
+  }
+}
+
+function rowsOf(r: Pick<BenchResults, 'executor' | 'intake' | 'parked' | 'seed'>): Row[] {
+  const rows: Row[] = [];
+  const e = r.executor;
+  if (e) {
+    const ratio = e.peak.stepsPerSec / e.raw.jobsPerSec;
+    rows.push({ what: `executor: steps/s, ${fmt.n(e.peak.runs)} runs × 10 no-op steps (concurrency ${e.concurrency})`, value: fmt.n(e.peak.stepsPerSec), baseline: `raw BullMQ no-op jobs/s ${fmt.n(e.raw.jobsPerSec)}`, ratio: fmt.x(ratio), target: '≥ 0.50×', met: ratio >= 0.5 });
+    rows.push({ what: 'executor: same, against raw BullMQ chains (each job adds the next)', value: fmt.n(e.peak.stepsPerSec), baseline: `chained jobs/s ${fmt.n(e.rawChained.jobsPerSec)}`, ratio: fmt.x(e.peak.stepsPerSec / e.rawChained.jobsPerSec), target: '(context)' });
+    const h = e.half.transition;
+    const rh = e.rawChained.halfTransition;
+    rows.push({ what: `executor: step k recorded → k+1 started, p50 / p99, at half of peak (${fmt.n(e.half.offeredStepsPerSec)} steps/s)`, value: `${fmt.ms(h.p50)} / ${fmt.ms(h.p99)}`, baseline: rh ? `raw job → next job ${fmt.ms(rh.p50)} / ${fmt.ms(rh.p99)}` : 'n/a', ratio: rh ? fmt.x(h.p99 / rh.p99) : 'n/a', target: 'p99 < 10 ms', met: h.p99 < 10 });
+    rows.push({ what: 'executor: the same transition at peak (queue full: waiting in line)', value: `${fmt.ms(e.peak.transition.p50)} / ${fmt.ms(e.peak.transition.p99)}`, baseline: `raw chained ${fmt.ms(e.rawChained.transition.p50)} / ${fmt.ms(e.rawChained.transition.p99)}`, ratio: fmt.x(e.peak.transition.p99 / e.rawChained.transition.p99), target: '(context)' });
+    if (e.commandsPerStep && e.commandsPerRawJob) {
+      rows.push({ what: 'executor: Redis round trips per step (--profile)', value: fmt.n(e.commandsPerStep.roundTrips ?? Number.NaN, 2), baseline: `raw job ${fmt.n(e.commandsPerRawJob.roundTrips ?? Number.NaN, 2)}`, ratio: fmt.x((e.commandsPerStep.roundTrips ?? 0) / (e.commandsPerRawJob.roundTrips ?? 1)), target: '(profile)' });
+    }
+  }
+  const i = r.intake;
+  if (i) {
+    const ratio = i.runwright.reqPerSec / i.bare.reqPerSec;
+    rows.push({ what: `intake: req/s, ${fmt.n(i.alerts)} alerts over ${i.fingerprints} fingerprints (${i.connections} connections)`, value: fmt.n(i.runwright.reqPerSec), baseline: `bare fastify route ${fmt.n(i.bare.reqPerSec)}`, ratio: fmt.x(ratio), target: '≥ 0.50×', met: ratio >= 0.5 });
+    rows.push({ what: 'intake: p99 latency', value: `${i.runwright.p99} ms`, baseline: `bare fastify route ${i.bare.p99} ms`, ratio: fmt.x(i.runwright.p99 / i.bare.p99), target: '(context)' });
+    const bad = i.runwright.non2xx + i.runwright.errors;
+    rows.push({ what: 'intake: runs created (the rest attached to them)', value: `${i.runwright.runsCreated} (${fmt.n(i.runwright.attached)} attached, ${bad} errors)`, baseline: `${i.fingerprints} fingerprints`, ratio: '', target: `exactly ${i.fingerprints}`, met: i.runwright.runsCreated === i.fingerprints && bad === 0 });
+  }
+  const p = r.parked;
+  if (p) {
+    rows.push({ what: `parked: worker RSS with ${fmt.n(p.runs)} runs waiting for approval (${p.build === 'dist' ? 'compiled' : 'tsx'})`, value: fmt.mb(p.worker.parkedRss), baseline: `idle bare BullMQ worker ${fmt.mb(p.bareWorkerRss)}`, ratio: fmt.x(p.worker.parkedRss / p.bareWorkerRss), target: '< 50 MB', met: p.worker.parkedRss < 50 * 1048576 });
+    rows.push({ what: 'parked: worker RSS idle → peak while parking', value: `${fmt.mb(p.worker.idleRss)} → ${fmt.mb(p.worker.peakRss)}`, baseline: `idle bare BullMQ worker ${fmt.mb(p.bareWorkerRss)}`, ratio: fmt.x(p.worker.idleRss / p.bareWorkerRss), target: '(context)' });
+    rows.push({ what: `parked: worker RSS after ${fmt.n(p.runs)} more parked runs`, value: `${fmt.mb(p.worker.parked2Rss)} (${p.worker.parked2Rss >= p.worker.parkedRss ? '+' : ''}${fmt.mb(p.worker.parked2Rss - p.worker.parkedRss)})`, baseline: `after the first ${fmt.n(p.runs)}: ${fmt.mb(p.worker.parkedRss)}`, ratio: fmt.x(p.worker.parked2Rss / p.worker.parkedRss), target: '(no growth per run)' });
+    rows.push({ what: `parked: Redis memory for ${fmt.n(p.runs)} parked runs`, value: `${fmt.mb(p.redis.bytes)} (${fmt.n(p.redis.perRun / 1024, 1)} KB/run)`, baseline: `raw BullMQ delayed jobs ${fmt.mb(p.rawBullmqBytes)}`, ratio: fmt.x(p.redis.bytes / p.rawBullmqBytes), target: '(context)' });
+  }
+  const s = r.seed;
+  if (s) {
+    const k = (name: string) => s.byKind[name]?.ms ?? 0;
+    rows.push({ what: `seed incident: alert → verified fix, wall time (run ${s.status})`, value: `${fmt.n(s.wallMs / 1000, 2)} s`, baseline: `the check alone ${fmt.n(s.checkAloneMs)} ms`, ratio: fmt.x(s.wallMs / s.checkAloneMs), target: '(measure)' });
+    rows.push({ what: `seed incident: Python check's own time (${s.byKind['python: target check']?.count ?? 0} runs)`, value: `${fmt.n(k('python: target check') / 1000, 2)} s`, baseline: `the check alone ${fmt.n(s.checkAloneMs)} ms`, ratio: fmt.x(k('python: target check') / s.checkAloneMs), target: '(measure)' });
+    rows.push({ what: 'seed incident: other subprocesses (AST tool, deployed job, git)', value: `${fmt.n((k('python: AST tool') + k('python: deployed job') + k('git')) / 1000, 2)} s`, baseline: `tool ${fmt.n(k('python: AST tool'))} + job ${fmt.n(k('python: deployed job'))} + git ${fmt.n(k('git'))} ms`, ratio: '', target: '(measure)' });
+    rows.push({ what: "seed incident: runwright's overhead (wall − every subprocess)", value: `${fmt.n(s.runwrightMs / 1000, 2)} s`, baseline: `${s.steps.length} steps, ${fmt.n(s.runwrightMs / Math.max(1, s.steps.length))} ms/step`, ratio: fmt.x(s.runwrightMs / s.wallMs), target: '(measure)' });
+  }
+  return rows;
+}
+
+function compare(prev: BenchResults, cur: BenchResults): string {
+  const before = new Map(prev.rows.map((r) => [r.what, r]));
+  const lines = [`\ncompared with ${prev.commit.slice(0, 12)}${prev.dirty ? '+' : ''} (${prev.at}):`];
+  for (const r of cur.rows) {
+    const b = before.get(r.what);
+    if (b) lines.push(`  ${r.what}: ${b.value} → ${r.value}${b.ratio || r.ratio ? ` (ratio ${b.ratio} → ${r.ratio})` : ''}`);
+  }
+  return lines.join('\n');
+}
+
+async function main(): Promise<number> {
+  const a = parseArgs(process.argv.slice(2));
+  const log = (s: string) => process.stderr.write(`${s}\n`);
+  const redis = await benchRedis();
+  const res: BenchResults = {
+    version: JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')).version,
+    commit: git(['rev-parse', 'HEAD']),
+    dirty: git(['status', '--porcelain', '--', 'src']) !== '',
+    at: new Date().toISOString(),
+    node: process.version,
+    cpus: os.cpus().length,
+    cpuModel: os.cpus()[0]?.model ?? '',
+    loadavg: { before: os.loadavg(), after: [] },
+    quick: a.quick,
+    redis: redis.url.replace(/\/\/[^@]*@/, '//'),
+    rows: [],
+  };
+  log(`runwright bench ${res.version} @ ${res.commit.slice(0, 12)}${res.dirty ? '+' : ''}, ${process.version}, ${res.cpus} cpus, load ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}, Redis ${res.redis}`);
+  try {
+    if (a.only.has('executor')) {
+      res.executor = await executorBench({ redisUrl: redis.url, runs: a.quick ? 200 : 1000, halfRuns: a.quick ? 100 : 500, concurrency: 16, rawJobs: a.quick ? 2000 : 10_000, countCommands: a.profile, log });
+    }
+    if (a.only.has('intake')) {
+      res.intake = await intakeBench({ redisUrl: redis.url, alerts: a.quick ? 2000 : 10_000, fingerprints: 100, connections: 50, warmup: a.quick ? 200 : 1000, log });
+    }
+    if (a.only.has('parked')) {
+      let build = a.worker;
+      if (build === 'dist' && !(await buildDist(log))) {
+        log('compiling failed: measuring the worker from source instead');
+        build = 'source';
+      }
+      res.parked = await parkedBench({ redisUrl: redis.url, runs: a.quick ? 200 : 1000, build, log });
+    }
+    if (a.only.has('seed')) res.seed = await seedBench({ redisUrl: redis.url, log });
+  } finally {
+    await redis.stop();
+  }
+  res.loadavg.after = os.loadavg();
+  res.rows = rowsOf(res);
+  const prev = a.compare && existsSync(a.compare) ? (JSON.parse(readFileSync(a.compare, 'utf8')) as BenchResults) : undefined;
+  mkdirSync(path.dirname(a.out), { recursive: true });
+  writeFileSync(a.out, JSON.stringify(res, null, 2) + '\n');
+  process.stdout.write(`\n${table(res.rows)}\n\n`);
+  process.stdout.write(`${res.commit.slice(0, 12)}${res.dirty ? '+' : ''} · node ${res.node} · ${res.cpus}× ${res.cpuModel} · load avg ${res.loadavg.before.map((x) => x.toFixed(1)).join(' ')} → ${res.loadavg.after.map((x) => x.toFixed(1)).join(' ')}${a.quick ? ' · QUICK run (smaller counts)' : ''}\n`);
+  process.stdout.write(`written to ${path.relative(ROOT, a.out)}\n`);
+  if (prev) process.stdout.write(`${compare(prev, res)}\n`);
+  return 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (e) => {
+    process.stderr.write(`bench failed: ${(e as Error).stack ?? e}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,120 @@
+// Seed-incident benchmark: `npm run demo`'s incident (src/demo/demo.ts) on the local platform, timed from the
+// run's creation (the alert is in) to its end (the fix is pushed, built, deployed, and the job's logs verified),
+// and split by what every subprocess did: the target's Python check, the Python AST tool, the deployed job
+// (Python), git, and runwright itself (everything else: engine, Redis, Node action code).
+//
+// Subprocesses are timed by wrapping child_process.spawn for this process (syncBuiltinESMExports makes the ESM
+// `import { spawn }` bindings of the adapters and simple-git see the wrapper). Baseline in the same run: the
+// target's check command alone, on the fixed commit, in a fresh clone.
+import childProcess, { spawnSync } from 'node:child_process';
+import { syncBuiltinESMExports } from 'node:module';
+import path from 'node:path';
+import os from 'node:os';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { runDemo } from '../src/demo/demo.js';
+
+export interface SeedOptions {
+  redisUrl: string;
+  log?: (s: string) => void;
+}
+
+export interface SeedResult {
+  status: string;
+  outcome?: string;
+  wallMs: number;
+  steps: { step: string; durationMs: number }[];
+  byKind: Record<string, { count: number; ms: number }>;
+  subprocessUnionMs: number;
+  runwrightMs: number;
+  checkAloneMs: number;
+}
+
+interface Span {
+  kind: string;
+  start: number;
+  end: number;
+}
+
+function kindOf(cmd: string, args: readonly string[]): string {
+  const base = path.basename(cmd);
+  if (base === 'git') return 'git';
+  if (base.startsWith('python')) {
+    if (args[0] === '-c') return 'python: target check';
+    if (args.some((a) => a.endsWith('worker.py'))) return 'python: deployed job';
+    return 'python: AST tool';
+  }
+  return base;
+}
+
+function union(spans: Span[], from: number, to: number): number {
+  const s = spans.map((x) => [Math.max(x.start, from), Math.min(x.end, to)] as const).filter(([a, b]) => b > a).sort((a, b) => a[0] - b[0]);
+  let total = 0;
+  let cur: [number, number] | undefined;
+  for (const [a, b] of s) {
+    if (!cur || a > cur[1]) {
+      if (cur) total += cur[1] - cur[0];
+      cur = [a, b];
+    } else cur[1] = Math.max(cur[1], b);
+  }
+  if (cur) total += cur[1] - cur[0];
+  return total;
+}
+
+export async function seedBench(o: SeedOptions): Promise<SeedResult> {
+  const log = o.log ?? (() => {});
+  const spans: Span[] = [];
+  const original = childProcess.spawn;
+  const wrapped = function (this: unknown, cmd: string, ...rest: any[]) {
+    const args: readonly string[] = Array.isArray(rest[0]) ? rest[0] : [];
+    const span: Span = { kind: kindOf(cmd, args), start: Date.now(), end: Number.NaN };
+    const child = (original as any).call(this, cmd, ...rest) as childProcess.ChildProcess;
+    child.once('close', () => (span.end = Date.now()));
+    child.once('error', () => (span.end = Date.now()));
+    spans.push(span);
+    return child;
+  };
+  (childProcess as any).spawn = wrapped;
+  syncBuiltinESMExports();
+  let r;
+  try {
+    log('seed incident (src/demo/demo.ts) on the local platform');
+    r = await runDemo({ redisUrl: o.redisUrl, print: () => {}, keep: true });
+  } finally {
+    (childProcess as any).spawn = original;
+    syncBuiltinESMExports();
+  }
+  try {
+    const created = r.events.find((e) => e.kind === 'run');
+    const from = Date.parse(created?.at ?? r.run.createdAt);
+    const to = Date.parse(r.run.finishedAt ?? r.events[r.events.length - 1]!.at);
+    const inRun = spans.filter((s) => Number.isFinite(s.end) && s.end > from && s.start < to);
+    const byKind: SeedResult['byKind'] = {};
+    for (const s of inRun) {
+      const k = (byKind[s.kind] ??= { count: 0, ms: 0 });
+      k.count++;
+      k.ms += Math.min(s.end, to) - Math.max(s.start, from);
+    }
+    const subprocessUnionMs = union(inRun, from, to);
+    const steps = r.events.filter((e) => (e.kind === 'succeeded' || e.kind === 'failed') && e.durationMs !== undefined).map((e) => ({ step: e.step, durationMs: e.durationMs! }));
+
+    // Baseline: the target's check alone on the fixed commit.
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'rwbench-seed-check-'));
+    let checkAloneMs = Number.NaN;
+    try {
+      spawnSync('git', ['clone', '-q', r.remote, path.join(dir, 'repo')]);
+      const check = r.target.check!;
+      const argv = [...check.command];
+      if ((argv[0] === 'python' || argv[0] === 'python3') && r.target.python) argv[0] = r.target.python;
+      const t = Date.now();
+      const res = spawnSync(argv[0]!, argv.slice(1), { cwd: path.join(dir, 'repo', check.cwd ?? '.'), env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1' } });
+      checkAloneMs = res.status === 0 ? Date.now() - t : Number.NaN;
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    const wallMs = to - from;
+    log(`  ${r.run.status} in ${(wallMs / 1000).toFixed(2)} s; subprocesses ${(subprocessUnionMs / 1000).toFixed(2)} s; runwright ${((wallMs - subprocessUnionMs) / 1000).toFixed(2)} s; check alone ${checkAloneMs} ms`);
+    return { status: r.run.status, outcome: r.run.outcome, wallMs, steps, byKind, subprocessUnionMs, runwrightMs: wallMs - subprocessUnionMs, checkAloneMs };
+  } finally {
+    rmSync(r.root, { recursive: true, force: true });
+  }
+}

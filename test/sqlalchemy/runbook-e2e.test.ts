@@ -3,13 +3,14 @@
 // at the remote's new HEAD, the commit touches exactly what it must, and nobody's working copy changed.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { RunRecord } from '../../src/core/types.js';
 import { matchesAlert } from '../../src/core/runbook.js';
-import { alert as mkAlert, loadTestRunbooks, testEngine } from '../helpers/engine.js';
+import { alert as mkAlert, loadTestRunbooks, testConfig, testEngine } from '../helpers/engine.js';
+import { testPrefix } from '../helpers/redis.js';
 import { alertText, changedPaths, git, runCheck, runWorker } from '../fixtures/sqlalchemy/generate.js';
 import { cleanupServices, isSkip, pythonFor, scenarios, service, type PythonEnv, type Scenario, type Service } from './helpers.js';
 
@@ -18,12 +19,16 @@ const runbooks = loadTestRunbooks([RUNBOOK]);
 const rb = runbooks.get('sqlalchemy-mapper-failure')!;
 
 let h: Awaited<ReturnType<typeof testEngine>>;
+const platformDir = mkdtempSync(path.join(os.tmpdir(), 'rw-sqla-platform-'));
 before(async () => {
-  h = await testEngine({ runbooks });
+  const prefix = testPrefix('sqlae2e');
+  // the local platform (deployments, job logs) lives in its own temp dir
+  h = await testEngine({ runbooks, prefix, config: testConfig(prefix, { local: { platformDir, executionTimeoutMs: 120_000 } } as any) });
 });
 after(async () => {
   await h?.close();
   rmSync(h.config.workdir, { recursive: true, force: true });
+  rmSync(platformDir, { recursive: true, force: true });
   cleanupServices();
 });
 
@@ -105,6 +110,12 @@ function verify(s: Scenario, py: PythonEnv, st: Started, run: RunRecord) {
   assert.match(out(run, 'commit').diff, /^diff --git/m);
   assert.equal(out(run, 'preflight').passed, true);
   assert.equal(out(run, 'push').sha, newHead);
+  // then the seed's deployment steps: built from exactly that commit, the job ran, and its logs are clean
+  assert.equal(out(run, 'build').commit, newHead);
+  assert.equal(out(run, 'deploy').status, 'succeeded');
+  assert.equal(out(run, 'verify').ok, true);
+  assert.equal(out(run, 'verify').count, 0);
+  assert.match(run.outcome ?? '', /no SQLAlchemy errors in the job's logs/);
   if (s.expect.needsPerson) {
     assert.equal(run.approval?.decision, 'approved');
     assert.equal(run.approval?.actor, 'auto-approve');
@@ -173,6 +184,8 @@ describe('approvals and dry runs', () => {
     assert.equal(out(run, 'preflight').passed, true);
     assert.equal(out(run, 'push').dryRun, true);
     assert.match(out(run, 'push').plan, /fast-forward only/);
+    assert.equal(out(run, 'build').dryRun, true);
+    assert.equal(out(run, 'deploy').dryRun, true);
     assert.equal(git(st.svc.remote, ['rev-parse', 'main']), st.svc.head);
   });
 });

@@ -56,9 +56,18 @@ const EXPRESSION_SAFE = /^[A-Za-z0-9_.,\[\]()\s=<>!'"+-]{1,200}$/;
 const CASCADE =
   /One or more mappers failed to initialize\b.{0,200}?Triggering mapper: '(?:Mapper\[([A-Za-z_]\w*)\(([\w.]*)\)\]|mapped class ([A-Za-z_]\w*)->([\w.]+))'\.? ?Original exception was: (.{0,4000})/g;
 const FIRST_USE =
-  /When initializing mapper (?:Mapper\[([A-Za-z_]\w*)\(([\w.]*)\)\]|mapped class ([A-Za-z_]\w*)->([\w.]+)), expression '(.{0,400}?)' failed to locate a name \('(.{0,200}?)'\)/;
+  /When initializing mapper (?:Mapper\[([A-Za-z_]\w*)\(([\w.]*)\)\]|mapped class ([A-Za-z_]\w*)->([\w.]+)), expression '(.{0,400}?)' failed to locate a name \((?:'(.{0,200}?)'|"(.{0,200}?)")\)/;
 const INITIALIZING = /When initializing mapper (?:Mapper\[([A-Za-z_]\w*)\(([\w.]*)\)\]|mapped class ([A-Za-z_]\w*)->([\w.]+))/;
-const LOCATE = /expression '(.{0,400}?)' failed to locate a name \('(.{0,200}?)'\)/;
+const LOCATE = /expression '(.{0,400}?)' failed to locate a name \((?:'(.{0,200}?)'|"(.{0,200}?)")\)/;
+// The name is repr()'d: a NameError message inside becomes "name 'X' is not defined" (in double quotes).
+const NAME_ERROR = /^name '([A-Za-z_]\w*)' is not defined$/;
+
+function locatedName(single: string | undefined, double: string | undefined): string | undefined {
+  const raw = single ?? double ?? '';
+  const m = NAME_ERROR.exec(raw);
+  const name = m ? m[1]! : raw;
+  return IDENT.test(name) ? name : undefined;
+}
 const NO_PROPERTY = /Mapper '(?:Mapper\[([A-Za-z_]\w*)\(([\w.]*)\)\]|mapped class ([A-Za-z_]\w*)->([\w.]+))' has no property '([^']{0,200})'/;
 const NOT_RELATIONSHIP = /back_populates on relationship '([^']{1,200})' refers to attribute '([^']{1,200})' that is not a relationship/;
 const REVERSE = /reverse_property '([^']{1,200})' on relationship ([\w.]{1,200}) references relationship ([\w.]{1,200}), which does not reference mapper/;
@@ -124,8 +133,8 @@ function readCause(text: string, refuse: () => void): { cause: Cause | null; map
     sig.push('first_use');
     const mapper = mapperFrom(m, 1);
     const cause: Cause = { kind: 'missing_name' };
-    const name = m[6]!;
-    if (IDENT.test(name)) cause.name = name;
+    const name = locatedName(m[6], m[7]);
+    if (name) cause.name = name;
     else refuse();
     const expr = m[5]!;
     if (EXPRESSION_SAFE.test(expr)) cause.expression = expr;
@@ -140,7 +149,8 @@ function readCause(text: string, refuse: () => void): { cause: Cause | null; map
   if ((m = LOCATE.exec(text))) {
     sig.push('locate');
     const cause: Cause = { kind: 'missing_name' };
-    if (IDENT.test(m[2]!)) cause.name = m[2]!;
+    const name = locatedName(m[2], m[3]);
+    if (name) cause.name = name;
     else refuse();
     if (EXPRESSION_SAFE.test(m[1]!)) cause.expression = m[1]!;
     else refuse();

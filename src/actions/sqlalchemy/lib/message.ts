@@ -37,7 +37,8 @@ export function commitText(fix: FixKind, r: FixResult, model: string | null, pro
   }
   if (fix === 'B') {
     const disabled = r.disabled ?? (model ? [model] : []);
-    const subject = `Fix SQLAlchemy: Disable ${list(disabled, 3)} model${disabled.length === 1 ? '' : 's'} (${r.file ?? ''} -> .disabled)`;
+    const base = (r.file ?? '').split('/').pop();
+    const subject = `Fix SQLAlchemy: Disable ${list(disabled, 3)} model${disabled.length === 1 ? '' : 's'} (${base} -> ${base}.disabled)`;
     return {
       subject,
       body: [

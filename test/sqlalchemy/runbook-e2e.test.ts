@@ -140,7 +140,7 @@ for (const line of ['1.4', '2.x'] as const) {
   });
 }
 
-describe('approvals and dry runs', () => {
+describe('approvals, dry runs and a hostile target', () => {
   const py = pythonFor(scenarios()[0]!, '1.4');
   const skip = isSkip(py) ? py.skip : false;
   const missing = () => scenarios().find((s) => s.name === 'missing_class')!;
@@ -187,5 +187,23 @@ describe('approvals and dry runs', () => {
     assert.equal(out(run, 'build').dryRun, true);
     assert.equal(out(run, 'deploy').dryRun, true);
     assert.equal(git(st.svc.remote, ['rev-parse', 'main']), st.svc.head);
+  });
+
+  test('a models folder that leaves the repo (../ or a symlink) fails safely: escalated, nothing written or pushed', { skip, timeout: 180_000 }, async () => {
+    for (const modelsDir of ['../../../../etc', 'backend/app/models/vendor']) {
+      const s = scenarios().find((x) => x.name === 'symlink_escape')!;
+      const svc = service(s, py as PythonEnv);
+      svc.target.name = `svc-hostile-models-${Math.random().toString(36).slice(2, 8)}`;
+      svc.target.modelsDir = modelsDir;
+      const outsideBefore = readFileSync(path.join(svc.outsideDir, 'feature_flag.py'), 'utf8');
+      const res = await h.engine.submit({ runbookId: rb.id, alert: mkAlert(alertText(svc)), target: svc.target, autoApprove: true });
+      const run = await h.engine.waitForEnd((res as { run: RunRecord }).run.id, 120_000);
+      assert.equal(run.status, 'escalated', run.outcome);
+      assert.equal(run.steps.inspect?.status, 'failed');
+      assert.equal(run.steps.inspect?.error?.code, 'unsafe_path', 'refused by resolveInside before Python reads anything');
+      assert.equal(run.steps.commit, undefined);
+      assert.equal(git(svc.remote, ['rev-parse', 'main']), svc.head);
+      assert.equal(readFileSync(path.join(svc.outsideDir, 'feature_flag.py'), 'utf8'), outsideBefore);
+    }
   });
 });

@@ -9,7 +9,7 @@ import type { Target } from '../../src/core/types.js';
 import { actions as alembicActions } from '../../src/actions/alembic/index.js';
 import { actions as gitActions } from '../../src/actions/git/index.js';
 import { actionContext } from '../helpers/action-ctx.js';
-import { buildFixture, cloneFixture, DEPLOYED_COLUMNS, EXPECTED_COLUMNS, fixtureTarget, git, type AlembicFixture, type Failure, type FixtureOptions } from '../fixtures/alembic/generate.js';
+import { buildFixture, cloneFixture, DEPLOYED_COLUMNS, failureText, EXPECTED_COLUMNS, fixtureTarget, git, type AlembicFixture, type Failure, type FixtureOptions } from '../fixtures/alembic/generate.js';
 import { debianEnv, isSkip, venvEnv, type PyEnv } from '../fixtures/alembic/python-env.js';
 import { databasesLike, dbUrl, deadPort, pgAvailable, PG_SYNC_URL, privateCluster, scratchDb, type PrivateCluster } from '../fixtures/alembic/postgres.js';
 import { alembic } from '../fixtures/alembic/run.js';
@@ -44,13 +44,6 @@ async function cloned(target: Target, stepId = 'step'): Promise<{ ctx: ActionCon
   return { ctx, dir: co.dir };
 }
 
-/** What real alembic prints for a fixture as committed (its failure text). */
-function realFailure(fx: AlembicFixture, python: string, url: string, args = ['revision', '--autogenerate', '-m', 'x']): string {
-  const dir = cloneFixture(fx, `probe-${Math.random().toString(36).slice(2, 8)}`);
-  const r = alembic(python, dir, args, { DATABASE_URL: url });
-  return `${r.stderr}\n${r.stdout}`;
-}
-
 describe('alembic.classify on what real alembic prints', { skip }, () => {
   const e = deb as PyEnv;
   test('each failure alone, and combined (first the one that stops the rest)', async () => {
@@ -64,7 +57,7 @@ describe('alembic.classify on what real alembic prints', { skip }, () => {
       [[], `postgresql+psycopg2://postgres@127.0.0.1:${port}/postgres`, ['db_unavailable']],
     ];
     for (const [failures, url, causes] of cases) {
-      const r = await cls(realFailure(fixture(failures), e.python, url));
+      const r = await cls(failureText(fixture(failures), e.python, url));
       assert.deepEqual(r.causes, causes, `${failures.join('+') || 'healthy, database down'}: ${JSON.stringify(r.hits)}`);
     }
     // missing imports show up as autogenerate wanting to drop a deployed table (the database must be at head)

@@ -87,7 +87,15 @@ export default defineAction({
     const before = p.verify.columns?.before as Record<string, string[]> | undefined;
     if (before && Object.keys(before).length) lines.push(`Existing columns keep their names: ${Object.entries(before).map(([t, cs]) => `${t}(${cs.join(', ')})`).join('; ')}.`);
 
-    const why = p.causes.length ? `alembic revision --autogenerate failed (${p.causes.join(', ')}).` : 'alembic revision --autogenerate failed.';
+    const seen = p.causes.length
+      ? p.causes
+      : [
+          ...(p.db && (p.db.attempts > 1 || p.db.started) ? ['the database was unavailable'] : []),
+          ...(renamed.length ? ['a reserved declarative attribute name'] : []),
+          ...(p.asyncEnv?.changed ? ['an async/sync driver mismatch in env.py'] : []),
+          ...(missing.length ? ['model modules missing where target_metadata is built'] : []),
+        ];
+    const why = seen.length ? `alembic revision --autogenerate failed: ${seen.join('; ')}.` : 'alembic revision --autogenerate was checked end to end.';
     const subject = `alembic: ${subjectParts.join('; ') || 'verify autogenerate'}`.slice(0, 200);
     return {
       nothingToCommit: files.size === 0,

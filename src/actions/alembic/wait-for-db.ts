@@ -82,6 +82,6 @@ async function startDb(ctx: ActionContext, s: AlembicSettings, dir: string | und
   } catch (e) {
     return { argv, code: null, timedOut: false, output: `cannot run ${argv[0]}: ${(e as Error).message}` };
   }
-  const url = s.databaseUrl ?? process.env[s.databaseUrlEnv] ?? '';
+  const url = s.databaseUrl ?? process.env[s.databaseUrlFrom ?? s.databaseUrlEnv] ?? '';
   return { argv, code: r.code, timedOut: r.timedOut, output: redactSecrets(tail(`${r.stdout}\n${r.stderr}`.trim(), 2000), [url]) };
 }

@@ -26,8 +26,10 @@ export const AlembicSettingsSchema = z.object({
   ini: z.string().min(1).default('alembic.ini'),
   /** The environment variable the project's env.py reads its database URL from. */
   databaseUrlEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).default('DATABASE_URL'),
-  /** The server URL (in the app's form, e.g. postgresql+asyncpg://...). Default: runwright's own env var databaseUrlEnv. */
+  /** The server URL (in the app's form, e.g. postgresql+asyncpg://...); better kept out of config: see databaseUrlFrom. */
   databaseUrl: z.string().min(1).optional(),
+  /** Runwright's own environment variable holding the server URL (default: databaseUrlEnv). */
+  databaseUrlFrom: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).optional(),
   /** Interpreter with the project's SQLAlchemy + Alembic (default: target.python, then /usr/bin/python3). */
   python: z.string().min(1).optional(),
   /** argv that starts the database when it is down (e.g. ["docker","compose","up","-d","postgres"]); run in startDbCwd. */
@@ -54,8 +56,9 @@ export function pythonOf(ctx: ActionContext, s: AlembicSettings): string {
 
 /** The database server URL (secret: never log or output it unredacted). */
 export function databaseUrl(ctx: ActionContext, s: AlembicSettings): string {
-  const url = s.databaseUrl ?? process.env[s.databaseUrlEnv];
-  if (!url) throw new PermanentError(`target ${ctx.target.name}: no database URL (settings.alembic.databaseUrl, or ${s.databaseUrlEnv} in runwright's environment)`, 'no_database_url');
+  const from = s.databaseUrlFrom ?? s.databaseUrlEnv;
+  const url = s.databaseUrl ?? process.env[from];
+  if (!url) throw new PermanentError(`target ${ctx.target.name}: no database URL (settings.alembic.databaseUrl, or ${from} in runwright's environment)`, 'no_database_url');
   if (!/^postgres(ql)?(\+[a-z0-9_]+)?:\/\//i.test(url)) throw new PermanentError('only PostgreSQL database URLs are supported', 'unsupported_database');
   return url;
 }

@@ -122,8 +122,15 @@ describe('fix actions and verify on a real clone', { skip }, () => {
 
     const imports = await call('alembic.fix_model_imports', { dir }, ctx);
     assert.deepEqual(imports.missing, ['app.models.alert_rule', 'app.models.event']);
-    const v2 = await call('alembic.verify', { dir }, { ...ctx, idempotencyKey: `${ctx.idempotencyKey}.c` });
+    const ctxC = { ...ctx, idempotencyKey: `${ctx.idempotencyKey}.c` };
+    const v2 = await call('alembic.verify', { dir }, ctxC);
     assert.equal(v2.ok, true, v2.failureText);
+    // at-least-once delivery: the same step delivered again regenerates the same revision, once
+    const again = await call('alembic.verify', { dir }, ctxC);
+    assert.equal(again.ok, true, again.failureText);
+    assert.equal(again.migration.revision, v2.migration.revision);
+    assert.equal(again.scratchDb, v2.scratchDb);
+    assert.equal(git(dir, ['status', '--porcelain', '--', 'backend/alembic/versions']).split('\n').filter(Boolean).length, 1);
     assert.deepEqual(v2.columns.before, DEPLOYED_COLUMNS);
     assert.deepEqual(Object.fromEntries(Object.entries(v2.columns.after as Record<string, string[]>).map(([t, c]) => [t, [...c].sort()])), EXPECTED_COLUMNS);
     assert.deepEqual(v2.addedColumns, ['alert_rules.expression', 'alert_rules.id', 'alert_rules.tenant_id', 'users.display_name']);

@@ -29,7 +29,7 @@ let cluster: PrivateCluster | { skip: string } = { skip: 'not started' };
 before(async () => {
   h = await testEngine({ runbooks });
   cluster = await privateCluster();
-});
+}, { timeout: 120_000 });
 after(async () => {
   await h?.close();
   if (h) rmSync(h.config.workdir, { recursive: true, force: true });
@@ -122,7 +122,8 @@ function succeeded(c: Case, run: RunRecord, expectFixed: { reserved?: boolean; e
   }
 }
 
-describe('alembic-autogenerate-failure through the engine', { concurrency: 3 }, () => {
+// A stuck run fails its test (waitForEnd) and the file fails after 10 minutes at most, instead of hanging.
+describe('alembic-autogenerate-failure through the engine', { concurrency: 3, timeout: 600_000 }, () => {
   test('reserved attribute alone (SQLAlchemy 1.4: raises at class definition)', { skip: skipFor('debian-1.4') }, async () => {
     const c = await start('debian-1.4', { failures: ['reserved'] });
     assert.match(c.text, /Attribute name 'metadata' is reserved/);

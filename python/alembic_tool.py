@@ -32,7 +32,7 @@ RESERVED_ALWAYS = ("metadata",)
 RESERVED_2X = ("registry",)
 MAPPED_CONSTRUCTS = {
     "Column", "mapped_column", "relationship", "relation", "column_property", "deferred", "synonym",
-    "composite", "query_expression", "dynamic_loader", "backref_relationship", "association_proxy",
+    "composite", "query_expression", "dynamic_loader", "association_proxy",  # all break on `metadata` (checked on 1.4 and 2.0)
 }
 COLUMN_CONSTRUCTS = {"Column", "mapped_column"}
 COLUMN_WRAPPERS = {"deferred", "column_property"}

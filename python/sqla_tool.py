@@ -858,6 +858,7 @@ class Edits:
         self.pkg = pkg
         self.by_file = {}
         self.notes = []
+        self.commented = {}  # rel -> [(first line, last line)] of statements commented out
 
     def add(self, rel, start, end, text, note=None):
         lst = self.by_file.setdefault(rel, [])
@@ -905,6 +906,7 @@ def comment_out(edits, src, stmt, header_lines, note):
     if not src.lines[stmt.end_lineno - 1].endswith(("\n", "\r")):
         text = text[: -len(nl)]
     edits.add(src.rel, start, end, text, note)
+    edits.commented.setdefault(src.rel, []).append((stmt.lineno, stmt.end_lineno))
 
 
 def remove_keyword(edits, src, call, kwname, comment, note):
@@ -1089,13 +1091,14 @@ class Fixer:
                         self.edits.add(src.rel, s, t, "", {"op": "edit___all__", "removed": e.value})
 
     def _leftover_uses(self, rel, disabled):
+        """Uses of a disabled class left in code that still runs (not in what this fix comments out)."""
         out = []
         for orel, src in self.pkg.sources.items():
             if orel == rel or src.tree is None:
                 continue
-            stmts = {}
+            gone = self.edits.commented.get(orel, [])
             for node in ast.walk(src.tree):
-                if isinstance(node, ast.Name) and node.id in disabled:
+                if isinstance(node, ast.Name) and node.id in disabled and not any(a <= node.lineno <= b for a, b in gone):
                     out.append({"path": orel, "line": node.lineno, "name": node.id})
         return out
 

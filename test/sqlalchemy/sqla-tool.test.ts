@@ -176,4 +176,19 @@ describe('sqla_tool safety and parsing', () => {
     // `if TYPE_CHECKING:` imports do not run: user.py is imported by __init__ only.
     assert.ok(t.modules.find((m: any) => m.path.endsWith('user.py')).imported);
   });
+
+  test('B reports uses of the disabled class that would still run (not the ones it comments out)', { skip }, () => {
+    const base = scenarios().find((x) => x.name === 'referenced_model_b')!;
+    const team = base.files[`${MODELS}/team.py`]!
+      .replace('from app.models.base import Base\n', 'from app.models.base import Base\nfrom app.models.organization import Organization\n')
+      .replace('relationship("Organization", back_populates="teams")', 'relationship(Organization, back_populates="teams")')
+      .concat('\n\nDEFAULT_TABLE = Organization.__tablename__\n');
+    const s: Scenario = { ...base, name: 'b_leftover', files: { ...base.files, [`${MODELS}/team.py`]: team } };
+    const svc = service(s, py as PythonEnv);
+    const co = freshClone(svc.remote, svc.root, 'co');
+    const f = tool((py as PythonEnv).python, { cmd: 'fix', fix: 'B', root: co, models_dir: MODELS, model: 'Organization', dry_run: true });
+    assert.equal(f.ok, true, JSON.stringify(f.error));
+    assert.deepEqual(f.leftover_uses, [{ path: `${MODELS}/team.py`, line: team.split('\n').findIndex((l) => l.startsWith('DEFAULT_TABLE')) + 1, name: 'Organization' }]);
+    assert.deepEqual(changed(co), [], 'a dry run writes nothing');
+  });
 });

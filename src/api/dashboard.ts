@@ -19,6 +19,9 @@ import { roleAllows, safeEqual, TokenAuth, type Principal } from './auth.js';
 import { approversFor, principalMayApprove } from './approvers.js';
 import { HttpError } from './errors.js';
 import { ensureUiBuilt, type UiAssets } from './dashboard-assets.js';
+import type { EdgeKind, GraphEdge, GraphStep, RunbookGraph, RunLink } from './dashboard-types.js';
+
+export type { EdgeKind, GraphEdge, GraphStep, RunbookGraph, RunLink };
 
 /** The cookie the runs API already accepts on its read routes (app.ts TOKEN_COOKIE). */
 const COOKIE = 'runwright_token';
@@ -79,36 +82,6 @@ function crossSite(req: FastifyRequest): boolean {
 
 // ---------------------------------------------------------------- runbook graph
 
-export type EdgeKind = 'next' | 'branch' | 'switch' | 'onError' | 'onExhausted' | 'onReject';
-
-export interface GraphStep {
-  id: string;
-  kind: 'action' | 'switch' | 'approval' | 'end';
-  action?: string;
-  description?: string;
-  end?: string;
-  options?: string[];
-  maxVisits?: number;
-  attempts?: number;
-}
-export interface GraphEdge {
-  from: string;
-  to: string;
-  kind: EdgeKind;
-  label?: string;
-}
-export interface RunbookGraph {
-  id: string;
-  title: string;
-  description?: string;
-  hash: string;
-  start: string;
-  /** true when this is the version the service has loaded now (runs may have used an older one). */
-  loaded: boolean;
-  steps: GraphStep[];
-  edges: GraphEdge[];
-}
-
 /** Steps and edges of a runbook (the shape the run page draws). */
 export function runbookGraph(rb: Pick<Runbook, 'id' | 'title' | 'description' | 'hash' | 'start' | 'steps'>, loaded: boolean): RunbookGraph {
   const steps: GraphStep[] = rb.steps.map((s) => ({
@@ -145,15 +118,6 @@ function lenientRunbook(source: string, hash: string): Pick<Runbook, 'id' | 'tit
 }
 
 // ---------------------------------------------------------------- links
-
-export interface RunLink {
-  step: string;
-  kind: 'commit' | 'build' | 'execution' | 'logs';
-  label: string;
-  /** Absent when there is nothing to link to (a local target): the text is still shown. */
-  href?: string;
-  text: string;
-}
 
 const httpUrl = (s: unknown): string | undefined => {
   if (typeof s !== 'string') return undefined;
@@ -197,7 +161,7 @@ export function runLinks(run: RunRecord): RunLink[] {
   const out: RunLink[] = [];
   const seen = new Set<string>();
   const add = (l: RunLink) => {
-    const k = `${l.kind} ${l.text}`;
+    const k = `${l.step} ${l.kind} ${l.text}`;
     if (!seen.has(k)) {
       seen.add(k);
       out.push(l);

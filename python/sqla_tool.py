@@ -1160,7 +1160,7 @@ class Fixer:
                         callee = prefix + ".relationship"
                         break
             if callee is None:
-                self._insert_after_imports(src, "from sqlalchemy.orm import relationship")
+                self._insert_after_imports(src, "from sqlalchemy.orm import relationship", {"op": "add_import", "line_text": "from sqlalchemy.orm import relationship"})
                 callee = "relationship"
         last = tc.node.body[-1]
         indent = src.indent_of(tc.node.body[0].lineno)
@@ -1171,7 +1171,7 @@ class Fixer:
         self.edits.add(src.rel, pos, pos, prefix + line, {"op": "add_counterpart", "class": tc.name, "attr": rp["attr"], "target": rp["target"]})
         self.summary.append("added %s.%s = relationship(%r, back_populates=%r)" % (tc.name, rp["attr"], rp["target"], rp["back_populates"]))
 
-    def _insert_after_imports(self, src, line):
+    def _insert_after_imports(self, src, line, note=None):
         last = None
         for st in src.tree.body:
             if isinstance(st, (ast.Import, ast.ImportFrom)):
@@ -1187,7 +1187,7 @@ class Fixer:
         else:
             pos = src.line_end(last.end_lineno)
         prefix = "" if pos == 0 or src.text[:pos].endswith("\n") else nl
-        self.edits.add(src.rel, pos, pos, prefix + line + nl)
+        self.edits.add(src.rel, pos, pos, prefix + line + nl, note)
 
     def _add_import(self, rp):
         init = self.pkg.init_rel
@@ -1200,7 +1200,7 @@ class Fixer:
             line = "from .%s import %s" % (mod[len(self.pkg.import_name) + 1:], rp["name"])
         else:
             line = "from %s import %s" % (mod, rp["name"])
-        self._insert_after_imports(src, line)
+        self._insert_after_imports(src, line, {"op": "add_import", "line_text": line, "name": rp["name"], "module": mod})
         self.summary.append("imported %s from %s in %s" % (rp["name"], mod, init))
         for st in src.tree.body:
             if isinstance(st, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "__all__" for t in st.targets) and isinstance(st.value, (ast.List, ast.Tuple)):
@@ -1210,7 +1210,7 @@ class Fixer:
                 if elts:
                     lastel = elts[-1]
                     pos = src.node_span(lastel)[1]
-                    self.edits.add(init, pos, pos, ", " + quote_like(src.seg(lastel), rp["name"]))
+                    self.edits.add(init, pos, pos, ", " + quote_like(src.seg(lastel), rp["name"]), {"op": "edit___all__", "added": rp["name"]})
                 else:
                     s, e = src.node_span(st.value)
                     self.edits.add(init, s + 1, s + 1, quote_like('"', rp["name"]))

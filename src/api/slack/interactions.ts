@@ -81,11 +81,15 @@ export async function slackRoutes(app: FastifyInstance, deps: SlackDeps): Promis
     } catch {
       throw new HttpError(400, 'bad_request', 'body.payload: is not JSON', 'payload');
     }
+    // payload=null or a number is JSON too: only an object is an interaction (else a TypeError answered 500).
+    if (!payload || typeof payload !== 'object' || Array.isArray(payload)) throw new HttpError(400, 'bad_request', 'body.payload: is not a JSON object', 'payload');
     if (payload.type !== 'block_actions') return { outcome: 'ignored', message: `interaction type '${String(payload.type).slice(0, 40)}' is not handled` };
     const action = payload.actions?.[0];
-    const userId = payload.user?.id;
-    const channel = payload.container?.channel_id ?? payload.channel?.id;
-    const actionId = action?.action_id ?? '';
+    // Fields of any JSON type may arrive: only strings count (a numeric action_id threw on startsWith → 500).
+    const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
+    const userId = str(payload.user?.id);
+    const channel = str(payload.container?.channel_id) ?? str(payload.channel?.id);
+    const actionId = str(action?.action_id) ?? '';
     let decision: 'approved' | 'rejected';
     if (actionId === ACTION_APPROVE || actionId.startsWith(ACTION_CHOOSE_PREFIX)) decision = 'approved';
     else if (actionId === ACTION_REJECT) decision = 'rejected';
@@ -97,7 +101,7 @@ export async function slackRoutes(app: FastifyInstance, deps: SlackDeps): Promis
       throw new HttpError(400, 'bad_request', 'actions[0].value: is not a runwright approval value', 'actions[0].value');
     }
     if (!userId || typeof value?.run !== 'string' || typeof value.step !== 'string') throw new HttpError(400, 'bad_request', 'user.id and actions[0].value.run/step are required', 'payload');
-    const choice = actionId.startsWith(ACTION_CHOOSE_PREFIX) ? value.choice : undefined;
+    const choice = actionId.startsWith(ACTION_CHOOSE_PREFIX) ? str(value.choice) : undefined;
     req.runId = value.run;
     const log = req.log.child({ runId: value.run, step: value.step, slackUser: userId });
 

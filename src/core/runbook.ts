@@ -164,7 +164,14 @@ export function parseRunbook(source: string, file: string, actions: ActionCatalo
     issues.push({ file, line: pos?.line, column: pos?.col, message: `YAML: ${e.message.split('\n')[0]}` });
   }
   if (issues.length) throw new ValidationError(issues);
-  const data = doc.toJS({ maxAliasCount: 50 });
+  let data: unknown;
+  try {
+    data = doc.toJS({ maxAliasCount: 50 });
+  } catch (e) {
+    // The yaml library refuses alias bombs (and other unresolvable documents) with a plain Error: report it as
+    // the ValidationError this function promises, not as a crash of whoever loads the file.
+    throw new ValidationError([{ file, line: 1, message: `YAML: ${(e as Error).message}` }]);
+  }
   const parsed = runbookSchema.safeParse(data);
   if (!parsed.success) {
     for (const i of parsed.error.issues) {

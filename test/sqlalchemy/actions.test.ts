@@ -2,7 +2,7 @@
 // worktrees, real SQLAlchemy checks, a bare repo as the remote. Re-runs with the same idempotency key are safe.
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { ActionContext } from '../../src/core/action.js';
@@ -132,6 +132,17 @@ describe('sqlalchemy + git actions, one by one', { skip }, () => {
     assert.equal(readFileSync(path.join(svc.userCopy, 'README.md'), 'utf8'), userBefore);
     assert.equal(git(svc.userCopy, ['rev-parse', 'HEAD']), svc.head);
     assert.deepEqual(changedPaths(svc.userCopy), ['README.md']);
+  });
+
+  test('git.checkout re-delivered after dying mid-clone starts the clone over', async () => {
+    const svc = service(scn('backpop_missing'), py14 as PythonEnv);
+    const r = runner(svc);
+    const partial = path.join(r.workdir, 'repo');
+    mkdirSync(path.join(partial, 'backend'), { recursive: true });
+    writeFileSync(path.join(partial, 'backend', 'half-written.py'), 'x');
+    const co = await r.call('git.checkout', 'checkout', {});
+    assert.equal(co.head, svc.head);
+    assert.deepEqual(changedPaths(co.dir), []);
   });
 
   test('healthy repo: confirm says so, whatever the alert claims', async () => {

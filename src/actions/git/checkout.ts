@@ -1,3 +1,5 @@
+import { existsSync, rmSync } from 'node:fs';
+import path from 'node:path';
 import { z } from 'zod';
 import { defineAction } from '../../core/action.js';
 import { resolveInside } from '../../core/safe-path.js';
@@ -14,6 +16,14 @@ export default defineAction({
   params: z.object({ name: z.string().regex(/^[A-Za-z0-9_-]{1,40}$/).default('repo') }),
   async run(p, ctx) {
     const dir = resolveInside(ctx.workdir, p.name);
+    // At-least-once: an earlier delivery may have died mid-clone. Our own scratch folder: start it over.
+    if (existsSync(dir)) {
+      const usable = existsSync(path.join(dir, '.git')) && (await ctx.ports.git.status(dir).then(() => true, () => false));
+      if (!usable) {
+        ctx.logger.warn({ dir }, 'removing an unfinished clone from an earlier attempt');
+        rmSync(dir, { recursive: true, force: true });
+      }
+    }
     await ctx.progress(`cloning ${ctx.target.name} (${ctx.target.branch})`);
     const { head } = await ctx.ports.git.clone(ctx.target, dir, { signal: ctx.signal });
     ctx.logger.info({ dir, head }, 'checked out');

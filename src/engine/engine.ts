@@ -132,6 +132,10 @@ export class Engine {
     this.store = new RunStore(this.config.redisUrl, this.config.prefix);
     this.queueConn = this.store.redis.duplicate({ maxRetriesPerRequest: null });
     this.queue = new Queue(QUEUE, { connection: this.queueConn, prefix: this.bullPrefix() });
+    // While Redis is away both reconnect by themselves and the failing calls reject where they are made; without
+    // listeners ioredis and BullMQ would print each reconnect error to stderr, outside the JSON log.
+    this.store.redis.on('error', (e: Error) => this.logger.debug({ err: errorInfo(e) }, 'redis connection error'));
+    this.queue.on('error', (e: Error) => this.logger.warn({ err: errorInfo(e) }, 'queue connection error'));
     for (const rb of this.runbooks.values()) this.byHash.set(rb.hash, rb);
     this.defaultStepTimeoutMs = opts.defaultStepTimeoutMs ?? 15 * 60_000;
   }
@@ -416,7 +420,7 @@ export class Engine {
     if (!this.unsubscribe) {
       this.unsubscribe = await this.store.subscribe((ev) => {
         if (ev.kind === 'run' && (ev.output as any)?.status === 'cancelled') this.active.get(ev.runId)?.abort(new PermanentError('run cancelled', 'cancelled'));
-      });
+      }, { contains: '"cancelled"' });
       const beat = async () => {
         await this.store.redis.set(this.store.key('worker', this.workerId), JSON.stringify({ pid: process.pid, at: now() }), 'EX', 30).catch(() => undefined);
       };

@@ -163,7 +163,7 @@ export interface ListFilter {
 export class RunStore {
   readonly redis: Redis;
   private subscriber?: Redis;
-  private listeners = new Set<{ fn: (ev: StepEvent) => void; runId?: string }>();
+  private listeners = new Set<{ fn: (ev: StepEvent) => void; runId?: string; contains?: string }>();
 
   constructor(readonly url: string, readonly prefix: string, redis?: Redis) {
     this.redis = redis ?? new Redis(url, { maxRetriesPerRequest: 20, enableReadyCheck: true });
@@ -347,23 +347,35 @@ export class RunStore {
     return Object.fromEntries(statuses.map((s, i) => [s, Number(res[i]?.[1] ?? 0)]));
   }
 
-  /** Live events (all runs, or one). Returns an unsubscribe function. */
-  async subscribe(fn: (ev: StepEvent) => void, opts: { runId?: string } = {}): Promise<() => Promise<void>> {
+  /**
+   * Live events (all runs, or one). Returns an unsubscribe function. `contains`: only events whose JSON contains
+   * this text (a cheap pre-filter: every process sees every event of every run, most need few of them).
+   */
+  async subscribe(fn: (ev: StepEvent) => void, opts: { runId?: string; contains?: string } = {}): Promise<() => Promise<void>> {
     if (!this.subscriber) {
       this.subscriber = this.redis.duplicate();
+      // It reconnects and resubscribes by itself; without a listener ioredis prints every reconnect error.
+      this.subscriber.on('error', () => undefined);
       await this.subscriber.subscribe(this.key('events'));
       this.subscriber.on('message', (_ch: string, msg: string) => {
-        const sp = msg.indexOf(' ');
-        let ev: StepEvent;
-        try {
-          ev = { ...(JSON.parse(msg.slice(sp + 1)) as StepEvent), id: msg.slice(0, sp) };
-        } catch {
-          return;
+        // Parse only when some listener may want the event (the text tests are exact for run ids).
+        let ev: StepEvent | null | undefined;
+        for (const l of this.listeners) {
+          if ((l.runId && !msg.includes(l.runId)) || (l.contains && !msg.includes(l.contains))) continue;
+          if (ev === undefined) {
+            const sp = msg.indexOf(' ');
+            try {
+              ev = { ...(JSON.parse(msg.slice(sp + 1)) as StepEvent), id: msg.slice(0, sp) };
+            } catch {
+              ev = null;
+            }
+          }
+          if (ev === null) return;
+          if (!l.runId || l.runId === ev.runId) l.fn(ev);
         }
-        for (const l of this.listeners) if (!l.runId || l.runId === ev.runId) l.fn(ev);
       });
     }
-    const entry = { fn, runId: opts.runId };
+    const entry = { fn, runId: opts.runId, contains: opts.contains };
     this.listeners.add(entry);
     return async () => {
       this.listeners.delete(entry);

@@ -178,7 +178,8 @@ export function runLinks(run: RunRecord): RunLink[] {
     if (typeof r.buildId === 'string' && r.buildId !== 'dry-run') {
       add({ step, kind: 'build', label: 'Build', text: r.buildId, href: httpUrl(r.logUrl) });
     }
-    if (typeof r.executionName === 'string' && r.executionName !== 'dry-run') {
+    // A deployment (deploy.job's output); the log check names the same execution, linked from the deploy step.
+    if (typeof r.executionName === 'string' && r.executionName !== 'dry-run' && (r.status !== undefined || r.taskCounts !== undefined)) {
       const m = /^projects\/([^/]+)\/locations\/([^/]+)\/jobs\/([^/]+)\/executions\/([^/]+)$/.exec(r.executionName);
       const href = m ? `https://console.cloud.google.com/run/jobs/executions/details/${encodeURIComponent(m[2]!)}/${encodeURIComponent(m[4]!)}/tasks?project=${encodeURIComponent(m[1]!)}` : undefined;
       add({ step, kind: 'execution', label: 'Job execution', text: m ? m[4]! : r.executionName, href });

@@ -114,6 +114,8 @@ export interface Browser {
   context: BrowserContext;
   /** Console errors and page errors seen so far (CSP violations show up here). */
   problems: string[];
+  /** Leave this page's console out of `problems` (a page that provokes refusals on purpose). */
+  ignoreProblems(page: Page): void;
   newPage(viewport?: { width: number; height: number }): Promise<Page>;
   close(): Promise<void>;
 }
@@ -132,18 +134,25 @@ export async function launchBrowser(): Promise<Browser> {
     locale: 'en-US',
   });
   context.setDefaultTimeout(20_000);
+  // Functions passed to page.evaluate are compiled by tsx, which names inner functions through an `__name` helper
+  // that only exists in Node; give the page a no-op one.
+  await context.addInitScript({ content: 'globalThis.__name = (f) => f;' });
   const problems: string[] = [];
+  const ignored = new WeakSet<Page>();
   const watch = (p: Page) => {
     p.on('console', (m) => {
-      if (m.type() === 'error') problems.push(`console: ${m.text()}`);
+      if (m.type() === 'error' && !ignored.has(p)) problems.push(`console: ${m.text()}`);
     });
-    p.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
+    p.on('pageerror', (e) => {
+      if (!ignored.has(p)) problems.push(`pageerror: ${e.message}`);
+    });
   };
   context.pages().forEach(watch);
   context.on('page', watch);
   return {
     context,
     problems,
+    ignoreProblems: (p) => ignored.add(p),
     async newPage(viewport) {
       const p = context.pages().find((x) => x.url() === 'about:blank') ?? (await context.newPage());
       if (viewport) await p.setViewportSize(viewport);
@@ -156,8 +165,9 @@ export async function launchBrowser(): Promise<Browser> {
   };
 }
 
-/** Sign in through the page's own form; resolves when the signed-in page has loaded. */
+/** Sign in through the page's own form (signed out first); resolves when the signed-in page has loaded. */
 export async function signIn(page: Page, base: string, token: string, at = '/dashboard/'): Promise<void> {
+  await page.context().clearCookies();
   await page.goto(`${base}${at}`);
   await page.waitForSelector('#token');
   await page.fill('#token', token);

@@ -361,7 +361,7 @@ export async function runPage(shell: Shell, me: Me, runId: string): Promise<void
               h('td', { class: 'nowrap' }, h('time', { datetime: r.at, title: r.at }, clock(r.at))),
               h('td', null, r.step && r.kind !== 'run' ? h('code', null, r.step) : h('span', { class: 'muted' }, 'run')),
               h('td', null, r.kind === 'run' ? h('span', { class: 'muted' }, r.result === 'info' ? '—' : statusLabel(r.result)) : stateBadge(r.result === 'approved' ? 'succeeded' : r.result === 'rejected' ? 'failed' : r.result)),
-              h('td', { class: 'num' }, r.attempt ? `${r.attempt}${r.visit && r.visit > 1 ? ` (visit ${r.visit})` : ''}` : r.visit && r.visit > 1 ? `visit ${r.visit}` : ''),
+              h('td', { class: 'num nowrap' }, r.attempt ? `${r.attempt}${r.visit && r.visit > 1 ? ` (visit ${r.visit})` : ''}` : r.visit && r.visit > 1 ? `visit ${r.visit}` : ''),
               h('td', { class: 'num nowrap' }, duration(r.durationMs)),
               h('td', { class: 'col-bar' }, bar(r)),
               h('td', { class: 'details' }, r.actor ? h('strong', null, `${r.actor}: `) : null, r.detail ?? '', r.progress && r.result === 'running' ? h('span', { class: 'muted' }, ` ${r.progress}`) : null),

@@ -11,6 +11,7 @@ import { createLogger } from '../logging.js';
 import { errorInfo } from '../core/errors.js';
 import { buildApp, type RunwrightApp } from './app.js';
 import { ApprovalNotifier } from './slack/notifier.js';
+import { resumePendingApprovals } from './slack/resume.js';
 
 export type Role = 'api' | 'worker' | 'all';
 
@@ -78,6 +79,14 @@ export async function startServer(opts: StartOptions): Promise<Server> {
     });
   } else {
     logger.warn('Slack is not configured (SLACK_BOT_TOKEN, SLACK_CHANNEL): approvals only through the API and dashboard');
+  }
+
+  if (chat && notifier) {
+    const n = await resumePendingApprovals(engine, chat, notifier).catch((e) => {
+      logger.warn({ err: errorInfo(e) }, 'could not look for approvals still to post to Slack');
+      return 0;
+    });
+    if (n) logger.info({ count: n }, 'posting approval messages that were never posted');
   }
 
   if (role === 'worker' || role === 'all') await engine.startWorker();

@@ -47,11 +47,13 @@ export interface Harness extends Server {
   prefix: string;
   url: string;
   logs: string[];
+  /** Stop the server but keep its Redis data (a restart follows on the same prefix). */
+  stop(): Promise<void>;
   close(): Promise<void>;
 }
 
-export async function harness(opts: { worker?: boolean; slack?: FakeSlack; google?: FakeGoogleCerts; config?: Record<string, unknown>; runbooksDir?: string } = {}): Promise<Harness> {
-  const prefix = testPrefix('api');
+export async function harness(opts: { worker?: boolean; slack?: FakeSlack; google?: FakeGoogleCerts; config?: Record<string, unknown>; runbooksDir?: string; prefix?: string } = {}): Promise<Harness> {
+  const prefix = opts.prefix ?? testPrefix('api');
   const logs: string[] = [];
   const sink = new Writable({
     write(chunk, _enc, cb) {
@@ -92,6 +94,7 @@ export async function harness(opts: { worker?: boolean; slack?: FakeSlack; googl
     prefix,
     url: server.url!,
     logs,
+    stop: () => server.close(),
     close: async () => {
       await server.close();
       await cleanupPrefix(prefix);

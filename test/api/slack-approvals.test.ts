@@ -32,7 +32,7 @@ const posted = (runId: string) => slack.waitFor((c) => c.method === 'chat.postMe
 const updated = (ts: string, after = 0) => slack.waitFor((c) => c.method === 'chat.update' && c.body.ts === ts && slack.calls.indexOf(c) >= after);
 const ephemeralFor = (user: string, after: number) => slack.waitFor((c) => c.method === 'chat.postEphemeral' && c.body.user === user && slack.calls.indexOf(c) >= after);
 
-function click(runId: string, user: string, action: string, opts: { choice?: string; channel?: string; ts?: string } = {}) {
+function click(runId: string, user: string, action: string, opts: { choice?: string; channel?: string; ts?: string; url?: string } = {}) {
   const value = JSON.stringify({ run: runId, step: 'approve', key: `${runId}.approve.1`, ...(opts.choice ? { choice: opts.choice } : {}) });
   const payload = {
     type: 'block_actions',
@@ -48,7 +48,7 @@ function click(runId: string, user: string, action: string, opts: { choice?: str
     actions: [{ type: 'button', action_id: action, block_id: 'rw_approval', value, text: { type: 'plain_text', text: 'x', emoji: true }, action_ts: String(Date.now() / 1000) }],
   };
   const req = slackRequest(payload);
-  return fetch(`${h.url}/slack/interactions`, { method: 'POST', headers: req.headers, body: req.body });
+  return fetch(`${opts.url ?? h.url}/slack/interactions`, { method: 'POST', headers: req.headers, body: req.body });
 }
 
 test('approval gate → Block Kit message with what fired, what was found, the diff, A/B/C and a dashboard link', async () => {
@@ -222,4 +222,34 @@ test('the Slack bot token and signing secret never appear in the logs; run lines
   assert.ok(decided.every((l) => typeof l.runId === 'string' && l.runId.startsWith('r')));
   const posts = h.logs.map((l) => JSON.parse(l)).filter((l) => l.msg === 'approval request posted to Slack');
   assert.ok(posts.length >= 4 && posts.every((l) => l.runId));
+});
+
+test('after a restart, an approval whose message never got out (Slack was down) is posted', async () => {
+  const before = await harness({ worker: true, slack });
+  slack.mode.set('chat.postMessage', 'http500');
+  let runId = '';
+  try {
+    const res = await before.app!.inject({ method: 'POST', url: '/intake/generic', headers: bearer(TOKENS.generic), payload: { text: 'needs a human', labels: { service: 'billing' }, fingerprint: 'restart-1' } });
+    runId = res.json().runId;
+    await before.engine.waitFor(runId, (r) => r.status === 'waiting_approval', 15_000);
+    await slack.waitFor((c) => c.method === 'chat.postMessage' && JSON.stringify(c.body.blocks ?? '').includes(runId));
+  } finally {
+    await before.stop(); // the process goes away while Slack is still down
+  }
+  slack.mode.delete('chat.postMessage');
+  const failed = slack.callsTo('chat.postMessage').length;
+  const after = await harness({ slack, prefix: before.prefix });
+  try {
+    const call = await slack.waitFor((c) => c.method === 'chat.postMessage' && slack.calls.indexOf(c) >= failed && JSON.stringify(c.body.blocks ?? '').includes(runId));
+    assert.equal(call.body.channel, SLACK_CHANNEL);
+    assert.equal(call.body.text, `Approval needed: fix-approval on billing (run ${runId}): Apply fix A to billing?`);
+    assert.ok(call.body.blocks.some((b: any) => b.type === 'actions'));
+    await after.notifier!.idle();
+    assert.ok(after.logs.some((l) => l.includes('posting approval messages that were never posted')));
+    // A click on it now decides the run (same Redis, the run is still waiting).
+    const clicked = await click(runId, 'U0ALLOWED', 'rw_approve', { url: after.url });
+    assert.equal(((await clicked.json()) as any).outcome, 'approved');
+  } finally {
+    await after.close();
+  }
 });

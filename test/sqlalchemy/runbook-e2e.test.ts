@@ -117,10 +117,15 @@ function verify(s: Scenario, py: PythonEnv, st: Started, run: RunRecord) {
   assert.equal(out(run, 'verify').count, 0);
   assert.match(run.outcome ?? '', /no SQLAlchemy errors in the job's logs/);
   if (s.expect.needsPerson) {
+    assert.equal(out(run, 'prepare_branch').branch, `runwright/${run.id}`, 'the prepared fix went to a review branch first');
+    assert.equal(git(svc.remote, ['rev-parse', out(run, 'prepare_branch').branch]), newHead);
     assert.equal(run.approval?.decision, 'approved');
     assert.equal(run.approval?.actor, 'auto-approve');
     assert.equal(run.approval?.choice, s.expect.committed);
-  } else assert.equal(run.approval, undefined, 'no person needed, no approval asked');
+  } else {
+    assert.equal(run.approval, undefined, 'no person needed, no approval asked');
+    assert.equal(run.steps.prepare_branch, undefined);
+  }
   if (s.expect.fix !== s.expect.committed) assert.equal(run.steps.apply!.visit, 2, 'the first fix failed pre-flight; the next one passed');
 }
 
@@ -153,7 +158,11 @@ describe('approvals, dry runs and a hostile target', () => {
     assert.equal(waiting.status, 'waiting_approval');
     assert.equal(out(waiting, 'apply').fix, 'A');
     assert.equal(out(waiting, 'preflight').passed, true);
-    assert.equal(git(st.svc.remote, ['rev-parse', 'main']), st.svc.head, 'prepared, not pushed');
+    assert.equal(git(st.svc.remote, ['rev-parse', 'main']), st.svc.head, 'prepared, not pushed to main');
+    const review = out(waiting, 'prepare_branch');
+    assert.equal(review.branch, `runwright/${st.runId}`);
+    assert.equal(git(st.svc.remote, ['rev-parse', review.branch]), out(waiting, 'commit').sha, 'the prepared fix is on its review branch');
+    assert.equal(git(st.svc.remote, ['rev-parse', `${review.branch}^`]), st.svc.head);
     await h.engine.decide(st.runId, { decision: 'approved', actor: 'alice', choice: 'B', comment: 'disable it until FeatureFlag exists' });
     const run = await h.engine.waitForEnd(st.runId, 120_000);
     assert.equal(run.status, 'succeeded', run.outcome);

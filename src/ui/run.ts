@@ -379,12 +379,17 @@ export async function runPage(shell: Shell, me: Me, runId: string): Promise<void
     const seen = [...new Set([...order, ...Object.keys(run.steps)])];
     const states = statesFromEvents(events, run.status);
     const lastEv = (step: string, kinds: string[]) => [...events].reverse().find((e) => e.step === step && kinds.includes(e.kind));
+    const existing = new Map(Array.from(stepsBox.querySelectorAll<HTMLDetailsElement>('details.step-detail')).map((d) => [d.dataset.step!, d]));
     const items = seen.map((id) => {
       const st = run.steps[id];
       const def = graph?.steps.find((x) => x.id === id);
       const state = states[id] ?? st?.status ?? 'pending';
       const done = lastEv(id, ['succeeded', 'failed']);
       const links = ctx.links.filter((l) => l.step === id);
+      // Rebuilt only when what it shows changed: a reader's selection in a long diff survives live updates.
+      const sig = JSON.stringify([state, st, done?.id, links]);
+      const old = existing.get(id);
+      if (old && old.dataset.sig === sig) return old;
       const body: (HTMLElement | null)[] = [
         def?.description ? h('p', { class: 'muted' }, def.description) : null,
         st?.error ? h('div', { class: 'step-error', role: 'note' }, h('strong', null, `Error${st.error.code ? ` (${st.error.code})` : ''}: `), st.error.message) : null,
@@ -407,10 +412,19 @@ export async function runPage(shell: Shell, me: Me, runId: string): Promise<void
         ),
         h('div', { class: 'step-body' }, ...body),
       );
+      details.dataset.sig = sig;
       details.addEventListener('toggle', () => (details.open ? openSteps.add(id) : openSteps.delete(id)));
       return details;
     });
-    replace(stepsBox, items.length ? items : h('p', { class: 'muted' }, 'No step has run yet.'));
+    if (!items.length) {
+      replace(stepsBox, h('p', { class: 'muted' }, 'No step has run yet.'));
+      return;
+    }
+    stepsBox.querySelector(':scope > p')?.remove();
+    items.forEach((d, i) => {
+      if (stepsBox.children[i] !== d) stepsBox.insertBefore(d, stepsBox.children[i] ?? null);
+    });
+    while (stepsBox.children.length > items.length) stepsBox.lastElementChild!.remove();
   };
 
   // ------------------------------------------------------------ alert

@@ -112,6 +112,7 @@ export class Engine {
   private readonly portsFor: (platform: 'local' | 'gcp') => Ports;
   private readonly portCache = new Map<string, Ports>();
   private readonly byHash = new Map<string, Runbook>();
+  private readonly savedSources = new Map<string, number>(); // runbook hash -> when this process last stored it
   private workers: Worker[] = [];
   private workerConn?: Redis;
   private readonly queueConn: Redis;
@@ -172,7 +173,12 @@ export class Engine {
     const target = typeof req.target === 'string' ? this.targets.get(req.target) : req.target;
     if (!target) throw new NotFoundError(`unknown target '${String(req.target)}'`);
     const inputs = resolveInputs(rb, req.inputs ?? {});
-    await this.store.saveRunbookSource(rb.hash, rb.source);
+    // Every alert comes through here (most attach to an active run): store the source once per hash and minute
+    // per process, not once per alert (it was a SET of the whole runbook on every request).
+    if (!(Date.now() - (this.savedSources.get(rb.hash) ?? -Infinity) < 60_000)) {
+      await this.store.saveRunbookSource(rb.hash, rb.source);
+      this.savedSources.set(rb.hash, Date.now());
+    }
     const id = newRunId();
     const t = now();
     const run: RunRecord = {
@@ -615,6 +621,7 @@ export class Engine {
   async waitFor(runId: string, pred: (r: RunRecord) => boolean, timeoutMs = 60_000): Promise<RunRecord> {
     let off: (() => Promise<void>) | undefined;
     let timer: NodeJS.Timeout | undefined;
+    let poll: NodeJS.Timeout | undefined;
     try {
       return await new Promise<RunRecord>((resolve, reject) => {
         let checking = false;
@@ -637,6 +644,9 @@ export class Engine {
             checking = false;
           }
         };
+        // Pub/sub is the fast path; a slow poll covers messages lost while the subscriber reconnects.
+        poll = setInterval(() => void check(), 1_000);
+        poll.unref();
         timer = setTimeout(async () => {
           const r = await this.store.get(runId).catch(() => null);
           reject(new Error(`timed out after ${timeoutMs} ms waiting for run ${runId} (status ${r?.status}, step ${r?.currentStep})`));
@@ -650,6 +660,7 @@ export class Engine {
       });
     } finally {
       clearTimeout(timer);
+      clearInterval(poll);
       await off?.();
     }
   }

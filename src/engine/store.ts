@@ -163,6 +163,7 @@ export interface ListFilter {
 export class RunStore {
   readonly redis: Redis;
   private subscriber?: Redis;
+  private subscribed?: Promise<void>;
   private listeners = new Set<{ fn: (ev: StepEvent) => void; runId?: string; contains?: string }>();
 
   constructor(readonly url: string, readonly prefix: string, redis?: Redis) {
@@ -352,12 +353,14 @@ export class RunStore {
    * this text (a cheap pre-filter: every process sees every event of every run, most need few of them).
    */
   async subscribe(fn: (ev: StepEvent) => void, opts: { runId?: string; contains?: string } = {}): Promise<() => Promise<void>> {
-    if (!this.subscriber) {
-      this.subscriber = this.redis.duplicate();
+    if (!this.subscribed) {
+      const sub = this.redis.duplicate();
+      this.subscriber = sub;
       // It reconnects and resubscribes by itself; without a listener ioredis prints every reconnect error.
-      this.subscriber.on('error', () => undefined);
-      await this.subscriber.subscribe(this.key('events'));
-      this.subscriber.on('message', (_ch: string, msg: string) => {
+      sub.on('error', () => undefined);
+      // Every caller waits for the same SUBSCRIBE: a second caller must not go on before events can arrive.
+      this.subscribed = sub.subscribe(this.key('events')).then(() => undefined);
+      sub.on('message', (_ch: string, msg: string) => {
         // Parse only when some listener may want the event (the text tests are exact for run ids).
         let ev: StepEvent | null | undefined;
         for (const l of this.listeners) {
@@ -375,6 +378,7 @@ export class RunStore {
         }
       });
     }
+    await this.subscribed;
     const entry = { fn, runId: opts.runId, contains: opts.contains };
     this.listeners.add(entry);
     return async () => {
@@ -415,6 +419,7 @@ export class RunStore {
     if (this.subscriber) {
       this.subscriber.disconnect();
       this.subscriber = undefined;
+      this.subscribed = undefined;
     }
     await this.redis.quit().catch(() => this.redis.disconnect());
   }

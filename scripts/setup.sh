@@ -29,5 +29,11 @@ if ((${#missing[@]})); then
   fi
 fi
 
-if [ -f package-lock.json ]; then npm ci --no-audit --no-fund; else npm install --no-audit --no-fund; fi
+# The lock file lists every platform's optional prebuilt packages (the registry mirror here serves only
+# linux ones; npm skips the others by os/cpu). If npm ci still refuses it, say so loudly and install anyway.
+if [ -f package-lock.json ]; then
+  npm ci --no-audit --no-fund || { echo "setup: WARNING: npm ci refused package-lock.json; falling back to npm install" >&2; npm install --no-audit --no-fund; }
+else
+  npm install --no-audit --no-fund
+fi
 echo "setup: done. Redis: ${REDIS_URL:-redis://127.0.0.1:6379} (npm test and npm run demo start a private redis-server when none answers)"

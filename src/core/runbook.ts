@@ -5,7 +5,7 @@ import path from 'node:path';
 import { LineCounter, parseDocument, isMap, type Document, type Node as YNode } from 'yaml';
 import { z } from 'zod';
 import { ValidationError, type ValidationIssue } from './errors.js';
-import { checkTemplates, compile, referencedInputs, templateHoles } from './expr.js';
+import { checkTemplates, compile, evaluate, referencedInputs, templateHoles } from './expr.js';
 import type { Alert, Json } from './types.js';
 
 const STEP_ID = /^[a-z][a-z0-9_]*$/;
@@ -421,7 +421,6 @@ export function resolveInputs(rb: Runbook, given: Record<string, unknown> = {}):
 
 /** Does this alert select this runbook? (text rules are case-insensitive substrings; patterns are the author's regexes.) */
 export async function matchesAlert(rb: Runbook, alert: Alert): Promise<boolean> {
-  const { evaluate } = await import('./expr.js');
   const one = async (r: MatchRule): Promise<boolean> => {
     const text = alert.text ?? '';
     if (r.text !== undefined && !text.toLowerCase().includes(r.text.toLowerCase())) return false;

@@ -17,7 +17,7 @@ import { loadConfig } from '../src/config/config.js';
 import { loadRunbookFiles } from '../src/core/runbook.js';
 import { defaultRegistry } from '../src/actions/index.js';
 import type { Alert, Target } from '../src/core/types.js';
-import { BENCH, benchPrefix, dropPrefix, summary, until } from './lib.js';
+import { BENCH, benchPrefix, dropPrefix, summary, until, withCpu } from './lib.js';
 import { CommandCounter } from './profile.js';
 
 export interface ExecutorOptions {
@@ -26,16 +26,21 @@ export interface ExecutorOptions {
   halfRuns: number; // runs submitted at half of the peak step rate
   concurrency: number;
   rawJobs: number; // raw BullMQ no-op jobs (baseline)
+  rounds: number; // raw and runwright alternate this many times
   countCommands?: boolean;
   log?: (s: string) => void;
 }
 
 export interface ExecutorResult {
   concurrency: number;
-  raw: { jobs: number; ms: number; jobsPerSec: number };
+  /** Each round: raw BullMQ and runwright back to back (alternating which goes first). */
+  rounds: { rawJobsPerSec: number; stepsPerSec: number; ratio: number; cpu: { rawUsPerJob: number; engineUsPerStep: number; redisRawUsPerJob: number; redisEngineUsPerStep: number } }[];
+  /** Medians over the rounds; `peak.ratio` is the median of the per-round ratios. */
+  raw: { jobs: number; jobsPerSec: number };
   rawChained: { jobs: number; ms: number; jobsPerSec: number; transition: ReturnType<typeof summary>; halfTransition?: ReturnType<typeof summary> };
-  peak: { runs: number; steps: number; ms: number; stepsPerSec: number; transition: ReturnType<typeof summary> };
-  half: { runs: number; steps: number; offeredStepsPerSec: number; achievedStepsPerSec: number; transition: ReturnType<typeof summary> };
+  peak: { runs: number; steps: number; stepsPerSec: number; ratio: number; transition: ReturnType<typeof summary> };
+  /** Medians over the rounds (max and n over all of them); per round in `rounds`. */
+  half: { runs: number; steps: number; offeredStepsPerSec: number; achievedStepsPerSec: number; transition: ReturnType<typeof summary>; rounds: { engine: ReturnType<typeof summary>; raw: ReturnType<typeof summary>; achievedStepsPerSec: number }[] };
   commandsPerStep?: Record<string, number>;
   commandsPerRawJob?: Record<string, number>;
 }
@@ -72,7 +77,8 @@ async function rawPrefilled(url: string, n: number, concurrency: number): Promis
  */
 interface RawChain {
   peak: ExecutorResult['rawChained'];
-  paced(n: number, stepsPerSec: number): Promise<ReturnType<typeof summary>>;
+  /** `n` more chains started at a steady rate; `offset` keeps their job ids apart from earlier calls'. */
+  paced(n: number, stepsPerSec: number, offset?: number): Promise<ReturnType<typeof summary>>;
   close(): Promise<void>;
 }
 
@@ -115,10 +121,10 @@ async function rawChained(url: string, chains: number, concurrency: number): Pro
     const jobs = chains * STEPS;
     return {
       peak: { jobs, ms, jobsPerSec: (jobs / ms) * 1000, transition: summary(gaps) },
-      paced: async (n, stepsPerSec) => {
+      paced: async (n, stepsPerSec, offset = 0) => {
         gaps.length = 0;
         const before = done;
-        await paced(n, stepsPerSec / STEPS, (i) => q.add('step', first(chains + i).data, first(chains + i).opts));
+        await paced(n, stepsPerSec / STEPS, (i) => q.add('step', first(chains + offset + i).data, first(chains + offset + i).opts));
         await until(async () => done - before >= n, 180_000, () => `raw paced: ${done - before}/${n} chains done`, 5);
         return summary(gaps);
       },
@@ -196,63 +202,140 @@ async function pool<T>(n: number, width: number, fn: (i: number) => Promise<T>):
   return out;
 }
 
+interface BenchEngine {
+  engine: Engine;
+  probe: ReturnType<typeof instrument>;
+  submit(i: number): Promise<string>;
+  succeeded(): Promise<number>;
+  close(): Promise<void>;
+}
+
+async function benchEngine(redisUrl: string): Promise<BenchEngine> {
+  const prefix = benchPrefix('exec');
+  const workdir = mkdtempSync(path.join(os.tmpdir(), 'rwbench-exec-'));
+  const config = loadConfig({ REDIS_URL: redisUrl }, { prefix, workdir, retentionDays: 0 } as any);
+  const runbooks = loadRunbookFiles([path.join(BENCH, 'runbooks', 'noop10.yaml')], defaultRegistry().catalog());
+  const engine = await Engine.create({ config, runbooks });
+  return {
+    engine,
+    probe: instrument(engine),
+    submit: async (i) => {
+      const r = await engine.submit({ runbookId: 'bench-noop10', alert: benchAlert(i), target: benchTarget(i) });
+      return r.result === 'throttled' ? '' : r.run.id;
+    },
+    succeeded: () => engine.store.redis.zcard(engine.store.key('idx', 'status', 'succeeded')),
+    close: async () => {
+      await engine.close();
+      await dropPrefix(redisUrl, prefix);
+      rmSync(workdir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Peak: every run submitted first (its first job waits in the queue), then the worker starts, as for raw BullMQ. */
+async function enginePeak(b: BenchEngine, runs: number, concurrency: number, counter?: CommandCounter) {
+  const ids = await pool(runs, 32, b.submit);
+  counter?.start();
+  const t0 = performance.now();
+  await b.engine.startWorker({ concurrency });
+  await until(async () => (await b.succeeded()) >= runs, 300_000, async () => `${await b.succeeded()}/${runs} runs succeeded`, 5);
+  const ms = performance.now() - t0;
+  return { runs, steps: runs * STEPS, ms, stepsPerSec: (runs * STEPS * 1000) / ms, transition: summary(b.probe.gapsFor(new Set(ids))), commands: counter?.stop(runs * STEPS) };
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!;
+
 export async function executorBench(o: ExecutorOptions): Promise<ExecutorResult> {
   const log = o.log ?? (() => {});
   const counter = o.countCommands ? new CommandCounter() : undefined;
-
-  log(`raw BullMQ: ${o.rawJobs} no-op jobs queued, then one worker (concurrency ${o.concurrency})`);
-  counter?.start();
-  const raw = await rawPrefilled(o.redisUrl, o.rawJobs, o.concurrency);
-  const rawCmds = counter?.stop(o.rawJobs);
-  log(`  ${raw.jobsPerSec.toFixed(0)} jobs/s`);
-  log(`raw BullMQ chained: ${o.runs} chains of ${STEPS} jobs, each adding the next`);
-  const chain = await rawChained(o.redisUrl, o.runs, o.concurrency);
-  log(`  ${chain.peak.jobsPerSec.toFixed(0)} jobs/s`);
-
-  const prefix = benchPrefix('exec');
-  const workdir = mkdtempSync(path.join(os.tmpdir(), 'rwbench-exec-'));
-  const config = loadConfig({ REDIS_URL: o.redisUrl }, { prefix, workdir, retentionDays: 0 } as any);
-  const runbooks = loadRunbookFiles([path.join(BENCH, 'runbooks', 'noop10.yaml')], defaultRegistry().catalog());
-  const engine = await Engine.create({ config, runbooks });
-  const probe = instrument(engine);
-  const succeeded = () => engine.store.redis.zcard(engine.store.key('idx', 'status', 'succeeded'));
-  const submit = async (i: number) => {
-    const r = await engine.submit({ runbookId: 'bench-noop10', alert: benchAlert(i), target: benchTarget(i) });
-    return r.result === 'throttled' ? '' : r.run.id;
-  };
+  const rounds: ExecutorResult['rounds'] = [];
+  let last: BenchEngine | undefined;
+  let rawCmds: Record<string, number> | undefined;
+  let cmds: Record<string, number> | undefined;
+  let peakTransition: ReturnType<typeof summary> | undefined;
   try {
-    // Peak: every run submitted first (its first job waits in the queue), then the worker starts, as for raw BullMQ.
-    log(`runwright: ${o.runs} runs × ${STEPS} no-op steps queued, then the worker (concurrency ${o.concurrency})`);
-    const peakIds = await pool(o.runs, 32, submit);
-    counter?.start();
-    const t0 = performance.now();
-    await engine.startWorker({ concurrency: o.concurrency });
-    await until(async () => (await succeeded()) >= o.runs, 300_000, async () => `${await succeeded()}/${o.runs} runs succeeded`, 5);
-    const ms = performance.now() - t0;
-    const cmds = counter?.stop(o.runs * STEPS);
-    const peak = { runs: o.runs, steps: o.runs * STEPS, ms, stepsPerSec: (o.runs * STEPS * 1000) / ms, transition: summary(probe.gapsFor(new Set(peakIds))) };
-    log(`  ${peak.stepsPerSec.toFixed(0)} steps/s (${(peak.stepsPerSec / raw.jobsPerSec).toFixed(2)}× raw)`);
+    // Raw BullMQ and runwright alternate, round after round: load from elsewhere on the machine hits both alike,
+    // and each round gives a paired ratio. The figures reported are the medians.
+    for (let r = 1; r <= o.rounds; r++) {
+      const first = r % 2 === 1 ? 'raw' : 'engine';
+      let raw!: Awaited<ReturnType<typeof rawPrefilled>>;
+      let peak!: Awaited<ReturnType<typeof enginePeak>>;
+      const cpu = { rawUsPerJob: 0, engineUsPerStep: 0, redisRawUsPerJob: 0, redisEngineUsPerStep: 0 };
+      for (const which of first === 'raw' ? ['raw', 'engine'] : ['engine', 'raw']) {
+        if (which === 'raw') {
+          if (r === 1) counter?.start();
+          // CPU of the whole phase (queueing the jobs included, as submitting the runs is for runwright).
+          const m = await withCpu(o.redisUrl, () => rawPrefilled(o.redisUrl, o.rawJobs, o.concurrency));
+          raw = m.value;
+          cpu.rawUsPerJob = m.cpuUs / o.rawJobs;
+          cpu.redisRawUsPerJob = m.redisCpuUs / o.rawJobs;
+          if (r === 1) rawCmds = counter?.stop(o.rawJobs);
+        } else {
+          await last?.close();
+          const b = (last = await benchEngine(o.redisUrl));
+          const m = await withCpu(o.redisUrl, () => enginePeak(b, o.runs, o.concurrency, r === 1 ? counter : undefined));
+          peak = m.value;
+          cpu.engineUsPerStep = m.cpuUs / (o.runs * STEPS);
+          cpu.redisEngineUsPerStep = m.redisCpuUs / (o.runs * STEPS);
+          if (r === 1) cmds = peak.commands;
+          peakTransition = peak.transition;
+        }
+      }
+      rounds.push({ rawJobsPerSec: raw.jobsPerSec, stepsPerSec: peak.stepsPerSec, ratio: peak.stepsPerSec / raw.jobsPerSec, cpu });
+      log(`round ${r}/${o.rounds}: raw BullMQ ${raw.jobsPerSec.toFixed(0)} jobs/s (${o.rawJobs} queued, concurrency ${o.concurrency}); runwright ${peak.stepsPerSec.toFixed(0)} steps/s (${o.runs} runs × ${STEPS} no-op steps queued) = ${(peak.stepsPerSec / raw.jobsPerSec).toFixed(2)}×; CPU per job/step: node ${cpu.rawUsPerJob.toFixed(0)} / ${cpu.engineUsPerStep.toFixed(0)} µs, Redis ${cpu.redisRawUsPerJob.toFixed(0)} / ${cpu.redisEngineUsPerStep.toFixed(0)} µs`);
+    }
+    const raw = { jobs: o.rawJobs, jobsPerSec: median(rounds.map((x) => x.rawJobsPerSec)) };
+    const peak = { runs: o.runs, steps: o.runs * STEPS, stepsPerSec: median(rounds.map((x) => x.stepsPerSec)), ratio: median(rounds.map((x) => x.ratio)), transition: peakTransition! };
 
-    // Half of peak: runs started at a steady rate so that steps arrive at half the peak step rate.
-    const offered = peak.stepsPerSec / 2;
-    log(`runwright at half of its peak: ${o.halfRuns} runs started at ${(offered / STEPS).toFixed(1)} runs/s (${offered.toFixed(0)} steps/s offered)`);
-    const halfIds = new Set<string>();
-    const before = await succeeded();
-    const t1 = performance.now();
-    await paced(o.halfRuns, offered / STEPS, async (i) => halfIds.add(await submit(o.runs + i)));
-    await until(async () => (await succeeded()) - before >= o.halfRuns, 300_000, async () => `${(await succeeded()) - before}/${o.halfRuns} half-load runs succeeded`, 5);
-    const hms = performance.now() - t1;
-    const half = { runs: o.halfRuns, steps: o.halfRuns * STEPS, offeredStepsPerSec: offered, achievedStepsPerSec: (o.halfRuns * STEPS * 1000) / hms, transition: summary(probe.gapsFor(halfIds)) };
-    log(`  transition p50 ${half.transition.p50.toFixed(2)} ms, p99 ${half.transition.p99.toFixed(2)} ms`);
-
-    log(`raw BullMQ chained at the same offered rate (${offered.toFixed(0)} jobs/s)`);
-    const rawHalf = await chain.paced(o.halfRuns, offered);
-    log(`  job → next job p50 ${rawHalf.p50.toFixed(2)} ms, p99 ${rawHalf.p99.toFixed(2)} ms`);
-    return { concurrency: o.concurrency, raw, rawChained: { ...chain.peak, halfTransition: rawHalf }, peak, half, commandsPerStep: cmds, commandsPerRawJob: rawCmds };
+    log(`raw BullMQ chained: ${o.runs} chains of ${STEPS} jobs, each adding the next`);
+    const chain = await rawChained(o.redisUrl, o.runs, o.concurrency);
+    try {
+      log(`  ${chain.peak.jobsPerSec.toFixed(0)} jobs/s`);
+      // Half of peak: runs started at a steady rate so that steps arrive at half the (median) peak step rate; then
+      // raw chains at the same offered rate. Alternated `rounds` times; the p50/p99 reported are the medians.
+      const offered = peak.stepsPerSec / 2;
+      const b = last!;
+      const halfRounds: { engine: ReturnType<typeof summary>; raw: ReturnType<typeof summary>; achievedStepsPerSec: number }[] = [];
+      let next = o.runs;
+      let chainsDone = 0;
+      for (let r = 1; r <= o.rounds; r++) {
+        let engine!: ReturnType<typeof summary>;
+        let raw!: ReturnType<typeof summary>;
+        let achieved = 0;
+        for (const which of r % 2 === 1 ? ['engine', 'raw'] : ['raw', 'engine']) {
+          if (which === 'engine') {
+            const ids = new Set<string>();
+            const before = await b.succeeded();
+            const from = next;
+            next += o.halfRuns;
+            const t1 = performance.now();
+            await paced(o.halfRuns, offered / STEPS, async (i) => ids.add(await b.submit(from + i)));
+            await until(async () => (await b.succeeded()) - before >= o.halfRuns, 300_000, async () => `${(await b.succeeded()) - before}/${o.halfRuns} half-load runs succeeded`, 5);
+            achieved = (o.halfRuns * STEPS * 1000) / (performance.now() - t1);
+            engine = summary(b.probe.gapsFor(ids));
+          } else {
+            raw = await chain.paced(o.halfRuns, offered, chainsDone);
+            chainsDone += o.halfRuns;
+          }
+        }
+        halfRounds.push({ engine, raw, achievedStepsPerSec: achieved });
+        log(`half of peak, round ${r}/${o.rounds}: ${o.halfRuns} runs started at ${(offered / STEPS).toFixed(1)} runs/s (${offered.toFixed(0)} steps/s): transition p50 ${engine.p50.toFixed(2)} ms, p99 ${engine.p99.toFixed(2)} ms; raw job → next job at the same rate p50 ${raw.p50.toFixed(2)} ms, p99 ${raw.p99.toFixed(2)} ms`);
+      }
+      const mid = (f: (x: (typeof halfRounds)[number]) => number) => median(halfRounds.map(f));
+      const half = {
+        runs: o.halfRuns,
+        steps: o.halfRuns * STEPS,
+        offeredStepsPerSec: offered,
+        achievedStepsPerSec: mid((x) => x.achievedStepsPerSec),
+        rounds: halfRounds,
+        transition: { ...halfRounds[0]!.engine, p50: mid((x) => x.engine.p50), p90: mid((x) => x.engine.p90), p99: mid((x) => x.engine.p99), max: Math.max(...halfRounds.map((x) => x.engine.max)), n: halfRounds.reduce((n, x) => n + x.engine.n, 0) },
+      };
+      const rawHalf = { ...halfRounds[0]!.raw, p50: mid((x) => x.raw.p50), p90: mid((x) => x.raw.p90), p99: mid((x) => x.raw.p99), max: Math.max(...halfRounds.map((x) => x.raw.max)), n: halfRounds.reduce((n, x) => n + x.raw.n, 0) };
+      return { concurrency: o.concurrency, rounds, raw, rawChained: { ...chain.peak, halfTransition: rawHalf }, peak, half, commandsPerStep: cmds, commandsPerRawJob: rawCmds };
+    } finally {
+      await chain.close();
+    }
   } finally {
-    await engine.close();
-    await chain.close();
-    await dropPrefix(o.redisUrl, prefix);
-    rmSync(workdir, { recursive: true, force: true });
+    await last?.close();
   }
 }

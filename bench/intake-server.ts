@@ -53,7 +53,10 @@ if (mode === 'bare') {
 
 process.send!({ type: 'ready', url, pid: process.pid });
 process.on('message', async (m: { type: string }) => {
-  if (m?.type === 'stop') {
+  if (m?.type === 'cpu') {
+    const c = process.cpuUsage();
+    process.send!({ type: 'cpu:done', us: c.user + c.system });
+  } else if (m?.type === 'stop') {
     await close();
     process.disconnect();
   }

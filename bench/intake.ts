@@ -2,9 +2,10 @@
 // bare fastify route (baseline) and to runwright's generic intake: `alerts` requests over `fingerprints`
 // fingerprints, so runwright must create exactly `fingerprints` runs and attach every other alert to them.
 import path from 'node:path';
+import { performance } from 'node:perf_hooks';
 import autocannon from 'autocannon';
 import { Redis } from 'ioredis';
-import { BENCH, benchPrefix, dropPrefix, tsChild } from './lib.js';
+import { BENCH, benchPrefix, dropPrefix, redisCpu, tsChild } from './lib.js';
 
 export interface IntakeOptions {
   redisUrl: string;
@@ -12,6 +13,7 @@ export interface IntakeOptions {
   fingerprints: number;
   connections: number;
   warmup: number;
+  rounds: number;
   log?: (s: string) => void;
 }
 
@@ -30,8 +32,12 @@ export interface IntakeResult {
   alerts: number;
   fingerprints: number;
   connections: number;
-  bare: Load;
-  runwright: Load & { runsCreated: number; attached: number };
+  /** Each round: the bare route and runwright back to back (alternating which goes first). */
+  rounds: { bare: Load; runwright: Load & { runsCreated: number; attached: number }; ratio: number; cpu: { bareUsPerReq: number; runwrightUsPerReq: number; redisUsPerReq: number } }[];
+  /** Medians over the rounds (ratio: of the per-round ratios); runsCreated is exact only if every round was. */
+  ratio: number;
+  bare: { reqPerSec: number; p99: number };
+  runwright: { reqPerSec: number; p99: number; runsCreated: number; attached: number; errors: number };
 }
 
 const TOKEN = 'bench-intake-token-0123456789abcdef';
@@ -40,6 +46,8 @@ function fire(url: string, amount: number, connections: number, fingerprints: nu
   let i = 0;
   return new Promise((resolve, reject) => {
     const statuses: Record<string, number> = {};
+    // Timed here: autocannon's own `duration` is whole seconds, far too coarse for a 1–2 s run of the bare route.
+    const t0 = performance.now();
     const inst = autocannon({
       url,
       connections,
@@ -62,14 +70,15 @@ function fire(url: string, amount: number, connections: number, fingerprints: nu
       }],
     }, (err: Error | null, r: any) => {
       if (err) return reject(err);
+      const seconds = (performance.now() - t0) / 1000;
       resolve({
         requests: r.requests.total,
-        reqPerSec: r.requests.total / (r.duration || 1),
+        reqPerSec: r.requests.total / seconds,
         p50: r.latency.p50,
         p99: r.latency.p99,
         non2xx: r.non2xx,
         errors: r.errors + r.timeouts,
-        durationS: r.duration,
+        durationS: seconds,
         statuses,
       });
     });
@@ -83,39 +92,68 @@ async function server(mode: 'bare' | 'runwright', redisUrl: string, prefix: stri
   return { child, url: ready.url };
 }
 
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!;
+
 export async function intakeBench(o: IntakeOptions): Promise<IntakeResult> {
   const log = o.log ?? (() => {});
   const prefix = benchPrefix('intake');
   const redis = new Redis(o.redisUrl, { maxRetriesPerRequest: 3 });
+  const bare = await server('bare', o.redisUrl, prefix);
+  const rw = await server('runwright', o.redisUrl, prefix).catch(async (e) => {
+    await bare.child.stop();
+    throw e;
+  });
   try {
-    log(`bare fastify route: ${o.alerts} alerts, ${o.connections} connections`);
-    const bare = await server('bare', o.redisUrl, prefix);
-    let bareLoad: Load;
-    try {
-      await fire(bare.url, o.warmup, o.connections, o.fingerprints, 'warm');
-      bareLoad = await fire(bare.url, o.alerts, o.connections, o.fingerprints, 'fp');
-    } finally {
-      await bare.child.stop();
+    // Warm-up alerts use their own fingerprints; only runs created by the measured alerts are counted.
+    await fire(bare.url, o.warmup, o.connections, o.fingerprints, 'warm');
+    await fire(rw.url, o.warmup, o.connections, o.fingerprints, 'warm');
+    const rounds: IntakeResult['rounds'] = [];
+    // Bare route and runwright alternate (which goes first too), each round with fresh fingerprints.
+    // Server CPU per request (the server process's own accounting) is the figure least bent by other load.
+    const serverCpu = async (s: typeof bare) => (await s.child.ask<{ us: number }>('cpu')).us;
+    for (let r = 1; r <= o.rounds; r++) {
+      let b!: Load;
+      let w!: Load;
+      let runsCreated = 0;
+      const cpu = { bareUsPerReq: 0, runwrightUsPerReq: 0, redisUsPerReq: 0 };
+      for (const which of r % 2 === 1 ? ['bare', 'rw'] : ['rw', 'bare']) {
+        if (which === 'bare') {
+          const c0 = await serverCpu(bare);
+          b = await fire(bare.url, o.alerts, o.connections, o.fingerprints, `fp${r}`);
+          cpu.bareUsPerReq = ((await serverCpu(bare)) - c0) / o.alerts;
+        } else {
+          const before = await redis.zcard(`${prefix}:idx:all`);
+          const c0 = await serverCpu(rw);
+          const r0 = await redisCpu(o.redisUrl);
+          w = await fire(rw.url, o.alerts, o.connections, o.fingerprints, `fp${r}`);
+          cpu.runwrightUsPerReq = ((await serverCpu(rw)) - c0) / o.alerts;
+          cpu.redisUsPerReq = (((await redisCpu(o.redisUrl)) - r0) * 1e6) / o.alerts;
+          runsCreated = (await redis.zcard(`${prefix}:idx:all`)) - before;
+        }
+      }
+      rounds.push({ bare: b, runwright: { ...w, runsCreated, attached: (w.statuses['202'] ?? 0) - runsCreated }, ratio: w.reqPerSec / b.reqPerSec, cpu });
+      log(`round ${r}/${o.rounds}: bare fastify ${b.reqPerSec.toFixed(0)} req/s (p99 ${b.p99} ms); runwright ${w.reqPerSec.toFixed(0)} req/s (p99 ${w.p99} ms), ${runsCreated} runs created = ${(w.reqPerSec / b.reqPerSec).toFixed(2)}×; server CPU per request ${cpu.bareUsPerReq.toFixed(0)} / ${cpu.runwrightUsPerReq.toFixed(0)} µs (+ Redis ${cpu.redisUsPerReq.toFixed(0)} µs)`);
     }
-    log(`  ${bareLoad.reqPerSec.toFixed(0)} req/s, p99 ${bareLoad.p99} ms`);
-
-    log(`runwright intake: ${o.alerts} alerts over ${o.fingerprints} fingerprints, ${o.connections} connections`);
-    const rw = await server('runwright', o.redisUrl, prefix);
-    let rwLoad: Load;
-    let runsCreated: number;
-    try {
-      // Warm-up alerts use their own fingerprints; only runs created by the measured alerts are counted.
-      await fire(rw.url, o.warmup, o.connections, o.fingerprints, 'warm');
-      const before = await redis.zcard(`${prefix}:idx:all`);
-      rwLoad = await fire(rw.url, o.alerts, o.connections, o.fingerprints, 'fp');
-      runsCreated = (await redis.zcard(`${prefix}:idx:all`)) - before;
-    } finally {
-      await rw.child.stop();
-    }
-    const attached = (rwLoad.statuses['202'] ?? 0) - runsCreated;
-    log(`  ${rwLoad.reqPerSec.toFixed(0)} req/s, p99 ${rwLoad.p99} ms, ${runsCreated} runs created`);
-    return { alerts: o.alerts, fingerprints: o.fingerprints, connections: o.connections, bare: bareLoad, runwright: { ...rwLoad, runsCreated, attached } };
+    const mid = (f: (x: IntakeResult['rounds'][number]) => number) => median(rounds.map(f));
+    return {
+      alerts: o.alerts,
+      fingerprints: o.fingerprints,
+      connections: o.connections,
+      rounds,
+      ratio: mid((x) => x.ratio),
+      bare: { reqPerSec: mid((x) => x.bare.reqPerSec), p99: mid((x) => x.bare.p99) },
+      runwright: {
+        reqPerSec: mid((x) => x.runwright.reqPerSec),
+        p99: mid((x) => x.runwright.p99),
+        // Every round must create exactly `fingerprints` runs and answer every alert without an error.
+        runsCreated: rounds.every((x) => x.runwright.runsCreated === o.fingerprints) ? o.fingerprints : Math.max(...rounds.map((x) => Math.abs(x.runwright.runsCreated - o.fingerprints) + o.fingerprints)),
+        attached: mid((x) => x.runwright.attached),
+        errors: rounds.reduce((n, x) => n + x.runwright.errors + x.runwright.non2xx, 0),
+      },
+    };
   } finally {
+    await bare.child.stop();
+    await rw.child.stop();
     redis.disconnect();
     await dropPrefix(o.redisUrl, prefix);
   }

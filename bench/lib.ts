@@ -73,6 +73,28 @@ export async function prefixMemory(url: string, prefix: string, kindOf?: (rest: 
   return { bytes, keys, byKind };
 }
 
+/** CPU seconds the Redis server has used so far (INFO cpu: user + sys, all threads). */
+export async function redisCpu(url: string): Promise<number> {
+  const r = new Redis(url, { maxRetriesPerRequest: 3 });
+  try {
+    const info = await r.info('cpu');
+    const get = (k: string) => Number(new RegExp(`^${k}:([0-9.]+)`, 'm').exec(info)?.[1] ?? Number.NaN);
+    return get('used_cpu_user') + get('used_cpu_sys');
+  } finally {
+    r.disconnect();
+  }
+}
+
+/** CPU (this process, µs) and Redis server CPU (s) spent while `fn` runs. */
+export async function withCpu<T>(url: string, fn: () => Promise<T>): Promise<{ value: T; cpuUs: number; redisCpuUs: number }> {
+  const r0 = await redisCpu(url);
+  const c0 = process.cpuUsage();
+  const value = await fn();
+  const c = process.cpuUsage(c0);
+  const r1 = await redisCpu(url);
+  return { value, cpuUs: c.user + c.system, redisCpuUs: (r1 - r0) * 1e6 };
+}
+
 export function percentile(sorted: number[], p: number): number {
   if (!sorted.length) return Number.NaN;
   const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
@@ -120,11 +142,11 @@ export function tsChild(file: string, env: Record<string, string>, execArgv: str
   const seen: any[] = [];
   const waiters: { type: string; resolve: (m: any) => void }[] = [];
   proc.on('message', (m: any) => {
-    seen.push(m);
-    for (const w of waiters.filter((x) => x.type === m?.type)) {
-      waiters.splice(waiters.indexOf(w), 1);
-      w.resolve(m);
-    }
+    // A message goes to the first waiter for its type, else it is kept for a later message() call.
+    const w = waiters.find((x) => x.type === m?.type);
+    if (!w) return void seen.push(m);
+    waiters.splice(waiters.indexOf(w), 1);
+    w.resolve(m);
   });
   const exited = new Promise<void>((r) => proc.once('exit', () => r()));
   const message = <T>(type: string, timeoutMs = 60_000): Promise<T> => {

@@ -29,6 +29,7 @@ export interface ParkedResult {
   build: 'dist' | 'source';
   worker: { idleRss: number; peakRss: number; parkedRss: number; /** RSS after a second batch of `runs` parked runs (2× runs parked in all). */ parked2Rss: number };
   bareWorkerRss: number;
+  plainNodeRss: number;
   redis: { bytes: number; keys: number; perRun: number; byKind: Record<string, number> };
   rawBullmqBytes: number;
   parkMs: number;
@@ -75,12 +76,17 @@ export async function parkedBench(o: ParkedOptions): Promise<ParkedResult> {
   const workdir = mkdtempSync(path.join(os.tmpdir(), 'rwbench-park-'));
   const redis = new Redis(o.redisUrl, { maxRetriesPerRequest: 3 });
 
-  // Baseline process: raw BullMQ worker, idle.
-  const bare = tsChild(path.join(BENCH, 'bare-worker.mjs'), { REDIS_URL: o.redisUrl, BENCH_PREFIX: `${prefix}-bare` });
-  await bare.message('ready');
-  await new Promise((r) => setTimeout(r, 1000)); // let start-up garbage settle before sampling
-  const bareWorkerRss = rssOf(bare.proc.pid!);
-  await bare.stop();
+  // Baseline processes, idle: plain Node, and Node with one raw BullMQ worker.
+  const idleRss = async (file: string) => {
+    const c = tsChild(path.join(BENCH, file), { REDIS_URL: o.redisUrl, BENCH_PREFIX: `${prefix}-bare` });
+    await c.message('ready');
+    await new Promise((r) => setTimeout(r, 1000)); // let start-up garbage settle before sampling
+    const rss = rssOf(c.proc.pid!);
+    await c.stop();
+    return rss;
+  };
+  const plainNodeRss = await idleRss('plain-node.mjs');
+  const bareWorkerRss = await idleRss('bare-worker.mjs');
 
   const config = loadConfig({ REDIS_URL: o.redisUrl }, { prefix, workdir, retentionDays: 0 } as any);
   const runbooks = loadRunbookFiles([path.join(BENCH, 'runbooks', 'park.yaml')], defaultRegistry().catalog());
@@ -129,7 +135,7 @@ export async function parkedBench(o: ParkedOptions): Promise<ParkedResult> {
     qc.disconnect();
     await dropPrefix(o.redisUrl, rawPrefix);
     log(`  Redis ${(mem.bytes / 1048576).toFixed(2)} MB for ${o.runs} parked runs (${(mem.bytes / o.runs / 1024).toFixed(1)} KB each); raw BullMQ delayed jobs ${(raw.bytes / 1048576).toFixed(2)} MB`);
-    return { runs: o.runs, build: o.build, worker: { idleRss, peakRss, parkedRss, parked2Rss }, bareWorkerRss, redis: { ...mem, perRun: mem.bytes / o.runs }, rawBullmqBytes: raw.bytes, parkMs };
+    return { runs: o.runs, build: o.build, worker: { idleRss, peakRss, parkedRss, parked2Rss }, bareWorkerRss, plainNodeRss, redis: { ...mem, perRun: mem.bytes / o.runs }, rawBullmqBytes: raw.bytes, parkMs };
   } finally {
     if (worker.exitCode === null && worker.signalCode === null) worker.kill('SIGTERM');
     const t = setTimeout(() => worker.kill('SIGKILL'), 15_000);

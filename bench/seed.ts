@@ -22,10 +22,12 @@ export interface SeedResult {
   status: string;
   outcome?: string;
   wallMs: number;
-  steps: { step: string; durationMs: number }[];
+  steps: { step: string; durationMs: number; subprocessMs: number }[];
   byKind: Record<string, { count: number; ms: number }>;
   subprocessUnionMs: number;
   runwrightMs: number;
+  /** Of runwrightMs: between a step's recorded end and the next step's start (engine, Redis, BullMQ hand-off). */
+  betweenStepsMs: number;
   checkAloneMs: number;
 }
 
@@ -95,7 +97,13 @@ export async function seedBench(o: SeedOptions): Promise<SeedResult> {
       k.ms += Math.min(s.end, to) - Math.max(s.start, from);
     }
     const subprocessUnionMs = union(inRun, from, to);
-    const steps = r.events.filter((e) => (e.kind === 'succeeded' || e.kind === 'failed') && e.durationMs !== undefined).map((e) => ({ step: e.step, durationMs: e.durationMs! }));
+    // Per step: its duration and how much of it was spent in subprocesses (the rest is Node: action code, templates).
+    const steps = r.events
+      .filter((e) => (e.kind === 'succeeded' || e.kind === 'failed') && e.durationMs !== undefined)
+      .map((e) => {
+        const end = Date.parse(e.at);
+        return { step: e.step, durationMs: e.durationMs!, subprocessMs: union(inRun, end - e.durationMs!, end) };
+      });
 
     // Baseline: the target's check alone on the fixed commit.
     const dir = mkdtempSync(path.join(os.tmpdir(), 'rwbench-seed-check-'));
@@ -111,9 +119,19 @@ export async function seedBench(o: SeedOptions): Promise<SeedResult> {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+    // Between steps: each step start after the first, from the event that ended the previous step.
+    let betweenStepsMs = 0;
+    let lastEnd: number | undefined;
+    for (const e of r.events) {
+      const t = Date.parse(e.at);
+      if (e.kind === 'started' && lastEnd !== undefined) {
+        betweenStepsMs += Math.max(0, t - lastEnd);
+        lastEnd = undefined;
+      } else if (e.kind === 'succeeded' || e.kind === 'failed' || e.kind === 'approved') lastEnd = t;
+    }
     const wallMs = to - from;
     log(`  ${r.run.status} in ${(wallMs / 1000).toFixed(2)} s; subprocesses ${(subprocessUnionMs / 1000).toFixed(2)} s; runwright ${((wallMs - subprocessUnionMs) / 1000).toFixed(2)} s; check alone ${checkAloneMs} ms`);
-    return { status: r.run.status, outcome: r.run.outcome, wallMs, steps, byKind, subprocessUnionMs, runwrightMs: wallMs - subprocessUnionMs, checkAloneMs };
+    return { status: r.run.status, outcome: r.run.outcome, wallMs, steps, byKind, subprocessUnionMs, runwrightMs: wallMs - subprocessUnionMs, betweenStepsMs, checkAloneMs };
   } finally {
     rmSync(r.root, { recursive: true, force: true });
   }

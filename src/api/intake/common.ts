@@ -60,7 +60,11 @@ export function normSeverity(v: unknown, fallback = 'warning'): string {
 
 /** ISO time from an RFC3339 string or epoch seconds; undefined when unusable. */
 export function isoTime(v: unknown): string | undefined {
-  if (typeof v === 'number' && Number.isFinite(v) && v > 0) return new Date(v * 1000).toISOString();
+  if (typeof v === 'number' && Number.isFinite(v) && v > 0) {
+    // Past year 275760 (8.64e12 s) the Date is invalid and toISOString() throws a RangeError (answered 500).
+    const d = new Date(v * 1000);
+    return Number.isNaN(d.getTime()) ? undefined : d.toISOString();
+  }
   if (typeof v === 'string' && v) {
     const d = new Date(v);
     if (!Number.isNaN(d.getTime()) && d.getUTCFullYear() > 1) return d.toISOString();

@@ -9,7 +9,7 @@ import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import os from 'node:os';
 import path from 'node:path';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Engine } from '../../src/engine/engine.js';
 import { loadConfig } from '../../src/config/config.js';
@@ -18,12 +18,13 @@ import { defaultRegistry } from '../../src/actions/index.js';
 import type { RunRecord } from '../../src/core/types.js';
 import { isTerminal } from '../../src/core/types.js';
 import { alert, target } from '../helpers/engine.js';
-import { PrivateRedis } from './private-redis.js';
+import { PrivateRedis, REDIS_SERVER } from './private-redis.js';
 import { FULL, eventually } from './helpers.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const runbooks = loadRunbookFiles([path.join(here, 'runbooks', 'chaos-steps.yaml'), path.join(here, '..', 'engine', 'runbooks', 'approval.yaml')], defaultRegistry().catalog());
 const STEPS = ['s1', 's2', 's3', 's4', 's5', 's6'];
+const NO_REDIS = existsSync(REDIS_SERVER) ? false : `${REDIS_SERVER} is not installed (apt-get install redis-server)`;
 
 const crashes: unknown[] = [];
 const onCrash = (e: unknown) => void crashes.push(e);
@@ -102,10 +103,10 @@ async function scenario(signal: 'SIGTERM' | 'SIGKILL', counts: { steps: number; 
   }
 }
 
-test('Redis restarted (clean shutdown, AOF) while runs are mid-flight and parked: none lost, all finish, each step once', { timeout: 240_000 }, async () => {
+test('Redis restarted (clean shutdown, AOF) while runs are mid-flight and parked: none lost, all finish, each step once', { skip: NO_REDIS, timeout: 240_000 }, async () => {
   await scenario('SIGTERM', { steps: FULL ? 40 : 12, parked: FULL ? 20 : 6 });
 });
 
-test('Redis crashes (SIGKILL, AOF everysec) while runs are mid-flight and parked: none lost, all finish, each step once', { skip: FULL ? false : 'npm run chaos', timeout: 240_000 }, async () => {
+test('Redis crashes (SIGKILL, AOF everysec) while runs are mid-flight and parked: none lost, all finish, each step once', { skip: NO_REDIS || (FULL ? false : 'npm run chaos'), timeout: 240_000 }, async () => {
   await scenario('SIGKILL', { steps: 40, parked: 20 });
 });

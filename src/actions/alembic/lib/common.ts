@@ -4,12 +4,12 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import type { ActionContext } from '../../../core/action.js';
 import { PermanentError, RetryableError, ValidationError } from '../../../core/errors.js';
 import { resolveInside } from '../../../core/safe-path.js';
 import { ownDir } from '../../git/paths.js';
+import { pythonToolPath } from '../../lib/python-tool.js';
 
 export const DEFAULT_PYTHON = '/usr/bin/python3';
 
@@ -91,12 +91,7 @@ export function modelsRel(ctx: ActionContext, p: ProjectPaths): string {
 
 /** python/alembic_tool.py next to src/ (and next to dist/ in a build). */
 export function toolPath(): string {
-  const here = path.dirname(fileURLToPath(import.meta.url));
-  for (const up of ['../../../../python/alembic_tool.py', '../../../../../python/alembic_tool.py']) {
-    const p = path.resolve(here, up);
-    if (existsSync(p)) return p;
-  }
-  throw new PermanentError('python/alembic_tool.py not found next to the runwright sources', 'tool_missing');
+  return pythonToolPath('alembic_tool.py');
 }
 
 /** Run one alembic_tool command: request on stdin (URLs never in argv), JSON back. Refusals are PermanentError. */

@@ -1,22 +1,16 @@
 // Runs python/sqla_tool.py (Python's own ast, in a subprocess, JSON in and out) and the target's check.
-import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { ActionContext } from '../../../core/action.js';
 import type { Target } from '../../../core/types.js';
 import { PermanentError, RetryableError } from '../../../core/errors.js';
 import { resolveInside } from '../../../core/safe-path.js';
+import { pythonToolPath } from '../../lib/python-tool.js';
 
 export const DEFAULT_PYTHON = '/usr/bin/python3';
 
 /** python/sqla_tool.py next to src/ (and next to dist/ in a build). */
 export function toolPath(): string {
-  const here = path.dirname(fileURLToPath(import.meta.url));
-  for (const up of ['../../../../python/sqla_tool.py', '../../../../../python/sqla_tool.py']) {
-    const p = path.resolve(here, up);
-    if (existsSync(p)) return p;
-  }
-  throw new PermanentError('python/sqla_tool.py not found next to the runwright sources', 'tool_missing');
+  return pythonToolPath('sqla_tool.py');
 }
 
 export function pythonOf(target: Target): string {

@@ -17,7 +17,6 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import YAML from 'yaml';
-import { Redis } from 'ioredis';
 import { loadConfig } from '../config/config.js';
 import { parseRunbook } from '../core/runbook.js';
 import { readFileSync } from 'node:fs';
@@ -33,6 +32,7 @@ import { LocalBuild } from '../adapters/local/build.js';
 import { LocalDeploy } from '../adapters/local/deploy.js';
 import { LocalLogs } from '../adapters/local/logs.js';
 import { createSampleService, type SampleVariant } from './sample-service.js';
+import { dropPrefix } from '../engine/drop-prefix.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const DEMO_RUNBOOK = path.join(ROOT, 'runbooks', 'sqlalchemy-mapper-failure.yaml');
@@ -135,22 +135,8 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     return { run, events, alert, target, remote: svc.remote, platformDir, root, wallMs: Date.now() - t0 };
   } finally {
     await engine?.close();
-    await dropKeys(opts.redisUrl, prefix);
+    await dropPrefix(opts.redisUrl, prefix);
     if (!opts.keep) rmSync(root, { recursive: true, force: true });
-  }
-}
-
-async function dropKeys(url: string, prefix: string): Promise<void> {
-  const r = new Redis(url, { maxRetriesPerRequest: 3 });
-  try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await r.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length) await r.unlink(...keys);
-    } while (cursor !== '0');
-  } finally {
-    r.disconnect();
   }
 }
 

@@ -1,6 +1,6 @@
 // Real Redis for tests: REDIS_URL (default redis://127.0.0.1:6379); unique key prefix per test.
 import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
+import { dropPrefix } from '../../src/engine/drop-prefix.js';
 
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
@@ -10,15 +10,5 @@ export function testPrefix(name = 't'): string {
 
 /** Delete every key under a prefix (call in after()). */
 export async function cleanupPrefix(prefix: string): Promise<void> {
-  const r = new Redis(REDIS_URL, { lazyConnect: false, maxRetriesPerRequest: 3 });
-  try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await r.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length) await r.unlink(...keys);
-    } while (cursor !== '0');
-  } finally {
-    r.disconnect();
-  }
+  await dropPrefix(REDIS_URL, prefix);
 }

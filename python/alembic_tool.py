@@ -1216,6 +1216,19 @@ def engine_prefix_text(src, call):
     return '"sqlalchemy."'
 
 
+def wrap_url_args(src, calls, section_head, section_helper, url_helper, note):
+    """Wrap each engine call's first argument in a runwright helper: the config-section form for `section_head`
+    (keeps the call's prefix), the URL form for the others. True when anything was wrapped."""
+    wrapped = False
+    for call in calls:
+        helper = section_helper if terminal(call.func) == section_head else url_helper
+        if call.args and not is_wrapped(call.args[0], helper):
+            arg = src.text(call.args[0])
+            src.replace(call.args[0], f"{helper}({arg}, {engine_prefix_text(src, call)})" if helper == section_helper else f"{helper}({arg})", note)
+            wrapped = True
+    return wrapped
+
+
 def is_wrapped(arg, helper):
     return isinstance(arg, ast.Call) and terminal(arg.func) == helper
 
@@ -1353,13 +1366,8 @@ def cmd_env_fix(req):
                     src.replace(call.args[0], f"_runwright_sync_url({src.text(call.args[0])})", "URL -> sync form")
             src.replace(call.func, new_head, f"{head} -> {new_head}")
             helpers_needed = True
-        for call in sync_calls:
-            head = terminal(call.func)
-            helper = "_runwright_sync_section" if head == "engine_from_config" else "_runwright_sync_url"
-            if call.args and not is_wrapped(call.args[0], helper):
-                arg = src.text(call.args[0])
-                src.replace(call.args[0], f"{helper}({arg}, {engine_prefix_text(src, call)})" if helper == "_runwright_sync_section" else f"{helper}({arg})", "URL -> sync form")
-                helpers_needed = True
+        if wrap_url_args(src, sync_calls, "engine_from_config", "_runwright_sync_section", "_runwright_sync_url", "URL -> sync form"):
+            helpers_needed = True
         for fn in [n for n in ast.walk(tree) if isinstance(n, ast.AsyncFunctionDef) and n.name in sync_funcs]:
             desync_function(src, fn, sync_funcs, problems)
         # asyncio.run(f()) / loop.run_until_complete(f()) -> f()
@@ -1376,14 +1384,7 @@ def cmd_env_fix(req):
         elif not uses_run_sync:
             problems.append("env.py builds an async engine but never calls connection.run_sync(): rewrite by hand")
         else:
-            helpers_needed = False
-            for call in async_calls:
-                head = terminal(call.func)
-                helper = "_runwright_async_section" if head == "async_engine_from_config" else "_runwright_async_url"
-                if call.args and not is_wrapped(call.args[0], helper):
-                    arg = src.text(call.args[0])
-                    src.replace(call.args[0], f"{helper}({arg}, {engine_prefix_text(src, call)})" if helper == "_runwright_async_section" else f"{helper}({arg})", "URL -> async driver")
-                    helpers_needed = True
+            helpers_needed = wrap_url_args(src, async_calls, "async_engine_from_config", "_runwright_async_section", "_runwright_async_url", "URL -> async driver")
             if helpers_needed and "_runwright_async_url" not in src.data.decode("utf-8"):
                 src.insert(top_level_def_insert_offset(src), ASYNC_HELPERS.lstrip("\n") + "\n\n", "async URL helpers")
     if problems:

@@ -120,7 +120,13 @@ const alertmanagerBody = typed(
 /** Epoch seconds past the last valid Date (year 275760): once answered 500 (RangeError from toISOString). */
 const EPOCH_EDGES = fc.constantFrom(8_640_000_000_000, 8_640_000_000_001, 8_640_000_000_000.001, Number.MAX_SAFE_INTEGER, 1e300);
 const incident = fc.record({ incident_id: field(fc.string({ maxLength: 30 })), scoping_project_id: field(fc.string()), url: field(fc.string()), state: field(fc.constantFrom('open', 'closed', 'OPEN', '')), started_at: field(fc.oneof(fc.integer(), fc.constant(null), EPOCH_EDGES)), ended_at: field(fc.oneof(fc.integer(), fc.constant(null), EPOCH_EDGES)), summary: field(TEXTS), severity: field(fc.string()), policy_name: field(fc.string()), condition_name: field(fc.string()), resource_name: field(fc.string()), resource: field(fc.record({ type: fc.string(), labels: LABELS }, { requiredKeys: [] })), metric: field(fc.object({ maxDepth: 1 })), metadata: field(fc.object({ maxDepth: 1 })), policy_user_labels: LABELS, documentation: field(fc.oneof(fc.string(), fc.record({ content: fc.string(), mime_type: fc.string() }))) }, { requiredKeys: [] });
-const cloudMonitoringBody = fc.record({ version: field(fc.constantFrom('1.2', '1.1')), incident: field(incident) }, { requiredKeys: [] });
+/** Right types, any values (incident_id and state present, times integers incl. the epoch edges): reaches matching. */
+const typedIncident = fc.record({ incident_id: fc.string({ minLength: 1, maxLength: 30 }), state: fc.constantFrom('open', 'closed', 'OPEN', ''), started_at: fc.oneof(fc.integer(), fc.constant(null), fc.constantFrom(8_640_000_000_000, 8_640_000_000_001, Number.MAX_SAFE_INTEGER)), ended_at: fc.oneof(fc.integer(), fc.constant(null)), summary: TEXTS, severity: fc.string({ maxLength: 20 }), policy_name: fc.string({ maxLength: 40 }), resource: fc.record({ type: fc.string({ maxLength: 20 }), labels: strMap }, { requiredKeys: [] }), policy_user_labels: strMap }, { requiredKeys: ['incident_id', 'state'] });
+// Like the other routes: mostly right types (so requests get through validation), the rest any value anywhere.
+const cloudMonitoringBody = typed(
+  fc.record({ version: fc.constantFrom('1.2', '1.1'), incident: typedIncident }, { requiredKeys: ['incident'] }),
+  fc.record({ version: field(fc.constantFrom('1.2', '1.1')), incident: field(incident) }, { requiredKeys: [] }),
+);
 
 const logEntry = fc.record({ logName: field(fc.string()), insertId: field(fc.string()), resource: field(fc.record({ type: fc.constantFrom('cloud_run_job', 'cloud_run_revision', 'gce_instance'), labels: LABELS }, { requiredKeys: [] })), labels: LABELS, severity: field(fc.constantFrom('ERROR', 'CRITICAL', 'INFO', 'DEFAULT', 'bogus')), timestamp: field(fc.string()), textPayload: field(TEXTS), jsonPayload: field(fc.record({ message: TEXTS, traceback: TEXTS }, { requiredKeys: [] })), protoPayload: field(fc.object({ maxDepth: 1 })) }, { requiredKeys: [] });
 const pubsubData = fc.oneof(

@@ -4,8 +4,16 @@ import { LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
 import { ValidationError, type ValidationIssue } from '../core/errors.js';
 import type { Alert, Target } from '../core/types.js';
+import { forbiddenEnvName } from '../core/env-names.js';
 
 const argv = z.array(z.string()).min(1, 'a command is a non-empty list of arguments (no shell)');
+
+/** Variables handed to target code: literal values, never one of runwright's own names. */
+const envRecord = z
+  .record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'not an environment variable name').refine((k) => !forbiddenEnvName(k), 'runwright never hands its own variables (RUNWRIGHT_*, SLACK_*, REDIS_URL, Google credentials) to target code'), z.string())
+  .optional();
+
+const repoFile = z.string().min(1).refine((p) => !p.startsWith('/') && !p.split(/[\\/]/).includes('..'), 'a path inside the repository');
 
 const targetSchema = z
   .object({
@@ -15,9 +23,22 @@ const targetSchema = z
     modelsDir: z.string().default('app/models'),
     platform: z.enum(['local', 'gcp']).default('local'),
     python: z.string().optional(),
-    check: z.object({ command: argv, cwd: z.string().optional(), env: z.record(z.string(), z.string()).optional(), timeoutMs: z.number().int().positive().optional() }).strict().optional(),
-    local: z.object({ workdir: z.string().optional(), command: argv, build: argv.optional(), env: z.record(z.string(), z.string()).optional(), timeoutMs: z.number().int().positive().optional() }).strict().optional(),
+    check: z.object({ command: argv, cwd: z.string().optional(), env: envRecord, timeoutMs: z.number().int().positive().optional() }).strict().optional(),
+    local: z.object({ workdir: z.string().optional(), command: argv, build: argv.optional(), env: envRecord, timeoutMs: z.number().int().positive().optional() }).strict().optional(),
     gcp: z.object({ project: z.string().min(1), region: z.string().min(1), job: z.string().min(1), buildConfig: z.string().optional(), repoUrl: z.string().optional(), image: z.string().optional() }).strict().optional(),
+    runtime: z
+      .object({
+        python: z.string().refine((p) => p.startsWith('/'), 'runtime.python is an absolute path').optional(),
+        requirements: repoFile.optional(),
+        pyproject: repoFile.optional(),
+        lock: repoFile.optional(),
+        env: envRecord,
+        network: z.enum(['none', 'host']).optional(),
+        maxProcs: z.number().int().min(8).max(4096).optional(),
+      })
+      .strict()
+      .refine((r) => !(r.requirements && r.pyproject), 'runtime: requirements or pyproject, not both')
+      .optional(),
     settings: z.record(z.string(), z.any()).optional(),
     labels: z.record(z.string(), z.string()).default({}),
     approvers: z.array(z.string()).optional(),

@@ -30,12 +30,32 @@ export interface Target {
   check?: { command: string[]; cwd?: string; env?: Record<string, string>; timeoutMs?: number };
   local?: { workdir?: string; command: string[]; build?: string[]; env?: Record<string, string>; timeoutMs?: number };
   gcp?: { project: string; region: string; job: string; buildConfig?: string; repoUrl?: string; image?: string };
+  /** How target code runs (see src/adapters/local/sandbox.ts): its Python (an interpreter, or a venv runwright builds
+   * from a requirements/lock file in the repo, cached by its hash), the environment it may see, its network. */
+  runtime?: TargetRuntime;
   /** Extra per-target settings a runbook may read (e.g. alembic section). */
   settings?: Record<string, unknown>;
   /** Alerts are matched to this target when every label here equals the alert's label/resource label. */
   labels: Record<string, string>;
   /** Who may approve runs on this target (user ids or group ids); empty = any approver-role user. */
   approvers?: string[];
+}
+
+export interface TargetRuntime {
+  /** Interpreter (absolute path); with requirements/pyproject/lock, the base the venv is made from. */
+  python?: string;
+  /** Repo-relative pip requirements file (requirements.txt, or a pinned lock in that format). */
+  requirements?: string;
+  /** Repo-relative pyproject.toml: its [project].dependencies (with `lock`, the lock file instead). */
+  pyproject?: string;
+  /** Repo-relative lock file in pip requirements format (pip-compile / uv export); wins over the others. */
+  lock?: string;
+  /** Variables target code sees besides PATH, HOME, TMPDIR, LANG (literal values; never runwright's own). */
+  env?: Record<string, string>;
+  /** none (default): no network but the endpoints runwright hands over; host: the host's network. */
+  network?: 'none' | 'host';
+  /** Cap on processes inside the sandbox (default 256). */
+  maxProcs?: number;
 }
 
 export type RunStatus =

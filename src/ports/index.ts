@@ -49,9 +49,42 @@ export interface ChatPort {
   updateApproval(handle: { channel: string; ts: string }, text: string, req: ApprovalRequest): Promise<void>;
 }
 
+export interface ProcResult { code: number | null; stdout: string; stderr: string; durationMs: number; timedOut: boolean }
+
+/** How runTarget ran the code (for step outputs and logs). */
+export interface TargetRunInfo {
+  sandbox: 'bwrap' | 'env-only';
+  /** The command as run inside (python resolved to the runtime's interpreter), without the sandbox wrapper. */
+  argv: string[];
+  python: string;
+  venv?: { dir: string; key: string; built: boolean; from: string; buildMs?: number };
+  /** Names of the variables the code saw (values may be secrets: names only). */
+  envNames: string[];
+}
+
+export interface TargetRunOptions {
+  /** The checkout the code belongs to: writable inside the sandbox (its .git read-only); runtime files are read from it. */
+  root: string;
+  /** Where it runs (inside root). */
+  cwd: string;
+  target: Target;
+  /** Variables runwright's code hands over for this call (PYTHONUNBUFFERED, the job's contract ...). */
+  env?: Record<string, string>;
+  /** URLs handed to the code in an env variable: the only network endpoints it can reach (unless runtime.network is host). */
+  endpoints?: { env: string; url: string }[];
+  timeoutMs: number;
+  signal?: AbortSignal;
+  input?: string;
+  onLine?: (stream: 'stdout' | 'stderr', line: string) => void;
+}
+
 /** Runs a program with an argv array (never a shell), capturing output. */
 export interface ProcessPort {
-  run(argv: string[], opts: { cwd: string; env?: Record<string, string>; timeoutMs?: number; signal?: AbortSignal; input?: string; onLine?: (stream: 'stdout' | 'stderr', line: string) => void }): Promise<{ code: number | null; stdout: string; stderr: string; durationMs: number; timedOut: boolean }>;
+  /** runwright's own programs (git, python/*.py tools): runwright's environment. */
+  run(argv: string[], opts: { cwd: string; env?: Record<string, string>; timeoutMs?: number; signal?: AbortSignal; input?: string; onLine?: (stream: 'stdout' | 'stderr', line: string) => void }): Promise<ProcResult>;
+  /** Target code (its check, its job, alembic against its env.py): the target's runtime (`python`/`python3` as argv[0]
+   * means it), an allowlisted environment (nothing of runwright's), sandboxed where the host allows it. */
+  runTarget(argv: string[], opts: TargetRunOptions): Promise<ProcResult & { run: TargetRunInfo }>;
 }
 
 export interface Ports {

@@ -35,7 +35,7 @@ export class LocalBuild implements BuildPort {
     let durationMs = 0;
     if (argv?.length) {
       const cwd = resolveInside(wt, target.local?.workdir ?? '.');
-      const res = await this.proc.run(argv, { cwd, env: { ...target.local?.env, RUNWRIGHT_COMMIT: commit }, timeoutMs: opts.timeoutMs ?? this.defaultTimeoutMs, signal: opts.signal });
+      const res = await this.proc.runTarget(argv, { root: wt, cwd, target, env: { ...target.local?.env, COMMIT_SHA: commit }, timeoutMs: opts.timeoutMs ?? this.defaultTimeoutMs, signal: opts.signal });
       exitCode = res.code;
       durationMs = res.durationMs;
       writeFileSync(logFile, `$ ${JSON.stringify(argv)}\n${res.stdout}${res.stderr}`);

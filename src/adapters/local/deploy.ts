@@ -11,6 +11,7 @@ import type { Target } from '../../core/types.js';
 import { PermanentError, RetryableError } from '../../core/errors.js';
 import { resolveInside } from '../../core/safe-path.js';
 import { LocalPlatform, executionName, lineToEntry } from './platform.js';
+import { runtimeOf } from '../../actions/lib/target-run.js';
 
 export class LocalDeploy implements DeployPort {
   constructor(private readonly proc: ProcessPort, private readonly platformDir: string, private readonly defaultTimeoutMs = 10 * 60_000) {}
@@ -36,10 +37,13 @@ export class LocalDeploy implements DeployPort {
     const logFile = platform.startExecution({ name, key: opts.key, commit, startedAt });
     const cwd = resolveInside(artifactDir, job.workdir ?? '.');
     let lines = 0;
-    const res = await this.proc.run(job.command, {
+    // Target code: its runtime, an allowlisted environment (its declared env + the job contract), sandboxed.
+    const res = await this.proc.runTarget(job.command, {
+      root: artifactDir,
       cwd,
-      // Cloud Run's job environment contract, so the same code runs unchanged on both platforms.
-      env: { ...job.env, PYTHONUNBUFFERED: '1', CLOUD_RUN_JOB: target.name, CLOUD_RUN_EXECUTION: name, CLOUD_RUN_TASK_INDEX: '0', CLOUD_RUN_TASK_ATTEMPT: '0', CLOUD_RUN_TASK_COUNT: '1', RUNWRIGHT_COMMIT: commit },
+      target,
+      // Cloud Run's job environment contract, so the same code runs unchanged on both platforms (COMMIT_SHA as in Cloud Build).
+      env: { ...job.env, PYTHONUNBUFFERED: '1', CLOUD_RUN_JOB: target.name, CLOUD_RUN_EXECUTION: name, CLOUD_RUN_TASK_INDEX: '0', CLOUD_RUN_TASK_ATTEMPT: '0', CLOUD_RUN_TASK_COUNT: '1', COMMIT_SHA: commit },
       timeoutMs: opts.timeoutMs ?? job.timeoutMs ?? this.defaultTimeoutMs,
       signal: opts.signal,
       onLine: (stream, line) => {
@@ -57,7 +61,7 @@ export class LocalDeploy implements DeployPort {
       previousImage,
       image: commit,
       taskCounts: { succeeded: ok ? 1 : 0, failed: ok ? 0 : 1, cancelled: 0 },
-      details: { exitCode: res.code, timedOut: res.timedOut, durationMs: res.durationMs, command: job.command, cwd, artifactDir, logFile, lines },
+      details: { exitCode: res.code, timedOut: res.timedOut, durationMs: res.durationMs, command: job.command, cwd, artifactDir, logFile, lines, runtime: runtimeOf(res.run) },
     };
     platform.finishExecution({ name, key: opts.key, commit, startedAt, finishedAt: result.finishedAt, result });
     return result;

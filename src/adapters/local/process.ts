@@ -1,18 +1,116 @@
 import { spawn } from 'node:child_process';
-import type { ProcessPort } from '../../ports/index.js';
+import { mkdirSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { ProcessPort, ProcResult, TargetRunInfo, TargetRunOptions } from '../../ports/index.js';
+import { pythonToolPath } from '../../actions/lib/python-tool.js';
+import { VenvCache } from './runtime.js';
+import {
+  PidsCgroup, SANDBOX_HOME, SANDBOX_NET_DIR, allowlistedEnv, bwrapArgv, endpointOf, forwardEndpoints, loopbackUrl, privateTmp, sandboxStatus,
+  type SandboxMode, type SandboxStatus,
+} from './sandbox.js';
+
+type LineCb = (stream: 'stdout' | 'stderr', line: string) => void;
+
+export interface LocalProcessOptions {
+  /** auto (default): bwrap when it works here, else the allowlisted environment only; bwrap: refuse to run target code without it; off. */
+  sandbox?: SandboxMode;
+  /** Where target venvs are cached (default <tmpdir>/runwright-venvs). */
+  venvDir?: string;
+}
+
+const DEFAULT_MAX_PROCS = 256;
 
 /** Runs argv arrays (no shell), line-buffered output callbacks, timeout and abort kill the process group. */
 export class LocalProcess implements ProcessPort {
-  async run(
+  readonly venvs: VenvCache;
+  private readonly mode: SandboxMode;
+
+  constructor(opts: LocalProcessOptions = {}) {
+    this.mode = opts.sandbox ?? 'auto';
+    this.venvs = new VenvCache(opts.venvDir ?? path.join(os.tmpdir(), 'runwright-venvs'));
+  }
+
+  /** What isolation target code gets on this host (probed once). */
+  sandbox(): SandboxStatus {
+    return sandboxStatus(this.mode);
+  }
+
+  async run(argv: string[], opts: { cwd: string; env?: Record<string, string>; timeoutMs?: number; signal?: AbortSignal; input?: string; onLine?: LineCb }): Promise<ProcResult> {
+    return await this.spawnCaptured(argv, { ...opts, fullEnv: { ...(process.env as Record<string, string>), ...opts.env } });
+  }
+
+  async runTarget(argv: string[], opts: TargetRunOptions): Promise<ProcResult & { run: TargetRunInfo }> {
+    if (argv.length === 0) throw new Error('empty argv');
+    const status = this.sandbox();
+    if (this.mode === 'bwrap' && status.kind !== 'bwrap') throw new Error(`RUNWRIGHT_SANDBOX=bwrap but ${status.reason}`);
+    const runtime = await this.venvs.resolve(opts.target, opts.root, opts.signal);
+    const cmd = [...argv];
+    if (cmd[0] === 'python' || cmd[0] === 'python3') cmd[0] = runtime.python;
+    const boxed = status.kind === 'bwrap';
+    const declared = opts.target.runtime?.env;
+    const shareNet = opts.target.runtime?.network === 'host';
+    const tmp = privateTmp('run');
+    mkdirSync(path.join(tmp, 'home'), { recursive: true, mode: 0o700 });
+    mkdirSync(path.join(tmp, 'tmp'), { recursive: true, mode: 0o700 });
+    const given: Record<string, string> = { ...opts.env };
+    let forward: { close(): Promise<void> } | undefined;
+    let cgroup: PidsCgroup | undefined;
+    try {
+      let spawnArgv = cmd;
+      let cwd = opts.cwd;
+      if (boxed) {
+        const readOnly = [...runtime.readOnly];
+        let netDir: string | undefined;
+        const endpoints = (opts.endpoints ?? []).map((e) => ({ ...e, ep: endpointOf(e.url) }));
+        if (!shareNet && endpoints.length) {
+          netDir = path.join(tmp, 'net');
+          mkdirSync(netDir, { mode: 0o700 });
+          const eps = endpoints.flatMap((e) => (e.ep ? [e.ep] : []));
+          forward = await forwardEndpoints(netDir, eps);
+          for (const e of endpoints) given[e.env] = e.ep ? loopbackUrl(e.url, e.ep.port) : e.url;
+          const netfwd = pythonToolPath('netfwd.py');
+          readOnly.push(path.dirname(netfwd));
+          spawnArgv = ['/usr/bin/python3', '-I', '-S', netfwd, SANDBOX_NET_DIR, ...[...new Set(eps.map((e) => String(e.port)))], '--', ...cmd];
+        } else {
+          for (const e of endpoints) given[e.env] = e.url;
+        }
+        const maxProcs = opts.target.runtime?.maxProcs ?? DEFAULT_MAX_PROCS;
+        spawnArgv = bwrapArgv(status, { writable: [opts.root], readOnly, shareNet, cwd: opts.cwd, netDir, maxProcs }, spawnArgv);
+        if (status.pids === 'cgroup') {
+          cgroup = new PidsCgroup(`runwright-${process.pid}-${path.basename(tmp)}`, maxProcs);
+          spawnArgv = cgroup.wrap(spawnArgv);
+        }
+        cwd = opts.root;
+      } else {
+        for (const e of opts.endpoints ?? []) given[e.env] = e.url;
+      }
+      const env = allowlistedEnv({
+        path: runtime.binDir ? [runtime.binDir] : [],
+        home: boxed ? SANDBOX_HOME : path.join(tmp, 'home'),
+        tmp: boxed ? '/tmp' : path.join(tmp, 'tmp'),
+        declared,
+        given,
+      });
+      const res = await this.spawnCaptured(spawnArgv, { cwd, fullEnv: env, timeoutMs: opts.timeoutMs, signal: opts.signal, input: opts.input, onLine: opts.onLine, onKill: () => cgroup?.killAll() });
+      return { ...res, run: { sandbox: status.kind, argv: cmd, python: runtime.python, venv: runtime.venv, envNames: Object.keys(env).sort() } };
+    } finally {
+      cgroup?.remove();
+      await forward?.close();
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  }
+
+  private async spawnCaptured(
     argv: string[],
-    opts: { cwd: string; env?: Record<string, string>; timeoutMs?: number; signal?: AbortSignal; input?: string; onLine?: (stream: 'stdout' | 'stderr', line: string) => void },
-  ) {
+    opts: { cwd: string; fullEnv: Record<string, string>; timeoutMs?: number; signal?: AbortSignal; input?: string; onLine?: LineCb; onKill?: () => void },
+  ): Promise<ProcResult> {
     if (argv.length === 0) throw new Error('empty argv');
     const started = Date.now();
-    return await new Promise<{ code: number | null; stdout: string; stderr: string; durationMs: number; timedOut: boolean }>((resolve, reject) => {
+    return await new Promise<ProcResult>((resolve, reject) => {
       const child = spawn(argv[0]!, argv.slice(1), {
         cwd: opts.cwd,
-        env: { ...process.env, ...opts.env },
+        env: opts.fullEnv,
         stdio: ['pipe', 'pipe', 'pipe'],
         detached: true,
         shell: false,
@@ -40,6 +138,7 @@ export class LocalProcess implements ProcessPort {
         } catch {
           child.kill('SIGKILL');
         }
+        opts.onKill?.();
       };
       const timer = opts.timeoutMs ? setTimeout(() => { timedOut = true; kill(); }, opts.timeoutMs) : undefined;
       const onAbort = () => kill();

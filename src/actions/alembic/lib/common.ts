@@ -130,10 +130,15 @@ export interface AlembicRun {
 /** `python -m alembic -c <ini> ...args` in the project folder with the URL in the project's env var. */
 export async function runAlembic(ctx: ActionContext, s: AlembicSettings, p: ProjectPaths, args: string[], url: string): Promise<AlembicRun> {
   resolveInside(p.project, s.ini);
-  const argv = [pythonOf(ctx, s), '-B', '-m', 'alembic', '-c', s.ini, ...args];
-  const r = await ctx.ports.proc.run(argv, {
+  // Target code (its env.py, its models): the target's runtime (`python` = it, unless settings.alembic.python),
+  // an allowlisted environment, sandboxed; the scratch database URL is the one endpoint it can reach.
+  const argv = [s.python ?? 'python', '-B', '-m', 'alembic', '-c', s.ini, ...args];
+  const r = await ctx.ports.proc.runTarget(argv, {
+    root: p.repo,
     cwd: p.project,
-    env: { [s.databaseUrlEnv]: url, PYTHONDONTWRITEBYTECODE: '1', PYTHONUNBUFFERED: '1' },
+    target: ctx.target,
+    env: { PYTHONDONTWRITEBYTECODE: '1', PYTHONUNBUFFERED: '1' },
+    endpoints: [{ env: s.databaseUrlEnv, url }],
     timeoutMs: s.commandTimeout,
     signal: ctx.signal,
   });

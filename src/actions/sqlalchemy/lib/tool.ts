@@ -5,6 +5,7 @@ import type { Target } from '../../../core/types.js';
 import { PermanentError, RetryableError } from '../../../core/errors.js';
 import { resolveInside } from '../../../core/safe-path.js';
 import { pythonToolPath } from '../../lib/python-tool.js';
+import { runtimeOf } from '../../lib/target-run.js';
 
 export const DEFAULT_PYTHON = '/usr/bin/python3';
 
@@ -59,6 +60,8 @@ export interface CheckResult {
   cwd: string;
   /** Last part of stdout+stderr (what SQLAlchemy said). */
   output: string;
+  /** Where it ran: sandbox kind, interpreter, the venv (built by this run or reused). */
+  runtime?: ReturnType<typeof runtimeOf>;
 }
 
 /** Run target.check in a checkout dir (argv, no shell). `python`/`python3` as argv[0] means the target's python. */
@@ -66,12 +69,14 @@ export async function runCheck(ctx: ActionContext, dir: string): Promise<CheckRe
   const check = ctx.target.check;
   if (!check || check.command.length === 0) throw new PermanentError(`target ${ctx.target.name} has no check command`, 'no_check');
   const argv = [...check.command];
-  if ((argv[0] === 'python' || argv[0] === 'python3') && ctx.target.python) argv[0] = ctx.target.python;
   const cwd = check.cwd ? resolveInside(dir, check.cwd) : dir;
   let r;
   try {
-    r = await ctx.ports.proc.run(argv, {
+    // Target code: its own runtime (`python` in argv means it), nothing of runwright's environment, sandboxed.
+    r = await ctx.ports.proc.runTarget(argv, {
+      root: dir,
       cwd,
+      target: ctx.target,
       env: { PYTHONDONTWRITEBYTECODE: '1', ...(check.env ?? {}) },
       timeoutMs: check.timeoutMs ?? 120_000,
       signal: ctx.signal,
@@ -81,7 +86,7 @@ export async function runCheck(ctx: ActionContext, dir: string): Promise<CheckRe
   }
   if (r.timedOut) throw new RetryableError(`the check timed out after ${check.timeoutMs ?? 120_000} ms`, 'check_timeout');
   const both = `${r.stdout}${r.stdout && r.stderr ? '\n' : ''}${r.stderr}`;
-  return { passed: r.code === 0, exitCode: r.code, timedOut: r.timedOut, durationMs: r.durationMs, argv, cwd: path.relative(dir, cwd) || '.', output: both.slice(-8000) };
+  return { passed: r.code === 0, exitCode: r.code, timedOut: r.timedOut, durationMs: r.durationMs, argv: r.run.argv, cwd: path.relative(dir, cwd) || '.', output: both.slice(-8000), runtime: runtimeOf(r.run) };
 }
 
 /** A clean worktree of `sha` under the run's workdir (reused when it is already there at that sha). */

@@ -39,16 +39,25 @@ function interpreterOf(t: Target): string {
   return t.runtime?.python ?? t.python ?? DEFAULT_TARGET_PYTHON;
 }
 
-/** An interpreter outside the system folders (e.g. /opt/python3.12/bin/python3) needs its prefix mounted. */
+/** An interpreter outside the system folders (a venv, /opt/python3.12/bin/python3) needs its prefix mounted:
+ * the folder above its bin/ as named, and as resolved through symlinks. */
 function interpreterDirs(python: string): string[] {
-  let real: string;
-  try {
-    real = realpathSync(python);
-  } catch {
-    return [];
+  const out = new Set<string>();
+  const system = (p: string) => /^\/(usr|bin|lib|lib64|sbin|etc)(\/|$)/.test(p) || p === '/';
+  for (const p of [python, safeRealpath(python)]) {
+    if (!p || !path.isAbsolute(p)) continue;
+    const prefix = path.dirname(path.dirname(p));
+    if (!system(p) && !system(prefix)) out.add(safeRealpath(prefix) ?? prefix);
   }
-  const prefix = path.dirname(path.dirname(real));
-  return /^\/(usr|bin|lib|lib64|sbin|etc)(\/|$)/.test(real) || prefix === '/' ? [] : [prefix];
+  return [...out];
+}
+
+function safeRealpath(p: string): string | undefined {
+  try {
+    return realpathSync(p);
+  } catch {
+    return undefined;
+  }
 }
 
 export class VenvCache {

@@ -125,8 +125,9 @@ export const SANDBOX_HOME = '/tmp/home';
 /** bwrap ... -- argv (bwrap itself is spawned with the allowlisted env, which it passes on unchanged). */
 export function bwrapArgv(status: SandboxStatus, plan: BwrapPlan, argv: string[]): string[] {
   const a = [status.bwrap!, ...systemBinds()];
-  for (const d of plan.readOnly) if (existsSync(d)) a.push('--ro-bind', d, d);
+  // Mounts apply in order: the private /tmp first, so a venv or checkout that lives under the host's /tmp stays visible.
   a.push('--proc', '/proc', '--dev', '/dev', '--tmpfs', '/tmp', '--dir', SANDBOX_HOME, '--tmpfs', '/run');
+  for (const d of plan.readOnly) if (existsSync(d)) a.push('--ro-bind', d, d);
   for (const d of plan.writable) {
     a.push('--bind', d, d);
     const git = path.join(d, '.git');

@@ -9,6 +9,7 @@ import { LocalLogs } from './local/logs.js';
 import { PermanentError } from '../core/errors.js';
 
 export type Platform = 'local' | 'gcp';
+export { sandboxStatus, type SandboxStatus } from './local/sandbox.js';
 
 function unavailable(port: string, platform: string): any {
   return new Proxy({}, {
@@ -51,7 +52,7 @@ function platformPorts(config: Config, platform: Platform, git: LocalGit, proc: 
 }
 
 export function createPorts(config: Config, platform: Platform = 'local', overrides: Partial<Ports> = {}): Ports {
-  const proc = new LocalProcess();
+  const proc = new LocalProcess({ sandbox: config.sandbox.mode, venvDir: config.sandbox.venvDir });
   const git = new LocalGit();
   return {
     git,

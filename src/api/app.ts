@@ -18,6 +18,7 @@ import { apiSchemas } from './schemas.js';
 import { EventStreams } from './sse.js';
 import { slackRoutes } from './slack/interactions.js';
 import { opsRoutes } from './ops.js';
+import { sandboxStatus } from '../adapters/index.js';
 import { dashboardRoutes } from './dashboard.js';
 import { Metrics } from './metrics.js';
 
@@ -127,7 +128,7 @@ export async function buildApp(opts: BuildAppOptions): Promise<RunwrightApp> {
   await intakeRoutes(app, { engine, config, metrics, intakeLog, pubsub });
   await runsRoutes(app, { engine, streams, intakeLog, metrics });
   await slackRoutes(app, { engine, config, chat: opts.chat, metrics, nowSeconds: opts.slackNowSeconds });
-  await opsRoutes(app, { engine, metrics, requireWorkers: opts.requireWorkers ?? true });
+  await opsRoutes(app, { engine, metrics, requireWorkers: opts.requireWorkers ?? true, sandbox: () => sandboxStatus(config.sandbox.mode), sandboxRequired: config.sandbox.mode === 'bwrap' });
   await dashboardRoutes(app, { engine, config });
 
   // Shutting down: end event streams, and answer in-flight requests with Connection: close so their

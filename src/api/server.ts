@@ -5,7 +5,7 @@ import type { Logger as PinoLogger } from 'pino';
 import type { Config } from '../config/config.js';
 import { Engine } from '../engine/engine.js';
 import { loadWorld, type World } from '../engine/bootstrap.js';
-import { createPorts } from '../adapters/index.js';
+import { createPorts, sandboxStatus } from '../adapters/index.js';
 import { SlackChat } from '../adapters/slack/chat.js';
 import { createLogger } from '../logging.js';
 import { errorInfo } from '../core/errors.js';
@@ -89,7 +89,13 @@ export async function startServer(opts: StartOptions): Promise<Server> {
     if (n) logger.info({ count: n }, 'posting approval messages that were never posted');
   }
 
-  if (role === 'worker' || role === 'all') await engine.startWorker();
+  if (role === 'worker' || role === 'all') {
+    // Target code runs on this host: say how it is isolated (a warning when only the allowlisted environment is left).
+    const sandbox = sandboxStatus(config.sandbox.mode);
+    if (sandbox.kind === 'bwrap') logger.info({ sandbox }, 'target code runs under bubblewrap');
+    else logger.warn({ sandbox }, `target code runs WITHOUT a sandbox (allowlisted environment only): ${sandbox.reason}`);
+    await engine.startWorker();
+  }
 
   let app: RunwrightApp | undefined;
   let url: string | undefined;

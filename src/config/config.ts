@@ -94,6 +94,13 @@ export const ConfigSchema = z.object({
     buildTimeoutMs: z.coerce.number().int().min(100).default(30 * 60_000),
     executionTimeoutMs: z.coerce.number().int().min(100).default(30 * 60_000),
   }).prefault({}),
+  /** Target code (checks, jobs, alembic): sandbox mode and the target venv cache (src/adapters/local/sandbox.ts). */
+  sandbox: z.object({
+    /** auto: bubblewrap when the host allows it, else the allowlisted environment only (logged, in /readyz); bwrap: required; off. */
+    mode: z.enum(['auto', 'bwrap', 'off']).default('auto'),
+    /** Where target venvs built from requirements/lock files are cached (default <tmpdir>/runwright-venvs). */
+    venvDir: z.string().optional(),
+  }).prefault({}),
   /** The embedded local platform: build = git worktree, deploy = run the target's job command, logs = captured lines. */
   local: z.object({
     /** Shared by every runwright process on the host: deployment state and captured job logs (JSONL) per target. */
@@ -149,6 +156,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
       buildTimeoutMs: env.RUNWRIGHT_GCP_BUILD_TIMEOUT_MS,
       executionTimeoutMs: env.RUNWRIGHT_GCP_EXECUTION_TIMEOUT_MS,
     },
+    sandbox: { mode: env.RUNWRIGHT_SANDBOX, venvDir: env.RUNWRIGHT_VENV_DIR },
     local: { platformDir: env.RUNWRIGHT_LOCAL_PLATFORM_DIR, executionTimeoutMs: env.RUNWRIGHT_LOCAL_EXECUTION_TIMEOUT_MS },
     ...overrides,
   };

@@ -109,11 +109,16 @@ export class VenvCache {
     const tmp = path.join(this.dir, name);
     try {
       const env = pipEnv(tmp);
-      const mk = await runQuiet([base, '-m', 'venv', tmp], env, this.buildTimeoutMs, signal);
+      // With runwright's own pip (pip >= 22.3 installs into another interpreter with --python) the venv needs no
+      // ensurepip, which takes most of a venv's creation time.
+      const host = hostPip();
+      const mk = await runQuiet([base, '-m', 'venv', ...(host ? ['--without-pip'] : []), tmp], env, this.buildTimeoutMs, signal);
       if (mk.code !== 0) throw new PermanentError(`python -m venv failed with ${base}: ${mk.out.trim().slice(-1500)}`, 'runtime_venv_failed');
       const reqFile = path.join(tmp, 'runwright-requirements.txt');
       writeFileSync(reqFile, requirements);
-      const pip = await runQuiet([path.join(tmp, 'bin', 'python'), '-m', 'pip', 'install', '--no-input', '--disable-pip-version-check', '--only-binary=:all:', '-r', reqFile], env, this.buildTimeoutMs, signal);
+      const venvPython = path.join(tmp, 'bin', 'python');
+      const pipArgv = host ? [host, '-m', 'pip', '--python', venvPython] : [venvPython, '-m', 'pip'];
+      const pip = await runQuiet([...pipArgv, 'install', '--no-input', '--disable-pip-version-check', '--only-binary=:all:', '-r', reqFile], env, this.buildTimeoutMs, signal);
       if (pip.timedOut) throw new RetryableError(`pip install of ${from} timed out`, 'runtime_pip_timeout');
       if (pip.code !== 0) throw new PermanentError(`pip could not install ${from}: ${pip.out.trim().split('\n').slice(-6).join('\n')}`, 'runtime_pip_failed', { from });
       writeFileSync(path.join(tmp, '.runwright-complete'), `${new Date().toISOString()} ${from}\n`);
@@ -135,10 +140,24 @@ export class VenvCache {
   }
 }
 
+let hostPipCached: string | null | undefined;
+/** runwright's Python when its pip can install into another interpreter (pip >= 22.3: --python). */
+function hostPip(): string | undefined {
+  if (hostPipCached === undefined) {
+    const r = spawnSync(DEFAULT_TARGET_PYTHON, ['-m', 'pip', '--version'], { encoding: 'utf8', timeout: 30_000 });
+    const m = /^pip (\d+)\.(\d+)/.exec(r.stdout ?? '');
+    hostPipCached = r.status === 0 && m && (Number(m[1]) > 22 || (Number(m[1]) === 22 && Number(m[2]) >= 3)) ? DEFAULT_TARGET_PYTHON : null;
+  }
+  return hostPipCached ?? undefined;
+}
+
 /** pip's own configuration (PIP_* and its config files) plus the basics; nothing else of runwright's. */
 function pipEnv(tmp: string): Record<string, string> {
   const env: Record<string, string> = { PATH: '/usr/local/bin:/usr/bin:/bin', HOME: tmp, LANG: process.env.LANG || 'C.UTF-8', PYTHONDONTWRITEBYTECODE: '1' };
   for (const [k, v] of Object.entries(process.env)) if (k.startsWith('PIP_') && v !== undefined) env[k] = v;
+  // pip retries an unreachable index 5 times per package page by default: minutes on a host whose index is local
+  // (the default index unreachable) — the build runs inside a step's timeout. The operator's PIP_RETRIES wins.
+  env.PIP_RETRIES ??= '1';
   // The user-level pip config (~/.config/pip/pip.conf) of the account runwright runs as, when it has one.
   const userConf = process.env.HOME ? path.join(process.env.HOME, '.config', 'pip', 'pip.conf') : '';
   if (userConf && existsSync(userConf) && !env.PIP_CONFIG_FILE) env.PIP_CONFIG_FILE = userConf;

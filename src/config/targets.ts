@@ -25,7 +25,7 @@ const targetSchema = z
     python: z.string().optional(),
     check: z.object({ command: argv, cwd: z.string().optional(), env: envRecord, timeoutMs: z.number().int().positive().optional() }).strict().optional(),
     local: z.object({ workdir: z.string().optional(), command: argv, build: argv.optional(), env: envRecord, timeoutMs: z.number().int().positive().optional() }).strict().optional(),
-    gcp: z.object({ project: z.string().min(1), region: z.string().min(1), job: z.string().min(1), buildConfig: z.string().optional(), repoUrl: z.string().optional(), image: z.string().optional() }).strict().optional(),
+    gcp: z.object({ project: z.string().min(1), region: z.string().min(1), job: z.string().min(1), buildConfig: z.string().optional(), repoUrl: z.string().optional(), image: z.string().optional(), checkIn: z.enum(['image', 'worker']).optional() }).strict().optional(),
     runtime: z
       .object({
         python: z.string().refine((p) => p.startsWith('/'), 'runtime.python is an absolute path').optional(),

@@ -29,7 +29,8 @@ export interface Target {
   /** argv run in a clean checkout to prove the models are healthy; cwd relative to repo root. */
   check?: { command: string[]; cwd?: string; env?: Record<string, string>; timeoutMs?: number };
   local?: { workdir?: string; command: string[]; build?: string[]; env?: Record<string, string>; timeoutMs?: number };
-  gcp?: { project: string; region: string; job: string; buildConfig?: string; repoUrl?: string; image?: string };
+  /** checkIn: where confirm/preflight run the check on gcp — image (default: in the candidate image, in Cloud Build) or worker. */
+  gcp?: { project: string; region: string; job: string; buildConfig?: string; repoUrl?: string; image?: string; checkIn?: 'image' | 'worker' };
   /** How target code runs (see src/adapters/local/sandbox.ts): its Python (an interpreter, or a venv runwright builds
    * from a requirements/lock file in the repo, cached by its hash), the environment it may see, its network. */
   runtime?: TargetRuntime;

@@ -19,9 +19,15 @@ export interface GitPort {
 }
 
 export interface BuildResult { buildId: string; image?: string; imageDigest?: string; logUrl?: string; commit: string; artifactDir?: string; details?: Json }
+/** The target's check run inside the candidate image (built from the commit by the target's own build config). */
+export interface ImageCheckResult { passed: boolean; buildId: string; logUrl?: string; image: string; commit: string; output: string; durationMs: number; pushedBranch?: string; details?: Json }
 export interface BuildPort {
   /** Build exactly `commit` (already pushed); never a working tree. */
   build(target: Target, opts: { commit: string; repoDir: string; key: string; signal?: AbortSignal; timeoutMs?: number }): Promise<BuildResult>;
+  /** Platforms that build images (gcp): build `commit`'s image and run target.check inside it as a build step; a
+   * failing check fails the build, and nothing is pushed to the target branch. A commit the remote lacks goes to a
+   * runwright/check-<sha> branch first (the builder fetches from the remote). */
+  checkInImage?(target: Target, opts: { commit: string; repoDir: string; key: string; signal?: AbortSignal; timeoutMs?: number }): Promise<ImageCheckResult>;
 }
 
 export interface DeployResult { executionName: string; status: 'succeeded' | 'failed'; startedAt: string; finishedAt?: string; previousImage?: string; image?: string; taskCounts?: { succeeded: number; failed: number; cancelled?: number }; details?: Json }

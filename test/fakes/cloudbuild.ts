@@ -19,6 +19,8 @@ export class FakeCloudBuild extends FakeGoogleServer {
   readonly builds = new Map<string, FakeBuild>();
   private readonly ops = new Map<string, { buildId: string }>();
   outcome: 'success' | 'failure' | 'never' = 'success';
+  /** Which step fails when outcome is failure ('last': the last step, e.g. runwright's check step). */
+  failStep: number | 'last' = 0;
   /** getOperation answers before the operation is done. */
   pollsBeforeDone = 2;
 
@@ -92,7 +94,8 @@ export class FakeCloudBuild extends FakeGoogleServer {
       b.results = { images: images.map((n) => ({ name: sub(n), digest: FakeCloudBuild.digestFor(sub(n), (b.source.gitSource ?? b.source.connectedRepository).revision) })) };
     } else {
       b.status = 'FAILURE';
-      b.statusDetail = 'Build step failure: build step 0 "gcr.io/cloud-builders/docker" failed: step exited with non-zero status: 1';
+      const i = this.failStep === 'last' ? b.steps.length - 1 : this.failStep;
+      b.statusDetail = `Build step failure: build step ${i} "${b.steps[i]?.name}" failed: step exited with non-zero status: 1`;
       b.failureInfo = { type: 'USER_BUILD_STEP', detail: b.statusDetail };
     }
   }

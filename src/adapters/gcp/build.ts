@@ -15,7 +15,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { CloudBuildClient, protos } from '@google-cloud/cloudbuild';
 import YAML from 'yaml';
-import type { BuildPort, BuildResult, GitPort } from '../../ports/index.js';
+import type { BuildPort, BuildResult, GitPort, ImageCheckResult } from '../../ports/index.js';
 import type { Json, Target } from '../../core/types.js';
 import { PermanentError, RetryableError } from '../../core/errors.js';
 import { resolveInside } from '../../core/safe-path.js';
@@ -54,12 +54,7 @@ export class GcpBuild implements BuildPort {
   async build(target: Target, opts: { commit: string; repoDir: string; key: string; signal?: AbortSignal; timeoutMs?: number }): Promise<BuildResult> {
     const g = gcpTarget(target);
     const commit = opts.commit;
-    if (!SHA.test(commit)) throw new PermanentError(`not a full commit sha: ${JSON.stringify(commit)}`, 'bad_commit');
-    const url = g.repoUrl ?? target.repo;
-    const connected = CONNECTED_REPO.test(url);
-    if (!connected && !/^https:\/\/[^\s]+$/.test(url)) {
-      throw new PermanentError(`Cloud Build fetches the source itself: set gcp.repoUrl of target ${target.name} to an https URL or a 2nd-gen repository (projects/…/locations/…/connections/…/repositories/…); repo is ${JSON.stringify(url)}`, 'bad_repo_url');
-    }
+    const { url, source, dir } = this.sourceOf(target, commit);
     // Only what the remote has: Cloud Build fetches `revision` from `url`, never from this machine.
     if (!(await this.git.remoteHasCommit(opts.repoDir, commit))) {
       throw new PermanentError(`commit ${commit} is not on the remote of ${target.name}: push it before building`, 'commit_not_pushed', { commit });
@@ -69,15 +64,83 @@ export class GcpBuild implements BuildPort {
     const parent = `projects/${g.project}/locations/${g.region}`;
     const tag = `rw-${keyToken(opts.key)}`;
     const timeoutMs = opts.timeoutMs ?? this.s.buildTimeoutMs;
-    const dir = path.posix.dirname(configPath);
+    const { build, reused } = await this.findOrSubmit(parent, tag, { ...config, source, tags: [...asStrings(config.tags), tag, `rw-commit-${commit.slice(0, 12)}`] }, timeoutMs, opts.signal);
+    return this.result(build, { commit, url, dir, configPath, reused, image: g.image });
+  }
 
-    let build = await this.findTagged(parent, tag);
-    const reused = build !== undefined;
-    if (build && RUNNING.has(this.status(build))) build = await this.pollBuild(parent, String(build.id), timeoutMs, opts.signal);
+  /** The target's check inside the candidate image: the target's own build steps build the image from the commit,
+   * then one more step runs check.command in it (source at /workspace, cwd check.cwd). `images` and `artifacts` are
+   * dropped: a check build pushes nothing. A failing check fails the build; the result says which step failed. */
+  async checkInImage(target: Target, opts: { commit: string; repoDir: string; key: string; signal?: AbortSignal; timeoutMs?: number }): Promise<ImageCheckResult> {
+    const g = gcpTarget(target);
+    const check = target.check;
+    if (!check?.command.length) throw new PermanentError(`target ${target.name} has no check command`, 'no_check');
+    const commit = opts.commit;
+    const { url, source, dir } = this.sourceOf(target, commit);
+    let pushedBranch: string | undefined;
+    if (!(await this.git.remoteHasCommit(opts.repoDir, commit))) {
+      // Cloud Build fetches from the remote: the candidate goes to a branch of its own, never the target branch.
+      pushedBranch = `runwright/check-${commit.slice(0, 12)}`;
+      if (pushedBranch === target.branch) throw new PermanentError('refusing to push a check candidate to the target branch', 'check_branch');
+      await this.git.push(opts.repoDir, { branch: pushedBranch, sha: commit });
+    }
+    const configPath = g.buildConfig ?? 'cloudbuild.yaml';
+    const config = await this.readBuildConfig(opts.repoDir, commit, configPath);
+    const images = asStrings((config as { images?: unknown }).images);
+    const want = g.image ? stripTag(g.image) : undefined;
+    const image = (want && images.find((i) => stripTag(i) === want)) || images[0];
+    if (!image) throw new PermanentError(`${configPath} lists no image under images: runwright runs the check in the image it builds`, 'check_image_unknown', { config: configPath });
+    const cwd = path.posix.normalize(path.posix.join('/workspace', check.cwd ?? '.'));
+    if (!cwd.startsWith('/workspace')) throw new PermanentError('check.cwd must stay inside the repository', 'bad_check_cwd');
+    const steps = [...((config.steps ?? []) as unknown[])];
+    const timeoutMs = check.timeoutMs ?? 120_000;
+    const checkStep = {
+      id: 'runwright-check',
+      name: image,
+      entrypoint: check.command[0],
+      args: check.command.slice(1),
+      dir: cwd,
+      env: Object.entries({ PYTHONDONTWRITEBYTECODE: '1', ...(target.runtime?.env ?? {}), ...(check.env ?? {}) }).map(([k, v]) => `${k}=${v}`),
+      timeout: { seconds: Math.ceil(timeoutMs / 1000) },
+    };
+    const { images: _pushed, artifacts: _stored, ...rest } = config as Record<string, unknown>;
+    const parent = `projects/${g.project}/locations/${g.region}`;
+    const tag = `rw-${keyToken(opts.key)}`;
+    const started = Date.now();
+    const { build: b } = await this.findOrSubmit(parent, tag, { ...(rest as Build), steps: [...(steps as Build['steps'] & unknown[]), checkStep], source, tags: [...asStrings(config.tags), tag, 'rw-check', `rw-commit-${commit.slice(0, 12)}`] }, opts.timeoutMs ?? this.s.buildTimeoutMs, opts.signal);
+    const status = this.status(b);
+    const detail = b.failureInfo?.detail || b.statusDetail || '';
+    const failedStep = /build step (\d+)/.exec(detail);
+    const facts: Record<string, Json> = { buildId: b.id ?? null, logUrl: b.logUrl ?? null, status, repoUrl: url, revision: commit, dir, config: configPath, image, failure: detail || null, pushedBranch: pushedBranch ?? null };
+    const result = (passed: boolean, output: string): ImageCheckResult => ({ passed, buildId: String(b.id), logUrl: b.logUrl ?? undefined, image, commit, output, durationMs: Date.now() - started, pushedBranch, details: facts });
+    if (status === 'SUCCESS') return result(true, `the check passed in ${image} (Cloud Build ${b.id})`);
+    if (status === 'FAILURE' && failedStep && Number(failedStep[1]) === steps.length) return result(false, `the check failed in ${image} (Cloud Build ${b.id}, log ${b.logUrl ?? 'n/a'}): ${detail}`);
+    if (status === 'FAILURE') throw new PermanentError(`the candidate image did not build (Cloud Build ${b.id}): ${detail || 'see the build log'}`, 'image_build_failed', facts);
+    if (status === 'TIMEOUT') throw new RetryableError(`the check build ${b.id} timed out`, 'check_timeout', facts);
+    throw new RetryableError(`the check build ${b.id} ended ${status}`, 'build_not_successful', facts);
+  }
+
+  private sourceOf(target: Target, commit: string) {
+    const g = gcpTarget(target);
+    if (!SHA.test(commit)) throw new PermanentError(`not a full commit sha: ${JSON.stringify(commit)}`, 'bad_commit');
+    const url = g.repoUrl ?? target.repo;
+    const connected = CONNECTED_REPO.test(url);
+    if (!connected && !/^https:\/\/[^\s]+$/.test(url)) {
+      throw new PermanentError(`Cloud Build fetches the source itself: set gcp.repoUrl of target ${target.name} to an https URL or a 2nd-gen repository (projects/…/locations/…/connections/…/repositories/…); repo is ${JSON.stringify(url)}`, 'bad_repo_url');
+    }
+    const dir = path.posix.dirname(g.buildConfig ?? 'cloudbuild.yaml');
     const where = { revision: commit, ...(dir !== '.' ? { dir } : {}) };
     const source = connected ? { connectedRepository: { repository: url, ...where } } : { gitSource: { url, ...where } };
-    if (!build) build = await this.submit(parent, { ...config, source, tags: [...asStrings(config.tags), tag, `rw-commit-${commit.slice(0, 12)}`] }, timeoutMs, opts.signal);
-    return this.result(build, { commit, url, dir, configPath, reused, image: g.image });
+    return { url, source, dir };
+  }
+
+  /** The build of this idempotency key (waited for when still running), else a new one. */
+  private async findOrSubmit(parent: string, tag: string, build: Build, timeoutMs: number, signal?: AbortSignal): Promise<{ build: Build; reused: boolean }> {
+    let b = await this.findTagged(parent, tag);
+    const reused = b !== undefined;
+    if (b && RUNNING.has(this.status(b))) b = await this.pollBuild(parent, String(b.id), timeoutMs, signal);
+    if (!b) b = await this.submit(parent, build, timeoutMs, signal);
+    return { build: b, reused };
   }
 
   /** The build config as committed at `sha`: a detached worktree (clean by construction), read through resolveInside. */

@@ -1,11 +1,11 @@
 // Runs python/sqla_tool.py (Python's own ast, in a subprocess, JSON in and out) and the target's check.
 import path from 'node:path';
 import type { ActionContext } from '../../../core/action.js';
-import type { Target } from '../../../core/types.js';
+import type { Json, Target } from '../../../core/types.js';
 import { PermanentError, RetryableError } from '../../../core/errors.js';
 import { resolveInside } from '../../../core/safe-path.js';
 import { pythonToolPath } from '../../lib/python-tool.js';
-import { runtimeOf } from '../../lib/target-run.js';
+import { checkInImage, checksInImage, runtimeOf } from '../../lib/target-run.js';
 
 export const DEFAULT_PYTHON = '/usr/bin/python3';
 
@@ -61,13 +61,14 @@ export interface CheckResult {
   /** Last part of stdout+stderr (what SQLAlchemy said). */
   output: string;
   /** Where it ran: sandbox kind, interpreter, the venv (built by this run or reused). */
-  runtime?: ReturnType<typeof runtimeOf>;
+  runtime?: { [k: string]: Json };
 }
 
 /** Run target.check in a checkout dir (argv, no shell). `python`/`python3` as argv[0] means the target's python. */
 export async function runCheck(ctx: ActionContext, dir: string): Promise<CheckResult> {
   const check = ctx.target.check;
   if (!check || check.command.length === 0) throw new PermanentError(`target ${ctx.target.name} has no check command`, 'no_check');
+  if (checksInImage(ctx)) return await checkInImage(ctx, dir); // gcp: in the target's own image, in Cloud Build
   const argv = [...check.command];
   const cwd = check.cwd ? resolveInside(dir, check.cwd) : dir;
   let r;

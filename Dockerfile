@@ -16,7 +16,7 @@ RUN npm run build && npm prune --omit=dev --no-audit --no-fund
 
 FROM node:${NODE_VERSION}-bookworm-slim AS runtime
 RUN apt-get update \
- && apt-get install -y --no-install-recommends ca-certificates git openssh-client tini \
+ && apt-get install -y --no-install-recommends ca-certificates git openssh-client tini bubblewrap \
       python3 python3-sqlalchemy python3-alembic python3-psycopg2 \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 10001 runwright \

@@ -17,6 +17,8 @@ pyhas psycopg2 || missing+=(python3-psycopg2)
 /usr/bin/python3 -m venv --help >/dev/null 2>&1 && /usr/bin/python3 -c "import ensurepip" >/dev/null 2>&1 || missing+=(python3-venv)
 have pg_ctlcluster || have postgres || missing+=(postgresql)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
+have bwrap || missing+=(bubblewrap)      # the sandbox target code runs in (src/adapters/local/sandbox.ts)
+have prlimit || missing+=(util-linux)    # RLIMIT_NPROC inside the sandbox when runwright is not root
 
 if ((${#missing[@]})); then
   if [ "$(id -u)" = 0 ] && have apt-get; then

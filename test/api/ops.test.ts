@@ -3,6 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { harness, bearer, hmac, TOKENS } from './harness.js';
+import { sandboxStatus } from '../../src/adapters/index.js';
 
 test('healthz always; readyz needs Redis and a live worker', async () => {
   const api = await harness(); // API only: no worker in this process or any other for this prefix
@@ -10,7 +11,8 @@ test('healthz always; readyz needs Redis and a live worker', async () => {
     assert.deepEqual((await api.app!.inject({ method: 'GET', url: '/healthz' })).json(), { ok: true });
     const notReady = await fetch(`${api.url}/readyz`);
     assert.equal(notReady.status, 503);
-    assert.deepEqual(await notReady.json(), { ok: false, redis: 'ok', workers: 0, reason: 'no worker has sent a heartbeat in the last 30 s' });
+    // the details say where target code runs on this host (bwrap, or the allowlisted environment only and why)
+    assert.deepEqual(await notReady.json(), { ok: false, redis: 'ok', workers: 0, sandbox: { ...sandboxStatus('auto') }, reason: 'no worker has sent a heartbeat in the last 30 s' });
     // With no worker, a started run's first step job waits in the queue: the queue depth shows it.
     const started = await api.app!.inject({ method: 'POST', url: '/intake/generic', headers: bearer(TOKENS.generic), payload: { text: 'the disk is full', labels: { service: 'web' } } });
     assert.equal(started.statusCode, 202);
@@ -20,7 +22,7 @@ test('healthz always; readyz needs Redis and a live worker', async () => {
     assert.match((await api.app!.inject({ method: 'GET', url: '/metrics' })).body, /^runwright_queue_jobs\{state="waiting"\} 0$/m);
     const ready = await api.app!.inject({ method: 'GET', url: '/readyz' });
     assert.equal(ready.statusCode, 200);
-    assert.deepEqual(ready.json(), { ok: true, redis: 'ok', workers: 1 });
+    assert.deepEqual(ready.json(), { ok: true, redis: 'ok', workers: 1, sandbox: { ...sandboxStatus('auto') } });
   } finally {
     await api.close();
   }

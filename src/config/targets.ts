@@ -10,7 +10,13 @@ const argv = z.array(z.string()).min(1, 'a command is a non-empty list of argume
 
 /** Variables handed to target code: literal values, never one of runwright's own names. */
 const envRecord = z
-  .record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'not an environment variable name').refine((k) => !forbiddenEnvName(k), 'runwright never hands its own variables (RUNWRIGHT_*, SLACK_*, REDIS_URL, Google credentials) to target code'), z.string())
+  .record(z.string(), z.string())
+  .superRefine((rec, ctx) => {
+    for (const k of Object.keys(rec)) {
+      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) ctx.addIssue({ code: 'custom', path: [k], message: 'not an environment variable name' });
+      else if (forbiddenEnvName(k)) ctx.addIssue({ code: 'custom', path: [k], message: 'runwright never hands its own variables (RUNWRIGHT_*, SLACK_*, REDIS_URL, Google credentials) to target code' });
+    }
+  })
   .optional();
 
 const repoFile = z.string().min(1).refine((p) => !p.startsWith('/') && !p.split(/[\\/]/).includes('..'), 'a path inside the repository');

@@ -9,6 +9,7 @@ import type { Redis } from 'ioredis';
 import type { Principal, TokenAuth } from './auth.js';
 import type { Identities } from './approvers.js';
 import { HttpError } from './errors.js';
+import { RedisWindow } from './window.js';
 
 export const SESSION_COOKIE = 'runwright_session';
 
@@ -76,26 +77,16 @@ export class SessionStore {
 
 /** Failed credentials per client address, in Redis; over the limit the client is refused until the window ends. */
 export class FailureLimiter {
-  constructor(
-    private readonly redis: Redis,
-    private readonly prefix: string,
-    private readonly max: number,
-    private readonly windowMs: number,
-  ) {}
-
-  private key(client: string): string {
-    return `${this.prefix}:authfail:${sha(client)}`;
+  private readonly window: RedisWindow;
+  constructor(redis: Redis, prefix: string, max: number, windowMs: number) {
+    this.window = new RedisWindow(redis, `${prefix}:authfail`, max, windowMs);
   }
-
   /** ms until this client may try again, or 0 when it is not blocked. */
-  async blockedFor(client: string): Promise<number> {
-    const [[, n], [, ttl]] = (await this.redis.multi().get(this.key(client)).pttl(this.key(client)).exec()) as [[unknown, string | null], [unknown, number]];
-    return Number(n ?? 0) >= this.max ? Math.max(ttl, 1000) : 0;
+  blockedFor(client: string): Promise<number> {
+    return this.window.blocked(client);
   }
-
   async fail(client: string): Promise<void> {
-    const k = this.key(client);
-    await this.redis.multi().incr(k).pexpire(k, this.windowMs, 'NX').exec();
+    await this.window.hit(client);
   }
 }
 

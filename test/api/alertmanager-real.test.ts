@@ -95,16 +95,18 @@ async function fire(service: string, opts: { resolved?: boolean; startsAt: strin
 }
 
 const records = async (): Promise<IntakeRecord[]> => (await h.app!.inject({ method: 'GET', url: '/api/alerts?limit=500', headers: bearer(TOKENS.viewer) })).json().records;
+/** The intake records of the 3 alerts Alertmanager delivered for this target's group. */
+const deliveredTo = (target: string) => until(`the notification for ${target}`, async () => {
+  const rs = (await records()).filter((r) => r.target === target && r.source === 'alertmanager');
+  return rs.length >= 3 ? rs : undefined;
+});
 const runsOn = async (target: string) => (await h.engine.store.list({ target, limit: 100 })).runs;
 const metric = async (re: RegExp) => Number(re.exec((await h.app!.inject({ method: 'GET', url: '/metrics' })).body)?.[1] ?? 0);
 
 test('a group of 3 alerts → 1 run; a resolved notification changes nothing', { skip, timeout: 180_000 }, async () => {
   const startsAt = new Date().toISOString();
   await fire('web', { startsAt });
-  const delivered = await until('the group notification', async () => {
-    const rs = (await records()).filter((r) => r.target === 'web' && r.source === 'alertmanager');
-    return rs.length >= 3 ? rs : undefined;
-  });
+  const delivered = await deliveredTo('web');
   assert.deepEqual(delivered.map((r) => r.outcome).sort(), ['attached', 'attached', 'started']);
   const runs = await runsOn('web');
   assert.equal(runs.length, 1, 'one run for the group');
@@ -143,10 +145,7 @@ test('overload: the intake answers 503, Alertmanager retries, and the notificati
   // Alertmanager is refused while the window is full…
   await until('Alertmanager to be refused', async () => (await metric(/runwright_intake_rejected_total\{source="alertmanager",reason="rate_limited"\} (\d+)/)) > refusedBefore);
   // …retries, and gets through once the window has passed.
-  const delivered = await until('the retried notification', async () => {
-    const rs = (await records()).filter((r) => r.target === 'billing' && r.source === 'alertmanager');
-    return rs.length >= 3 ? rs : undefined;
-  });
+  const delivered = await deliveredTo('billing');
   assert.deepEqual(delivered.map((r) => r.outcome).sort(), ['attached', 'attached', 'started']);
   const runs = await runsOn('billing');
   assert.equal(runs.length, 1, 'exactly one run');

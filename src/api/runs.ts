@@ -6,7 +6,7 @@ import type { Engine } from '../engine/engine.js';
 import type { RunStatus } from '../core/types.js';
 import { stepKind } from '../core/runbook.js';
 import { HttpError } from './errors.js';
-import { approversFor, type ApprovalPolicy } from './approvers.js';
+import type { ApprovalPolicy } from './approvers.js';
 import { toRun, toSummary } from './schemas.js';
 import type { EventStreams } from './sse.js';
 import type { IntakeLog } from './intake/log.js';
@@ -91,7 +91,7 @@ export async function runsRoutes(app: FastifyInstance, deps: RunsDeps): Promise<
     },
   }, async (req) => {
     const run = await getRun(req);
-    return { run: toRun(run), events: await engine.store.events(run.id), approvers: approversFor(engine, run) };
+    return { run: toRun(run), events: await engine.store.events(run.id), approvers: approvals.allowed(run) };
   });
 
   app.get<{ Params: { id: string }; Querystring: { after?: string; limit?: string } }>('/api/runs/:id/events', {

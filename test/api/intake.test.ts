@@ -192,3 +192,27 @@ test("the project's real SQLAlchemy runbook is what a Pub/Sub-wrapped mapper err
     await real.close();
   }
 });
+
+test('alertmanager: one POST with 1,000 alerts of one group and target makes one run; the same group again attaches to it', async () => {
+  const alerts = Array.from({ length: 1000 }, (_, i) => ({ status: 'firing', labels: { alertname: 'DiskFull', service: 'billing', pod: `billing-${i}` }, annotations: { summary: `disk is full on billing-${i}` }, fingerprint: `big${String(i).padStart(4, '0')}` }));
+  const body = { version: '4', status: 'firing', receiver: 'runwright', groupKey: '{}:{alertname="DiskFull", service="billing"}', groupLabels: { alertname: 'DiskFull', service: 'billing' }, alerts };
+  const before = (await h.engine.store.list({ target: 'billing', limit: 500 })).runs.length;
+  const t0 = Date.now();
+  const res = await post('/intake/alertmanager', body, bearer(TOKENS.alertmanager));
+  const ms = Date.now() - t0;
+  assert.equal(res.statusCode, 202, res.body);
+  const results = res.json().results as any[];
+  assert.equal(results.length, 1000);
+  assert.equal(results.filter((r) => r.outcome === 'started').length, 1);
+  assert.equal(results.filter((r) => r.outcome === 'attached').length, 999);
+  assert.ok(results.every((r) => r.runId === results[0].runId));
+  assert.equal((await h.engine.store.list({ target: 'billing', limit: 500 })).runs.length, before + 1, `one run (answered in ${ms} ms)`);
+  const run = (await h.engine.store.get(results[0].runId))!;
+  assert.equal((run.alert.raw as any).alertCount, 1000);
+  assert.equal((run.alert.raw as any).alerts.length, 100, 'the first 100 of the group are listed');
+  // Alertmanager re-sends the group (repeat_interval, or a retry): attached or throttled, never a new run.
+  const again = await post('/intake/alertmanager', { ...body, alerts: alerts.slice(0, 3) }, bearer(TOKENS.alertmanager));
+  assert.ok(['attached', 'throttled'].includes(again.json().results[0].outcome), again.body);
+  assert.equal(again.json().results[0].runId, results[0].runId);
+  assert.equal((await h.engine.store.list({ target: 'billing', limit: 500 })).runs.length, before + 1);
+});

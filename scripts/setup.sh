@@ -19,6 +19,8 @@ have pg_ctlcluster || have postgres || missing+=(postgresql)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 have bwrap || missing+=(bubblewrap)      # the sandbox target code runs in (src/adapters/local/sandbox.ts)
 have prlimit || missing+=(util-linux)    # RLIMIT_NPROC inside the sandbox when runwright is not root
+# A real Alertmanager for the intake test (test/api/alertmanager-real.test.ts).
+have prometheus-alertmanager || missing+=(prometheus-alertmanager)
 
 if ((${#missing[@]})); then
   if [ "$(id -u)" = 0 ] && have apt-get; then

@@ -6,6 +6,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -214,6 +215,20 @@ describe('a hostile check under the sandbox', { skip: noSandbox }, () => {
     assert.ok(Date.now() - started < 20_000);
     assert.deepEqual(await waitNoSurvivors(m), []);
   });
+});
+
+test('when the worker itself is killed, its sandbox still dies shortly after the deadline', { skip: noSandbox }, async () => {
+  const { dir } = await checkout();
+  const m = marker();
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(path.dirname(HOSTILE), 'worker-proc.ts'), dir, '2000', '--', 'python3', 'hostile.py', 'loop', m], { stdio: 'ignore' });
+  const looping = () => survivors(m).filter((pid) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').startsWith('/usr/bin/python3\0hostile.py\0loop'));
+  const t0 = Date.now();
+  while (looping().length === 0 && Date.now() - t0 < 60_000) await new Promise((r) => setTimeout(r, 50));
+  const started = Date.now();
+  assert.ok(looping().length > 0, 'the endless loop runs in its sandbox');
+  child.kill('SIGKILL'); // the worker is gone: no timer of its own will fire
+  assert.deepEqual(await waitNoSurvivors(m, 60_000), [], 'the loop did not outlive its deadline');
+  assert.ok(Date.now() - started < 2000 + 5000 + 20_000, `gone ${Date.now() - started} ms after it started (deadline 2 s + 5 s grace)`);
 });
 
 describe('without the sandbox (RUNWRIGHT_SANDBOX=off, or no user namespaces)', () => {

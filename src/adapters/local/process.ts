@@ -6,7 +6,7 @@ import type { ProcessPort, ProcResult, TargetRunInfo, TargetRunOptions } from '.
 import { pythonToolPath } from '../../actions/lib/python-tool.js';
 import { VenvCache } from './runtime.js';
 import {
-  PidsCgroup, SANDBOX_HOME, SANDBOX_NET_DIR, allowlistedEnv, bwrapArgv, endpointOf, forwardEndpoints, loopbackUrl, privateTmp, sandboxStatus,
+  PidsCgroup, SANDBOX_HOME, SANDBOX_NET_DIR, allowlistedEnv, bwrapArgv, endpointOf, forwardEndpoints, loopbackUrl, privateTmp, sandboxStatus, which,
   type SandboxMode, type SandboxStatus,
 } from './sandbox.js';
 
@@ -77,14 +77,16 @@ export class LocalProcess implements ProcessPort {
         }
         const maxProcs = opts.target.runtime?.maxProcs ?? DEFAULT_MAX_PROCS;
         spawnArgv = bwrapArgv(status, { writable: [opts.root], readOnly, shareNet, cwd: opts.cwd, netDir, maxProcs }, spawnArgv);
-        if (status.pids === 'cgroup') {
-          cgroup = new PidsCgroup(`runwright-${process.pid}-${path.basename(tmp)}`, maxProcs);
-          spawnArgv = cgroup.wrap(spawnArgv);
-        }
+        if (status.pids === 'cgroup') cgroup = new PidsCgroup(`runwright-${process.pid}-${path.basename(tmp)}`, maxProcs);
         cwd = opts.root;
       } else {
         for (const e of opts.endpoints ?? []) given[e.env] = e.url;
       }
+      // A backstop that does not depend on this process: if the worker dies (SIGKILL, OOM) its timers die with it,
+      // so coreutils' timeout kills the command (and with bwrap, the whole sandbox) shortly after the deadline.
+      const timeoutBin = which('timeout');
+      if (timeoutBin) spawnArgv = [timeoutBin, '-s', 'KILL', `${Math.ceil(opts.timeoutMs / 1000) + 5}s`, ...spawnArgv];
+      if (cgroup) spawnArgv = cgroup.wrap(spawnArgv);
       const env = allowlistedEnv({
         path: runtime.binDir ? [runtime.binDir] : [],
         home: boxed ? SANDBOX_HOME : path.join(tmp, 'home'),

@@ -8,7 +8,7 @@
 // Processes are capped (a per-run pids cgroup when runwright may create one, RLIMIT_NPROC otherwise) and the
 // whole sandbox dies with its process group on timeout (pid namespace + --die-with-parent).
 import { spawnSync } from 'node:child_process';
-import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, rmdirSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -28,7 +28,7 @@ export interface SandboxStatus {
 const SYSTEM_DIRS = ['/usr', '/etc', '/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32'];
 const PIDS_CGROUP_ROOT = '/sys/fs/cgroup/pids';
 
-function which(bin: string): string | undefined {
+export function which(bin: string): string | undefined {
   for (const dir of ['/usr/bin', '/bin', '/usr/local/bin', '/usr/sbin']) {
     const p = path.join(dir, bin);
     if (existsSync(p)) return p;
@@ -183,22 +183,6 @@ export class PidsCgroup {
         this.killAll();
       }
     }
-  }
-}
-
-/** Leftover per-run cgroups of a crashed process (empty ones only). */
-export function sweepCgroups(): void {
-  try {
-    for (const d of readdirSync(PIDS_CGROUP_ROOT)) {
-      if (!d.startsWith('runwright-')) continue;
-      try {
-        rmdirSync(path.join(PIDS_CGROUP_ROOT, d));
-      } catch {
-        /* busy */
-      }
-    }
-  } catch {
-    /* no pids cgroup */
   }
 }
 

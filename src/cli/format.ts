@@ -1,12 +1,13 @@
 // One line per step event, for people following a run in a terminal: the mark and the word follow what the step
 // found (an end: failed step or a failed execution is ✗, never ✓), the detail is a human summary of the output.
 import type { StepEvent } from '../core/types.js';
-import { endStatus, eventTone, summarizeOutput, type Tone } from '../core/step-summary.js';
+import { endStatus, eventTone, eventWord, summarizeOutput, type Tone } from '../core/step-summary.js';
 
 const MARK: Record<string, string> = { started: '▶', succeeded: '✓', failed: '✗', skipped: '↷', waiting: '⏸', approved: '✔', rejected: '✘', progress: '·', run: '●' };
 const TONE_MARK: Record<Tone, string> = { good: '✓', bad: '✗', warn: '⚑', neutral: '○' };
 
-export function formatEvent(ev: StepEvent): string {
+/** `dryRun`: the run writes nothing — its end lines say so, since a runbook's outcome text may not. */
+export function formatEvent(ev: StepEvent, opts: { dryRun?: boolean } = {}): string {
   const time = ev.at.slice(11, 19);
   const tone = eventTone(ev);
   const end = ev.kind === 'succeeded' ? endStatus(ev) : undefined;
@@ -20,8 +21,7 @@ export function formatEvent(ev: StepEvent): string {
   else if (ev.message) detail = `: ${oneLine(ev.message, 300)}`;
   else if (ev.kind === 'succeeded' && ev.output !== undefined) detail = `: ${summarizeOutput(ev.output)}`;
   if (ev.actor && ev.kind !== 'run') detail += ` (by ${ev.actor})`;
-  // A step that ran but reported bad news "finished"; it did not succeed.
-  const kind = ev.kind === 'run' ? '' : end ? `end ${end}` : ev.kind === 'succeeded' && tone === 'bad' ? 'finished' : ev.kind === 'succeeded' && tone === 'neutral' ? 'planned' : ev.kind;
+  const kind = (ev.kind === 'run' ? '' : eventWord(ev)) + (opts.dryRun && (end || ev.kind === 'run') ? ' [DRY RUN, nothing written]' : '');
   return `${time} ${mark} ${step} ${kind}${att}${dur}${detail}`.replace(/\s+$/, '');
 }
 

@@ -15,6 +15,9 @@ import { createLogger, silentLogger } from '../logging.js';
 import { alertFromText } from './alert-file.js';
 import { formatEvent } from './format.js';
 import { CliError, checkRedis, loadConfigNamed } from './preflight.js';
+import { nextSteps, incidentReport, runPageUrl } from '../core/report.js';
+import { statusTone } from '../core/step-summary.js';
+import { RunStore } from '../engine/store.js';
 
 const EXIT = { ok: 0, failed: 1, usage: 2, parked: 3 } as const;
 
@@ -150,7 +153,7 @@ async function cmdRun(runbookArg: string | undefined, opts: RunOpts): Promise<nu
     const print = (ev: StepEvent) => {
       if (!runId || ev.runId !== runId || !ev.id || cmpId(ev.id, lastId) <= 0) return;
       lastId = ev.id;
-      out.write(formatEvent(ev) + '\n');
+      out.write(formatEvent(ev, { dryRun: opts.dryRun }) + '\n');
     };
     const off = await engine.store.subscribe((ev) => (runId ? print(ev) : pending.push(ev)));
     const res = await engine.submit({ runbookId: rb.id, alert, target, inputs, dryRun: opts.dryRun, autoApprove: opts.autoApprove });
@@ -160,11 +163,11 @@ async function cmdRun(runbookArg: string | undefined, opts: RunOpts): Promise<nu
     for (const ev of await engine.store.events(runId)) print(ev);
     for (const ev of pending.splice(0)) print(ev);
     const timeoutMs = opts.timeout ? Number(opts.timeout) * 1000 : 30 * 60_000;
-    const end = await engine.waitFor(runId, (r) => ['succeeded', 'failed', 'escalated', 'cancelled', 'refused'].includes(r.status) || (r.status === 'waiting_approval' && !opts.autoApprove) || (r.status === 'waiting_lock' && !offWorker), timeoutMs);
+    const end = await engine.waitFor(runId, (r) => ['succeeded', 'failed', 'escalated', 'cancelled', 'refused'].includes(r.status) || (r.status === 'waiting_approval' && !opts.autoApprove && !opts.dryRun) || (r.status === 'waiting_lock' && !offWorker), timeoutMs);
     for (const ev of await engine.store.events(runId)) print(ev);
     await off();
     if (opts.json) process.stdout.write(JSON.stringify({ ...end, events: await engine.store.events(runId) }, null, 2) + '\n');
-    else out.write(summary(end));
+    else out.write(summary(end, await engine.store.events(runId)));
     if (end.status === 'succeeded') return EXIT.ok;
     if (end.status === 'waiting_approval' || end.status === 'waiting_lock') return EXIT.parked;
     return EXIT.failed;
@@ -180,10 +183,36 @@ function cmpId(a: string, b: string): number {
   return a1! - b1! || a2! - b2!;
 }
 
-function summary(r: RunRecord): string {
-  const lines = [`\nrun ${r.id} ${r.status.toUpperCase()}${r.outcome ? ` — ${r.outcome}` : ''}`];
+function summary(r: RunRecord, events: StepEvent[]): string {
+  const mark = { good: '✓', bad: '✗', warn: '⚑', neutral: '●' }[statusTone(r.status)];
+  const lines = [`\n${mark} run ${r.id} ${r.status.toUpperCase()}${r.dryRun ? ' (DRY RUN: nothing was written)' : ''}${r.outcome ? ` — ${r.outcome.trim()}` : ''}`];
   if (r.status === 'waiting_approval') lines.push(`waiting for approval at step '${r.currentStep}': approve with the API or dashboard (exit 3)`);
+  const next = nextSteps(r, events);
+  if (next.length) lines.push('what to look at:', ...next.map((n) => `  - ${n}`));
+  lines.push(`incident report: runwright report ${r.id}`);
   return lines.join('\n') + '\n';
+}
+
+async function cmdReport(runId: string, opts: { json?: boolean }): Promise<number> {
+  const config = loadConfigNamed();
+  await checkRedis(config.redisUrl);
+  const store = new RunStore(config.redisUrl, config.prefix);
+  try {
+    const run = await store.get(runId);
+    if (!run) throw new UsageError(`no run '${runId}' under prefix ${config.prefix} at ${config.redisUrl.replace(/\/\/[^@/]*@/, '//***@')} (REDIS_URL, RUNWRIGHT_PREFIX)`);
+    const events = await store.events(runId);
+    let title: string | undefined;
+    try {
+      title = loadRunbookArg(run.runbookId, config).title;
+    } catch {
+      title = undefined; // the runbook may have been removed since; the id still names it
+    }
+    const md = incidentReport(run, events, { runbookTitle: title, dashboardUrl: runPageUrl(config.api.dashboardUrl ?? config.http.publicUrl, run.id) });
+    process.stdout.write(opts.json ? JSON.stringify({ runId, status: run.status, markdown: md }) + '\n' : md);
+    return EXIT.ok;
+  } finally {
+    await store.close();
+  }
 }
 
 async function cmdServe(opts: { role: string; port?: string }): Promise<number> {
@@ -242,6 +271,11 @@ export function program(): Command {
       if (o.platform && !['local', 'gcp'].includes(o.platform)) throw new UsageError(`--platform must be local or gcp`);
       finish(await cmdRun(rb, o));
     });
+  p.command('report')
+    .description('print the markdown incident report of a run')
+    .argument('<run-id>', 'the run id')
+    .option('--json', '{ runId, status, markdown }')
+    .action(async (id: string, o) => finish(await cmdReport(id, o)));
   p.command('serve')
     .description('run the service')
     .option('--role <role>', 'api | worker | all', 'all')

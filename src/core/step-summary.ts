@@ -56,6 +56,16 @@ export function eventTone(ev: StepEvent): Tone {
   return 'neutral';
 }
 
+/** The word for what happened: a step that ran but reported bad news "finished" (it did not succeed), an end step
+ * says which end, a dry-run plan was "planned". */
+export function eventWord(ev: StepEvent): string {
+  if (ev.kind !== 'succeeded') return ev.kind;
+  const end = endStatus(ev);
+  if (end) return `end ${end}`;
+  const tone = eventTone(ev);
+  return tone === 'bad' ? 'finished' : tone === 'neutral' ? 'planned' : 'succeeded';
+}
+
 /** The tone of a run status. */
 export function statusTone(status: string): Tone {
   if (status === 'succeeded') return 'good';
@@ -69,6 +79,9 @@ function firstLine(s: string, max = 200): string {
   return line.length > max ? `${line.slice(0, max - 1)}…` : line;
 }
 
+/** Fields that are plumbing (scratch paths, whole texts), never the news. */
+const SKIP = new Set(['dir', 'diff', 'body', 'message', 'base', 'artifactDir']);
+
 /** One line saying what a step found or did, read from its output (known shapes first, then a compact fallback). */
 export function summarizeOutput(o: Json | unknown, max = 200): string {
   if (o === undefined || o === null) return '';
@@ -78,6 +91,16 @@ export function summarizeOutput(o: Json | unknown, max = 200): string {
   const end = endStatus({ output: o });
   if (end) return firstLine(`end: ${end}${o.outcome ? ` — ${String(o.outcome)}` : ''}`, max);
   if (typeof o.summary === 'string' && o.summary.trim()) return firstLine(o.summary, max);
+  const fix = typeof o.fix === 'string' ? `fix ${o.fix}` : '';
+  if (Array.isArray(o.summary) && o.summary.length) return firstLine(`${fix ? `${fix}: ` : ''}${o.summary.map(String).join('; ')}`, max);
+  if (fix && typeof o.reason === 'string') return firstLine(`${fix}${o.needsPerson ? ' (a person decides)' : ''}: ${o.reason}`, max);
+  if (Array.isArray(o.relationships)) {
+    const rels = o.relationships.filter(isObj);
+    const bad = rels.filter((r) => r.verdict && r.verdict !== 'ok');
+    const named = bad.slice(0, 3).map((r) => `${r.relationship}${Array.isArray(r.problems) && r.problems.length ? ` (${r.problems.join(', ')})` : ''}`);
+    return firstLine(`${rels.length} relationship${rels.length === 1 ? '' : 's'} inspected, ${bad.length} broken${named.length ? `: ${named.join(', ')}${bad.length > 3 ? ', …' : ''}` : ''}`, max);
+  }
+  if (typeof o.decision === 'string' && typeof o.actor === 'string') return firstLine(`${o.decision} by ${o.actor}${o.choice ? ` (option ${o.choice})` : ''}${o.comment ? `: ${o.comment}` : ''}`, max);
   if ('executionName' in o && typeof o.status === 'string') {
     const t = isObj(o.taskCounts) ? ` (tasks: ${o.taskCounts.succeeded ?? 0} succeeded, ${o.taskCounts.failed ?? 0} failed)` : '';
     return firstLine(`execution ${o.executionName} ${o.status.toUpperCase()}${t}${o.image ? `, image ${sha(o.image)}` : ''}`, max);
@@ -96,7 +119,7 @@ export function summarizeOutput(o: Json | unknown, max = 200): string {
   if ('image' in o && 'target' in o && 'platform' in o) return firstLine(`rolled ${o.target} back to ${o.image}`, max);
   const parts: string[] = [];
   for (const [k, v] of Object.entries(o)) {
-    if (v === null || v === undefined || typeof v === 'object') continue;
+    if (v === null || v === undefined || typeof v === 'object' || SKIP.has(k) || (typeof v === 'string' && (v.startsWith('/') || v.includes('\n')))) continue;
     const s = typeof v === 'string' ? (v.length > 40 ? `${v.slice(0, 39)}…` : v) : String(v);
     parts.push(`${k}=${s}`);
     if (parts.join(' ').length > max) break;

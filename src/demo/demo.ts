@@ -117,7 +117,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     const show = (ev: StepEvent) => {
       if (ev.id && shown.has(ev.id)) return;
       if (ev.id) shown.add(ev.id);
-      print(formatEvent(ev));
+      print(formatEvent(ev, { dryRun: opts.dryRun }));
     };
     const off = await engine.store.subscribe((ev) => {
       if (!runId) early.push(ev);

@@ -5,6 +5,7 @@ import './types.js';
 import type { Engine } from '../engine/engine.js';
 import type { RunStatus } from '../core/types.js';
 import { stepKind } from '../core/runbook.js';
+import { incidentReport, runPageUrl } from '../core/report.js';
 import { HttpError } from './errors.js';
 import { approversFor, principalMayApprove } from './approvers.js';
 import { toRun, toSummary } from './schemas.js';
@@ -91,6 +92,23 @@ export async function runsRoutes(app: FastifyInstance, deps: RunsDeps): Promise<
   }, async (req) => {
     const run = await getRun(req);
     return { run: toRun(run), events: await engine.store.events(run.id), approvers: approversFor(engine, run) };
+  });
+
+  app.get<{ Params: { id: string } }>('/api/runs/:id/report', {
+    config: { role: 'viewer', cookieAuth: true },
+    schema: {
+      tags, security, summary: 'The incident report of a run (markdown): symptom, cause found, fix and diff, verification, approvals, timeline',
+      params: idParams,
+      produces: ['text/markdown'],
+      response: { 200: { description: 'text/markdown', type: 'string' }, ...err(401, 403, 404) },
+    },
+  }, async (req, reply) => {
+    const run = await getRun(req);
+    const md = incidentReport(run, await engine.store.events(run.id), { runbookTitle: engine.runbooks.get(run.runbookId)?.title, dashboardUrl: runPageUrl(`${req.protocol}://${req.host}`, run.id) });
+    return reply
+      .type('text/markdown; charset=utf-8')
+      .header('content-disposition', `inline; filename="incident-${run.id}.md"`)
+      .send(md);
   });
 
   app.get<{ Params: { id: string }; Querystring: { after?: string; limit?: string } }>('/api/runs/:id/events', {

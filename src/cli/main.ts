@@ -271,6 +271,13 @@ export function program(): Command {
       if (o.platform && !['local', 'gcp'].includes(o.platform)) throw new UsageError(`--platform must be local or gcp`);
       finish(await cmdRun(rb, o));
     });
+  p.command('actions')
+    .description('print the action reference (docs/ACTIONS.md): every action, its parameters and outputs')
+    .action(async () => {
+      const { actionsMarkdown } = await import('../actions/reference.js');
+      process.stdout.write(actionsMarkdown(defaultRegistry()));
+      finish(EXIT.ok);
+    });
   p.command('report')
     .description('print the markdown incident report of a run')
     .argument('<run-id>', 'the run id')

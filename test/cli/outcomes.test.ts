@@ -3,9 +3,13 @@
 // run record; `runwright report` prints the incident report; a dry run never parks and never claims a push.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { parseRunbook } from '../../src/core/runbook.js';
+import { defaultRegistry } from '../../src/actions/index.js';
+import { ACTION_OUTPUTS } from '../../src/actions/outputs.js';
 import { simpleGit } from 'simple-git';
-import { cli, assertNoTrace, sample, type Sample } from './helpers.js';
+import { cli, assertNoTrace, ROOT, sample, type Sample } from './helpers.js';
 import { cleanupPrefix } from '../helpers/redis.js';
 
 let notCured: Sample;
@@ -73,6 +77,16 @@ test('a fix that does not cure: the failed execution and the failed end are ✗,
   assert.equal(rec.steps.not_cured.output.end, 'failed');
   assert.ok(Array.isArray(rec.events) && rec.events.length > 10);
   for (const k of ['id', 'runbookId', 'runbookHash', 'alert', 'target', 'inputs', 'outcome', 'createdAt', 'dryRun', 'autoApprove', 'steps', 'events']) assert.ok(k in rec, k);
+
+  // Every field a real step output carries is documented in the action reference (docs/ACTIONS.md).
+  const rb = parseRunbook(readFileSync(path.join(ROOT, 'runbooks', 'sqlalchemy-mapper-failure.yaml'), 'utf8'), 'rb.yaml', defaultRegistry().catalog());
+  for (const [id, st] of Object.entries<{ output?: Record<string, unknown> }>(rec.steps)) {
+    const action = rb.stepMap.get(id)?.action;
+    if (!action || !st.output || typeof st.output !== 'object') continue;
+    const documented = Object.keys(ACTION_OUTPUTS[action] ?? {});
+    if (documented.includes('*')) continue;
+    assert.deepEqual(Object.keys(st.output).filter((k) => !documented.includes(k)), [], `${action} (step ${id}) outputs fields docs/ACTIONS.md does not list`);
+  }
 });
 
 test('--dry-run never parks at an approval, never claims a push, and is marked on its end lines', async () => {

@@ -43,6 +43,14 @@ function readAlert(file: string): string {
   }
 }
 
+/** The configuration; run outside the checkout (npm link), the shipped runbooks are found next to the CLI. */
+function cliConfig(overrides: Parameters<typeof loadConfigNamed>[1] = {}): Config {
+  const config = loadConfigNamed(process.env, overrides);
+  const shipped = path.join(ROOT, 'runbooks');
+  if (!process.env.RUNWRIGHT_RUNBOOKS && !existsSync(config.runbooksDir) && existsSync(shipped)) return { ...config, runbooksDir: shipped };
+  return config;
+}
+
 function runbookFiles(args: string[], dir: string): string[] {
   if (args.length) return args;
   if (!existsSync(dir)) throw new UsageError(`no runbooks folder at ${dir}`);
@@ -53,7 +61,7 @@ function runbookFiles(args: string[], dir: string): string[] {
 }
 
 async function cmdValidate(files: string[], opts: { json?: boolean }): Promise<number> {
-  const config = loadConfigNamed();
+  const config = cliConfig();
   const registry = defaultRegistry();
   const list = runbookFiles(files, config.runbooksDir);
   let bad = 0;
@@ -99,7 +107,7 @@ function loadRunbookArg(arg: string, config: Config): Runbook {
 }
 
 async function cmdRun(runbookArg: string | undefined, opts: RunOpts): Promise<number> {
-  const config = loadConfigNamed();
+  const config = cliConfig();
   if (!runbookArg) {
     const dir = config.runbooksDir;
     const known = existsSync(dir) ? runbookFiles([], dir).map((f) => path.basename(f).replace(/\.ya?ml$/, '')) : [];
@@ -194,7 +202,7 @@ function summary(r: RunRecord, events: StepEvent[]): string {
 }
 
 async function cmdReport(runId: string, opts: { json?: boolean }): Promise<number> {
-  const config = loadConfigNamed();
+  const config = cliConfig();
   await checkRedis(config.redisUrl);
   const store = new RunStore(config.redisUrl, config.prefix);
   try {
@@ -219,7 +227,7 @@ async function cmdServe(opts: { role: string; port?: string }): Promise<number> 
   const role = opts.role;
   if (!['api', 'worker', 'all'].includes(role)) throw new UsageError(`--role must be api, worker or all (got '${role}')`);
   if (opts.port !== undefined && !/^\d{1,5}$/.test(opts.port)) throw new UsageError(`--port takes a port number (got '${opts.port}')`);
-  const config = loadConfigNamed(process.env, opts.port ? { http: { ...loadConfigNamed().http, port: Number(opts.port) } } : {});
+  const config = cliConfig(opts.port ? { http: { ...loadConfigNamed().http, port: Number(opts.port) } } : {});
   const { loadWorld } = await import('../engine/bootstrap.js');
   const world = loadWorld(config);
   for (const line of startupReport(config, world, role)) process.stderr.write(`runwright serve: ${line}\n`);

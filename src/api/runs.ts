@@ -174,7 +174,8 @@ export async function runsRoutes(app: FastifyInstance, deps: RunsDeps): Promise<
   });
 
   app.post<{ Body: { runbook: string; target: string; text?: string; severity?: string; labels?: Record<string, string>; fingerprint?: string; inputs?: Record<string, unknown>; dryRun?: boolean } }>('/api/runs', {
-    config: { role: 'admin' },
+    // Approvers may start what they could approve (the dashboard's manual trigger); viewers may not.
+    config: { role: 'approver' },
     schema: {
       tags, security, summary: 'Start a run by hand (no matching; dedup still applies to the fingerprint)',
       body: {

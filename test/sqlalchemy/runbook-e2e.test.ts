@@ -221,8 +221,9 @@ describe('approvals, dry runs and a hostile target', () => {
       const res = await h.engine.submit({ runbookId: rb.id, alert: mkAlert(alertText(svc)), target: svc.target, autoApprove: true });
       const run = await h.engine.waitForEnd((res as { run: RunRecord }).run.id, 120_000);
       assert.equal(run.status, 'escalated', run.outcome);
-      assert.equal(run.steps.inspect?.status, 'failed');
-      assert.equal(run.steps.inspect?.error?.code, 'unsafe_path', 'refused by resolveInside before Python reads anything');
+      assert.equal(run.steps.confirm?.status, 'failed');
+      assert.equal(run.steps.confirm?.error?.code, 'unsafe_path', 'refused by resolveInside before any target code or Python tool runs');
+      assert.equal(run.steps.inspect, undefined);
       assert.equal(run.steps.commit, undefined);
       assert.equal(git(svc.remote, ['rev-parse', 'main']), svc.head);
       assert.equal(readFileSync(path.join(svc.outsideDir, 'feature_flag.py'), 'utf8'), outsideBefore);

@@ -2,44 +2,16 @@
 // worktrees, real SQLAlchemy checks, a bare repo as the remote. Re-runs with the same idempotency key are safe.
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import type { ActionContext } from '../../src/core/action.js';
-import type { Action } from '../../src/core/action.js';
 import { RunwrightError } from '../../src/core/errors.js';
-import { actions as sqlaActions } from '../../src/actions/sqlalchemy/index.js';
-import { actions as gitActions } from '../../src/actions/git/index.js';
-import { actionContext, testAlert } from '../helpers/action-ctx.js';
 import { alertText, changedPaths, git, runCheck } from '../fixtures/sqlalchemy/generate.js';
 import { cleanupServices, isSkip, pythonFor, scenarios, service, type PythonEnv, type Service } from './helpers.js';
+import { all, runner } from './runner.js';
 
-const all = new Map<string, Action>([...sqlaActions, ...gitActions].map((a) => [a.name, a]));
 const MODELS = 'backend/app/models';
 
 after(() => cleanupServices());
-
-/** One run: a shared run id and workdir; each call is its own step (ctx like the engine builds). */
-function runner(svc: Service, alert = '') {
-  const runId = `r${Math.random().toString(36).slice(2, 10)}`;
-  const workdir = mkdtempSync(path.join(os.tmpdir(), 'rw-sqla-act-'));
-  const steps: ActionContext['steps'] = {};
-  return {
-    workdir,
-    ctx(stepId: string, visit = 1): ActionContext {
-      const c = actionContext({ target: svc.target, alert: testAlert(alert), runId, stepId, workdir, steps });
-      return { ...c, step: { id: stepId, visit, attempt: 1 }, idempotencyKey: `${runId}.${stepId}.${visit}` };
-    },
-    async call(name: string, stepId: string, params: unknown, visit = 1): Promise<any> {
-      const a = all.get(name)!;
-      const parsed = a.params.safeParse(params);
-      if (!parsed.success) throw new Error(`bad params for ${name}: ${JSON.stringify(parsed.error.issues)}`);
-      const out = await a.run(parsed.data, this.ctx(stepId, visit));
-      steps[stepId] = { status: 'succeeded', output: out as any, visit, attempt: 1 };
-      return JSON.parse(JSON.stringify(out));
-    },
-  };
-}
 
 function remoteHead(svc: Service): string {
   return git(svc.remote, ['rev-parse', 'main']);

@@ -61,7 +61,7 @@ export default defineAction({
       ? `the check passes at ${short}: the repo is healthy`
       : `the check fails at ${short}: ${
           where
-            ? `SQLAlchemy ${failure!.phase === 'import' ? 'fails importing the models at' : 'fails configuring'} ${where}`
+            ? `${failure!.phase === 'import' ? 'the models fail to import at' : 'SQLAlchemy fails configuring'} ${where}`
             : reading?.readable
               ? `mapper ${mapper?.class ?? '(not named)'}, cause ${cause?.kind ?? 'unknown'}`
               : `the models import and configure cleanly in the probe${probed.ok ? '' : ` (probe: ${probed.error})`}, so this is not a mapper error it can explain; the check said: ${checkSaid || '(nothing)'}`

@@ -32,9 +32,9 @@ export function escalationText(target: { name: string; branch: string }, steps: 
   if (cf) {
     if (cf.healthy === true) parts.push(`The check passes at ${String(cf.head ?? '').slice(0, 12)}: the repo looks healthy, but the alert cannot be trusted.`);
     else {
-      if (cf.localisation) parts.push(`SQLAlchemy fails ${cf.failure?.phase === 'import' ? 'importing the models at' : 'configuring'} ${clip(cf.localisation, 300)}.`);
+      if (cf.localisation) parts.push(`${cf.failure?.phase === 'import' ? 'The models fail to import at' : 'SQLAlchemy fails configuring'} ${clip(cf.localisation, 300)}.`);
       else parts.push(`${clip(cf.summary, 600)}.`);
-      if (cf.checkSaid) parts.push(`The check printed: ${clip(cf.checkSaid)}`);
+      if (cf.checkSaid) parts.push(`The check printed: "${clip(cf.checkSaid)}".`);
     }
   }
   const ins = out('inspect');
@@ -55,7 +55,8 @@ export function escalationText(target: { name: string; branch: string }, steps: 
   if (approval?.decision === 'rejected') parts.push(`Rejected by ${clip(approval.actor, 100) || 'someone'}${approval.comment ? ` (${clip(approval.comment, 200)})` : ''}.`);
   const review = out('prepare_branch');
   parts.push(`Nothing pushed to ${target.branch}${review?.branch ? `; the prepared fix stays on ${clip(review.branch, 200)} for review` : ''}.`);
-  return parts.map((x) => x.replace(/([.:])\.$/, '$1').replace(/:\.$/, '.')).join(' ');
+  // one sentence each: capitalised, one full stop
+  return parts.map((x) => (x[0]!.toUpperCase() + x.slice(1)).replace(/([.:])\.$/, '$1').replace(/:\.$/, '.')).join(' ');
 }
 
 /** The escalation outcome of the SQLAlchemy runbook, written from what the steps recorded (see escalationText). */

@@ -72,12 +72,16 @@ export async function runProbe(ctx: ActionContext, dir: string): Promise<Probed>
   }
 }
 
-/** One line saying where SQLAlchemy failed: `Organization.users (backend/app/models/organization.py:13): AttributeError: ...`. */
+/**
+ * One line saying where it failed: `Organization.users (backend/app/models/organization.py:13): AttributeError: ...`
+ * when configuring, `backend/app/models/user.py:7: KeyError: ...` when importing.
+ */
 export function localisation(f: Failure): string {
-  const where = f.property ?? (f.mapper ? `mapper ${f.mapper.class}` : f.phase === 'import' ? 'importing the models' : 'configuring the mappers');
-  const at = f.file ? ` (${f.file}${f.line ? `:${f.line}` : ''})` : '';
+  const at = f.file ? `${f.file}${f.line ? `:${f.line}` : ''}` : null;
   const first = f.message.split('\n')[0]!.slice(0, 300);
-  return `${where}${at}: ${f.exceptionClass}: ${first}`;
+  if (f.phase === 'import') return `${at ?? 'the models package'}: ${f.exceptionClass}: ${first}`;
+  const where = f.property ?? (f.mapper ? `mapper ${f.mapper.class}` : 'configure_mappers()');
+  return `${where}${at ? ` (${at})` : ''}: ${f.exceptionClass}: ${first}`;
 }
 
 /** Names mapped before and no longer after (the fixed commit's registries against the base's). */

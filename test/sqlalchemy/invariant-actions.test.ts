@@ -254,6 +254,10 @@ describe('decisions (pure)', () => {
     assert.deepEqual(b.unexpected, []);
     assert.deepEqual(b.working, ['Org', 'Org.users', 'User.org']);
     assert.match(approvalReason({ fix: 'B', needsPerson: false, requireApproval: false, working: b.working, before, removesUnbroken: [] })!, /fix B disables a model; it removes what was working: Org, Org.users, User.org/);
+    // two relationships the analysis calls broken, only one shown broken by the failure: losing the other asks a person
+    const two = judgeLoss(before, { classes: ['Org', 'User'], relationships: ['Org.users'], complete: true }, ['Org.flags', 'User.org'], { relationships: ['Org.flags', 'User.org'], classes: [] }, ['Org.flags']);
+    assert.deepEqual(two.unexpected, []);
+    assert.deepEqual(two.working, ['User.org']);
     const greedy = judgeLoss(before, { classes: ['Org', 'User'], relationships: [], complete: true }, ['Org.flags'], { relationships: ['Org.flags'], classes: [] });
     assert.deepEqual(greedy.unexpected, ['Org.users', 'User.org']);
     assert.match(approvalReason({ fix: 'C', needsPerson: false, requireApproval: false, working: [], before: null, removesUnbroken: [] })!, /could not be listed/);

@@ -13,22 +13,23 @@ export interface LossVerdict {
   lost: { classes: string[]; relationships: string[] };
   /** Lost and not meant by the fix: the fix is refused. */
   unexpected: string[];
-  /** Lost and not broken before (a working relationship or a class): a person approves. */
+  /** Lost and not shown broken by the reproduced failure (a class, or a relationship not tied to it): a person approves. */
   working: string[];
 }
 
 /**
  * Compare what was mapped at the base (before) with the fixed commit (after). `broken` are the relationships the
  * analysis found broken (losing them is the point); `meant` is what the fix says it removes (commented-out
- * relationships, disabled classes and their relationships).
+ * relationships, disabled classes and their relationships); `tied` are the broken ones the reproduced failure
+ * proves broken (default: all of `broken`) — losing any other needs a person, since only the analysis says so.
  */
-export function judgeLoss(before: Mapped, after: Mapped, broken: string[], meant: { relationships: string[]; classes: string[] }): LossVerdict {
+export function judgeLoss(before: Mapped, after: Mapped, broken: string[], meant: { relationships: string[]; classes: string[] }, tied: string[] = broken): LossVerdict {
   const lost = lostNames(before, after);
   const meantRel = new Set([...meant.relationships, ...broken]);
   const meantCls = new Set(meant.classes);
   const ofMeantClass = (r: string) => meantCls.has(r.split('.')[0]!);
   const unexpected = [...lost.classes.filter((c) => !meantCls.has(c)), ...lost.relationships.filter((r) => !meantRel.has(r) && !ofMeantClass(r))];
-  const brokenSet = new Set(broken);
+  const brokenSet = new Set(tied);
   const working = [...lost.classes, ...lost.relationships.filter((r) => !brokenSet.has(r))];
   return { lost, unexpected, working };
 }
@@ -66,6 +67,8 @@ export default defineAction({
     before: MAPPED.nullish(),
     /** The relationships the analysis found broken (sqlalchemy.plan_fix's `broken`). */
     broken: z.array(z.string()).default([]),
+    /** The broken relationships tied to the reproduced failure (sqlalchemy.plan_fix's `tied`); default: all broken. */
+    tied: z.array(z.string()).nullish(),
     /** What the fix did (sqlalchemy.apply_fix's `edits` and `disabled`). */
     edits: z.array(EDIT).default([]),
     disabled: z.array(z.string()).nullish(),
@@ -91,7 +94,8 @@ export default defineAction({
       relationships: p.edits.filter((e) => e.op === 'comment_out' && e.class && e.attr).map((e) => `${e.class}.${e.attr}`),
       classes: p.disabled ?? [],
     };
-    const loss = p.before && after ? judgeLoss(p.before, after, p.broken, meant) : null;
+    const tied = p.tied ?? p.broken;
+    const loss = p.before && after ? judgeLoss(p.before, after, p.broken, meant, tied) : null;
     const afterFailure = probed?.ok ? probed.probe.failure : null;
     // The check passing is necessary, not sufficient: the probe must configure, and nothing unmeant may be lost.
     let refusal: string | null = null;
@@ -100,7 +104,7 @@ export default defineAction({
     else if (loss?.unexpected.length) refusal = `fix ${p.fix} lost what it did not mean to: ${loss.unexpected.join(', ')}`;
     const passed = check.passed && !refusal;
     const next = passed ? undefined : p.fallback[p.fix];
-    const removesUnbroken = meant.relationships.filter((r) => !p.broken.includes(r));
+    const removesUnbroken = meant.relationships.filter((r) => !tied.includes(r));
     const why = passed ? approvalReason({ fix: p.fix, needsPerson: p.needsPerson, requireApproval: p.requireApproval, working: loss?.working ?? removesUnbroken, before: p.before, removesUnbroken }) : null;
     const summary = passed
       ? `fix ${p.fix} passes the check at ${p.sha.slice(0, 12)} and keeps every working class and relationship${loss?.lost.relationships.length || loss?.lost.classes.length ? ` (removed: ${[...loss.lost.classes, ...loss.lost.relationships].join(', ')})` : ''}`

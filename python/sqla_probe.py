@@ -68,11 +68,13 @@ def rel_to(root, path):
 
 
 def package_name(root, models_abs, cwd):
-    """The import name of the models folder as the check sees it from its working folder (else from the nearest
-    parent that is not a package), and the folder that must be on sys.path for it."""
+    """The import name of the models folder as the check sees it, and the folder that must be on sys.path for it."""
     rel = os.path.relpath(models_abs, cwd)
     parts = rel.replace(os.sep, "/").split("/")
-    if rel != "." and ".." not in parts and all(p.isidentifier() for p in parts):
+    # From the check's folder when every folder on the way is a regular package (`python -c "import app.models"`
+    # in backend/); else from above the outermost package around the models (a check run from the repo root).
+    regular = all(os.path.isfile(os.path.join(cwd, *parts[: i + 1], "__init__.py")) for i in range(len(parts)))
+    if rel != "." and ".." not in parts and all(p.isidentifier() for p in parts) and regular:
         return ".".join(parts), cwd
     parts = []
     d = models_abs

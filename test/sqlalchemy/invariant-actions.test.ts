@@ -34,7 +34,7 @@ from app.models.base import Base
 `;
 
 /** A models package written as files (no git needed for the probe), probed in that python's runtime. */
-async function probe(py: PythonEnv, files: Record<string, string>, typed = false) {
+async function probe(py: PythonEnv, files: Record<string, string>, typed = false, checkCwd = 'backend') {
   const root = mkdtempSync(path.join(os.tmpdir(), 'rw-probe-'));
   tmp.push(root);
   const all: Record<string, string> = {
@@ -46,7 +46,7 @@ async function probe(py: PythonEnv, files: Record<string, string>, typed = false
     mkdirSync(path.dirname(path.join(root, rel)), { recursive: true });
     writeFileSync(path.join(root, rel), text);
   }
-  const target: Target = { name: 'probe-test', repo: root, branch: 'main', modelsDir: M, platform: 'local', python: py.python, check: { command: [py.python, '-c', CHECK_CODE], cwd: 'backend', timeoutMs: 60_000 } } as Target;
+  const target: Target = { name: 'probe-test', repo: root, branch: 'main', modelsDir: M, platform: 'local', python: py.python, check: { command: [py.python, '-c', CHECK_CODE], cwd: checkCwd, timeoutMs: 60_000 } } as Target;
   const r = await runProbe(actionContext({ target }), root);
   assert.ok(r.ok, r.ok ? '' : r.error);
   return r.probe;
@@ -128,6 +128,13 @@ for (const [label, py] of [['1.4', sa14], ['2.x', sa2]] as const) {
       assert.deepEqual(r.notImported, [`${M}/_wip_export.py`]);
       assert.ok(r.modules.includes(`${M}/invoice.py`));
       assert.equal(r.package, 'app.models');
+    });
+
+    test('a check run from the repo root (backend/ is no package): the models are imported as app.models all the same', async () => {
+      const r = await probe(p, LOADER, false, '.');
+      assert.equal(r.package, 'app.models');
+      assert.equal(r.configured, true);
+      assert.deepEqual(r.mapped.classes, ['Account', 'Invoice']);
     });
 
     test('an import-time error: file and line from the traceback, the declared classes so far, complete=false', async () => {

@@ -145,9 +145,10 @@ def source_file(cls):
 
 
 def locate(root, sources, cls, attr=None):
-    """(file, line) of attr's declaration along cls's MRO (mixins with @declared_attr too), else of the class."""
+    """(file, line, declaring class) of attr's declaration along cls's MRO (mixins with @declared_attr too), else
+    of the class."""
     if cls is None:
-        return None, None
+        return None, None, None
     if attr:
         for k in getattr(cls, "__mro__", (cls,)):
             f = source_file(k)
@@ -155,12 +156,12 @@ def locate(root, sources, cls, attr=None):
                 continue
             line = sources.attr_line(f, k, attr)
             if line:
-                return rel_to(root, f), line
+                return rel_to(root, f), line, k.__name__
     f = source_file(cls)
     if f and inside(f, root):
         node = sources.class_node(f, cls)
-        return rel_to(root, f), (node.lineno if node is not None else None)
-    return None, None
+        return rel_to(root, f), (node.lineno if node is not None else None), None
+    return None, None, None
 
 
 def frames_in(root, tb):
@@ -314,9 +315,10 @@ def main():
                     if key:
                         f["property"] = "%s.%s" % (cls.__name__, key)
                         f["propertyKind"] = type(p).__name__
-                    file, line = locate(root, sources, cls, key)
+                    file, line, declared_in = locate(root, sources, cls, key)
                     if file:
                         f["file"], f["line"] = file, line
+                    f["declaredIn"] = declared_in
                 out["failure"] = f
     out["warnings"] = [("%s: %s" % (w.category.__name__, str(w.message)))[:500] for w in caught[:20]]
     loaded = set()

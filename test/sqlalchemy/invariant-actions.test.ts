@@ -105,6 +105,7 @@ for (const [label, py] of [['1.4', sa14], ['2.x', sa2]] as const) {
       assert.equal(f.exceptionClass, 'InvalidRequestError');
       assert.equal(f.file, `${M}/mixins.py`);
       assert.equal(f.line, 10, 'the @declared_attr of owner');
+      assert.equal(f.declaredIn, 'OwnedMixin');
       assert.equal(readSqlalchemyError(f.message).cause?.name, 'Acount');
       assert.deepEqual(r.mapped, { classes: ['Account', 'Invoice', 'Project'], relationships: ['Invoice.owner', 'Project.owner'], complete: true });
     });
@@ -246,6 +247,9 @@ describe('decisions (pure)', () => {
     assert.deepEqual(tiedProblems(problems, ['User.org'], null).tied, [problems[1]]);
     assert.deepEqual(tiedProblems(problems, null, { property: 'Org.flags' }).tied, [problems[0]]);
     assert.deepEqual(tiedProblems(problems, null, { file: 'm/org.py', line: 11 }).tied, [problems[0]]);
+    const mixin = [{ class: 'OwnedMixin', attr: 'owner', path: 'm/mixins.py', line: 11, end_line: 12 }];
+    assert.deepEqual(tiedProblems(mixin, null, { property: 'Invoice.owner', declaredIn: 'OwnedMixin', file: 'm/mixins.py', line: 10 }).tied, mixin);
+    assert.deepEqual(tiedProblems(mixin, null, { property: 'Invoice.owner', declaredIn: 'Invoice', file: 'm/billing.py', line: 3 }).tied, []);
     assert.deepEqual(tiedProblems(problems, [], { property: 'Team.members', file: 'm/team.py', line: 3 }).tied, []);
     assert.deepEqual(tiedProblems(problems, null, null).tied, []);
   });

@@ -80,7 +80,7 @@ export default defineAction({
       configureError,
       agreesWithAlert: agrees,
       failure: failure
-        ? { mapper: failure.mapper?.class ?? null, property: failure.property, exceptionClass: failure.exceptionClass, message: failure.message, file: failure.file, line: failure.line, phase: failure.phase, table: failure.mapper?.table ?? null, exceptionType: failure.exceptionType, attributes: failure.attributes }
+        ? { mapper: failure.mapper?.class ?? null, property: failure.property, exceptionClass: failure.exceptionClass, message: failure.message, file: failure.file, line: failure.line, phase: failure.phase, declaredIn: failure.declaredIn ?? null, table: failure.mapper?.table ?? null, exceptionType: failure.exceptionType, attributes: failure.attributes }
         : null,
       localisation: where,
       mapped: probe ? probe.mapped : null,

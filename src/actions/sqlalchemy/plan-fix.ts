@@ -9,7 +9,7 @@ import type { FixKind, FixResult } from './lib/types.js';
 const FIX = z.enum(['A', 'B', 'C']);
 
 /** What sqlalchemy.confirm's probe says failed (only the fields used here). */
-const FAILURE = z.object({ property: z.string().nullish(), mapper: z.string().nullish(), file: z.string().nullish(), line: z.number().int().nullish() }).passthrough();
+const FAILURE = z.object({ property: z.string().nullish(), mapper: z.string().nullish(), file: z.string().nullish(), line: z.number().int().nullish(), declaredIn: z.string().nullish() }).passthrough();
 
 interface Tied {
   class: string;
@@ -21,7 +21,7 @@ interface Tied {
 
 /**
  * The problems that explain the failure the check reproduced: named by the inspector's reading of the error
- * (`explained`), or the property SQLAlchemy was configuring when it raised, or the statement the failure points at
+ * (`explained`), or the property SQLAlchemy was configuring when it raised (or the mixin declaring it), or the statement the failure points at
  * (file and line, e.g. a NameError at import). Nothing else ties a problem to the failure.
  */
 export function tiedProblems<T extends Tied>(problems: T[], explained: string[] | null | undefined, failure: z.infer<typeof FAILURE> | null | undefined): { tied: T[]; how: string[] } {
@@ -30,6 +30,10 @@ export function tiedProblems<T extends Tied>(problems: T[], explained: string[] 
     const name = `${x.class}.${x.attr}`;
     if (explained?.includes(name)) return how.push(`${name}: the error names it`), true;
     if (failure?.property && failure.property === name) return how.push(`${name}: SQLAlchemy was configuring it when it raised`), true;
+    // a property inherited from where it is written (a mixin's @declared_attr): same attribute, declared by that class
+    const attr = failure?.property?.split('.')[1];
+    if (attr && attr === x.attr && failure?.declaredIn && failure.declaredIn === x.class)
+      return how.push(`${name}: SQLAlchemy was configuring ${failure.property}, declared by ${x.class}`), true;
     const line = typeof x.line === 'number' ? x.line : null;
     const end = typeof x.end_line === 'number' ? x.end_line : line;
     if (failure?.file && failure.line && x.path === failure.file && line !== null && end !== null && failure.line >= line && failure.line <= end)

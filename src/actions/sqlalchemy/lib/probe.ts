@@ -22,6 +22,8 @@ export interface Failure {
   /** The statement declaring the property (else the class, else the last traceback frame in the repo), repo-relative. */
   file: string | null;
   line: number | null;
+  /** The class whose body declares the property (a mixin's name for @declared_attr), when found. */
+  declaredIn?: string | null;
   traceback: { file: string; line: number; name: string; inRepo: boolean }[];
 }
 

@@ -214,7 +214,9 @@ def describe(e, root, phase):
 
 
 def snapshot(root, mapperlib, relcls):
-    classes, rels = set(), set()
+    """Mapped classes, their relationships as Class.attr, and for inherited ones the class whose body declares
+    them (a mixin's @declared_attr, a mapped parent): {"Contract.owner": "OwnedMixin"}."""
+    classes, rels, declared = set(), set(), {}
     for reg in list(mapperlib._all_registries()):
         for m in list(reg.mappers):
             cls = m.class_
@@ -224,8 +226,12 @@ def snapshot(root, mapperlib, relcls):
             classes.add(cls.__name__)
             for key, prop in list(m._props.items()):
                 if isinstance(prop, relcls):
-                    rels.add("%s.%s" % (cls.__name__, key))
-    return sorted(classes), sorted(rels)
+                    name = "%s.%s" % (cls.__name__, key)
+                    rels.add(name)
+                    owner = next((k for k in cls.__mro__[1:] if key in vars(k)), None)
+                    if owner is not None and owner.__name__ != cls.__name__:
+                        declared[name] = owner.__name__
+    return sorted(classes), sorted(rels), declared
 
 
 def main():
@@ -297,8 +303,8 @@ def main():
             out["imported"] = True
         except BaseException as e:  # SystemExit too: target code
             out["failure"] = describe(e, root, "import")
-        classes, rels = snapshot(root, mapperlib, RelationshipProperty)
-        out["mapped"] = {"classes": classes, "relationships": rels, "complete": out["imported"]}
+        classes, rels, declared = snapshot(root, mapperlib, RelationshipProperty)
+        out["mapped"] = {"classes": classes, "relationships": rels, "declaredIn": declared, "complete": out["imported"]}
         if out["imported"]:
             try:
                 sqlalchemy.orm.configure_mappers()

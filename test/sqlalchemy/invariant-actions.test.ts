@@ -107,7 +107,7 @@ for (const [label, py] of [['1.4', sa14], ['2.x', sa2]] as const) {
       assert.equal(f.line, 10, 'the @declared_attr of owner');
       assert.equal(f.declaredIn, 'OwnedMixin');
       assert.equal(readSqlalchemyError(f.message).cause?.name, 'Acount');
-      assert.deepEqual(r.mapped, { classes: ['Account', 'Invoice', 'Project'], relationships: ['Invoice.owner', 'Project.owner'], complete: true });
+      assert.deepEqual(r.mapped, { classes: ['Account', 'Invoice', 'Project'], relationships: ['Invoice.owner', 'Project.owner'], declaredIn: { 'Invoice.owner': 'OwnedMixin', 'Project.owner': 'OwnedMixin' }, complete: true });
     });
 
     test('AmbiguousForeignKeysError: the exception class and the relationship, never "unreadable"', async () => {
@@ -269,6 +269,10 @@ describe('decisions (pure)', () => {
     const two = judgeLoss(before, { classes: ['Org', 'User'], relationships: ['Org.users'], complete: true }, ['Org.flags', 'User.org'], { relationships: ['Org.flags', 'User.org'], classes: [] }, ['Org.flags']);
     assert.deepEqual(two.unexpected, []);
     assert.deepEqual(two.working, ['User.org']);
+    // a mixin's relationship commented out where it is written: every mapped class inheriting it loses it, as meant
+    const mixinBefore = { classes: ['Contract', 'Memo'], relationships: ['Contract.owner', 'Memo.owner', 'Memo.notes'], declaredIn: { 'Contract.owner': 'OwnedMixin', 'Memo.owner': 'OwnedMixin' }, complete: true };
+    const mixin = judgeLoss(mixinBefore, { classes: ['Contract', 'Memo'], relationships: ['Memo.notes'], complete: true }, ['OwnedMixin.owner'], { relationships: ['OwnedMixin.owner'], classes: [] }, ['OwnedMixin.owner']);
+    assert.deepEqual(mixin, { lost: { classes: [], relationships: ['Contract.owner', 'Memo.owner'] }, unexpected: [], working: [] });
     const greedy = judgeLoss(before, { classes: ['Org', 'User'], relationships: [], complete: true }, ['Org.flags'], { relationships: ['Org.flags'], classes: [] });
     assert.deepEqual(greedy.unexpected, ['Org.users', 'User.org']);
     assert.match(approvalReason({ fix: 'C', needsPerson: false, requireApproval: false, working: [], before: null, removesUnbroken: [] })!, /could not be listed/);

@@ -6,7 +6,7 @@ import { readSqlalchemyError } from './lib/error-text.js';
 import { localisation, lostNames, runProbe, type Mapped } from './lib/probe.js';
 import { runCheck, worktreeAt } from './lib/tool.js';
 
-const MAPPED = z.object({ classes: z.array(z.string()), relationships: z.array(z.string()), complete: z.boolean().default(true) });
+const MAPPED = z.object({ classes: z.array(z.string()), relationships: z.array(z.string()), declaredIn: z.record(z.string(), z.string()).default({}), complete: z.boolean().default(true) });
 const EDIT = z.object({ op: z.string().optional(), class: z.string().optional(), attr: z.string().optional() }).passthrough();
 
 export interface LossVerdict {
@@ -25,12 +25,14 @@ export interface LossVerdict {
  */
 export function judgeLoss(before: Mapped, after: Mapped, broken: string[], meant: { relationships: string[]; classes: string[] }, tied: string[] = broken): LossVerdict {
   const lost = lostNames(before, after);
+  // an inherited relationship is named by its mapped class and by the class that declares it (a mixin): either counts
+  const names = (r: string) => [r, before.declaredIn?.[r] ? `${before.declaredIn[r]}.${r.split('.')[1]}` : r];
   const meantRel = new Set([...meant.relationships, ...broken]);
   const meantCls = new Set(meant.classes);
   const ofMeantClass = (r: string) => meantCls.has(r.split('.')[0]!);
-  const unexpected = [...lost.classes.filter((c) => !meantCls.has(c)), ...lost.relationships.filter((r) => !meantRel.has(r) && !ofMeantClass(r))];
+  const unexpected = [...lost.classes.filter((c) => !meantCls.has(c)), ...lost.relationships.filter((r) => !names(r).some((n) => meantRel.has(n)) && !ofMeantClass(r))];
   const brokenSet = new Set(tied);
-  const working = [...lost.classes, ...lost.relationships.filter((r) => !brokenSet.has(r))];
+  const working = [...lost.classes, ...lost.relationships.filter((r) => !names(r).some((n) => brokenSet.has(n)))];
   return { lost, unexpected, working };
 }
 

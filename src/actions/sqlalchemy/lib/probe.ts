@@ -31,6 +31,8 @@ export interface Failure {
 export interface Mapped {
   classes: string[];
   relationships: string[];
+  /** Inherited relationships → the class whose body declares them (`Contract.owner` → `OwnedMixin`). */
+  declaredIn?: Record<string, string>;
   /** False when the package could not be imported (then only what was declared before the error). */
   complete: boolean;
 }

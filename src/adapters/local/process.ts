@@ -60,7 +60,8 @@ export class LocalProcess implements ProcessPort {
       let spawnArgv = cmd;
       let cwd = opts.cwd;
       if (boxed) {
-        const readOnly = [...runtime.readOnly];
+        // runwright's own helpers (python/: netfwd.py, the runtime probe) are readable, never writable.
+        const readOnly = [...runtime.readOnly, path.dirname(pythonToolPath('netfwd.py'))];
         let netDir: string | undefined;
         const endpoints = (opts.endpoints ?? []).map((e) => ({ ...e, ep: endpointOf(e.url) }));
         if (!shareNet && endpoints.length) {
@@ -70,7 +71,6 @@ export class LocalProcess implements ProcessPort {
           forward = await forwardEndpoints(netDir, eps);
           for (const e of endpoints) given[e.env] = e.ep ? loopbackUrl(e.url, e.ep.port) : e.url;
           const netfwd = pythonToolPath('netfwd.py');
-          readOnly.push(path.dirname(netfwd));
           spawnArgv = ['/usr/bin/python3', '-I', '-S', netfwd, SANDBOX_NET_DIR, ...[...new Set(eps.map((e) => String(e.port)))], '--', ...cmd];
         } else {
           for (const e of endpoints) given[e.env] = e.url;

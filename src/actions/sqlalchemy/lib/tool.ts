@@ -6,6 +6,7 @@ import { PermanentError, RetryableError } from '../../../core/errors.js';
 import { resolveInside } from '../../../core/safe-path.js';
 import { pythonToolPath } from '../../lib/python-tool.js';
 import { checkInImage, checksInImage, runtimeOf } from '../../lib/target-run.js';
+import type { TargetRunInfo } from '../../../ports/index.js';
 
 export const DEFAULT_PYTHON = '/usr/bin/python3';
 
@@ -64,13 +65,28 @@ export interface CheckResult {
   runtime?: { [k: string]: Json };
 }
 
-/** Run target.check in a checkout dir (argv, no shell). `python`/`python3` as argv[0] means the target's python. */
-export async function runCheck(ctx: ActionContext, dir: string): Promise<CheckResult> {
+interface TargetRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  timedOut: boolean;
+  durationMs: number;
+  argv: string[];
+  cwd: string;
+  /** How it ran (ProcessPort.runTarget): sandbox, interpreter, venv. */
+  run: TargetRunInfo;
+}
+
+/**
+ * Run target code in a checkout dir the way the target's check runs (argv, no shell): the check's folder, its env
+ * and timeout; `python`/`python3` as argv[0] means the target's python. The check and the runtime probe both go
+ * through here, so whatever confines target code confines both.
+ */
+export async function runInTarget(ctx: ActionContext, dir: string, argv: string[], opts: { input?: string; what: string }): Promise<TargetRun> {
   const check = ctx.target.check;
-  if (!check || check.command.length === 0) throw new PermanentError(`target ${ctx.target.name} has no check command`, 'no_check');
-  if (checksInImage(ctx)) return await checkInImage(ctx, dir); // gcp: in the target's own image, in Cloud Build
-  const argv = [...check.command];
-  const cwd = check.cwd ? resolveInside(dir, check.cwd) : dir;
+  argv = [...argv];
+  const cwd = check?.cwd ? resolveInside(dir, check.cwd) : dir;
+  const timeoutMs = check?.timeoutMs ?? 120_000;
   let r;
   try {
     // Target code: its own runtime (`python` in argv means it), nothing of runwright's environment, sandboxed.
@@ -78,16 +94,26 @@ export async function runCheck(ctx: ActionContext, dir: string): Promise<CheckRe
       root: dir,
       cwd,
       target: ctx.target,
-      env: { PYTHONDONTWRITEBYTECODE: '1', ...(check.env ?? {}) },
-      timeoutMs: check.timeoutMs ?? 120_000,
+      env: { PYTHONDONTWRITEBYTECODE: '1', ...(check?.env ?? {}) },
+      timeoutMs,
       signal: ctx.signal,
+      input: opts.input,
     });
   } catch (e) {
-    throw new PermanentError(`cannot run the check ${argv[0]}: ${(e as Error).message}`, 'check_spawn', undefined, e);
+    throw new PermanentError(`cannot run the ${opts.what} ${argv[0]}: ${(e as Error).message}`, `${opts.what}_spawn`, undefined, e);
   }
-  if (r.timedOut) throw new RetryableError(`the check timed out after ${check.timeoutMs ?? 120_000} ms`, 'check_timeout');
+  if (r.timedOut) throw new RetryableError(`the ${opts.what} timed out after ${timeoutMs} ms`, `${opts.what}_timeout`);
+  return { code: r.code, stdout: r.stdout, stderr: r.stderr, timedOut: r.timedOut, durationMs: r.durationMs, argv: r.run.argv, cwd, run: r.run };
+}
+
+/** Run target.check in a checkout dir. */
+export async function runCheck(ctx: ActionContext, dir: string): Promise<CheckResult> {
+  const check = ctx.target.check;
+  if (!check || check.command.length === 0) throw new PermanentError(`target ${ctx.target.name} has no check command`, 'no_check');
+  if (checksInImage(ctx)) return await checkInImage(ctx, dir); // gcp: in the target's own image, in Cloud Build
+  const r = await runInTarget(ctx, dir, check.command, { what: 'check' });
   const both = `${r.stdout}${r.stdout && r.stderr ? '\n' : ''}${r.stderr}`;
-  return { passed: r.code === 0, exitCode: r.code, timedOut: r.timedOut, durationMs: r.durationMs, argv: r.run.argv, cwd: path.relative(dir, cwd) || '.', output: both.slice(-8000), runtime: runtimeOf(r.run) };
+  return { passed: r.code === 0, exitCode: r.code, timedOut: r.timedOut, durationMs: r.durationMs, argv: r.argv, cwd: path.relative(dir, r.cwd) || '.', output: both.slice(-8000), runtime: runtimeOf(r.run) };
 }
 
 /** A clean worktree of `sha` under the run's workdir (reused when it is already there at that sha). */

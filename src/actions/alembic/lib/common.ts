@@ -128,12 +128,12 @@ export interface AlembicRun {
 }
 
 /** `python -m alembic -c <ini> ...args` in the project folder with the URL in the project's env var. */
-export async function runAlembic(ctx: ActionContext, s: AlembicSettings, p: ProjectPaths, args: string[], url: string): Promise<AlembicRun> {
+export async function runAlembic(ctx: ActionContext, s: AlembicSettings, p: ProjectPaths, args: string[], url: string, extraEnv: Record<string, string> = {}): Promise<AlembicRun> {
   resolveInside(p.project, s.ini);
   const argv = [pythonOf(ctx, s), '-B', '-m', 'alembic', '-c', s.ini, ...args];
   const r = await ctx.ports.proc.run(argv, {
     cwd: p.project,
-    env: { [s.databaseUrlEnv]: url, PYTHONDONTWRITEBYTECODE: '1', PYTHONUNBUFFERED: '1' },
+    env: { ...extraEnv, [s.databaseUrlEnv]: url, PYTHONDONTWRITEBYTECODE: '1', PYTHONUNBUFFERED: '1' },
     timeoutMs: s.commandTimeout,
     signal: ctx.signal,
   });
@@ -204,13 +204,15 @@ export interface ProjectInfo {
   envPy: string;
   versionsDirs: string[];
   prependSysPath: string | null;
+  /** prepend_sys_path entries inside the project (project-relative): where module names are computed from. */
+  sysPathRoots: string[];
   hasUrl: boolean;
 }
 
 /** alembic.ini read by the tool: script location, env.py, versions folders (all project-relative, checked inside). */
 export async function projectInfo(ctx: ActionContext, s: AlembicSettings, p: ProjectPaths): Promise<ProjectInfo> {
   const info = await runTool<ProjectInfo>(ctx, s, 'project', { projectDir: p.project, ini: s.ini });
-  for (const rel of [info.scriptLocation, info.envPy, ...info.versionsDirs]) resolveInside(p.project, rel);
+  for (const rel of [info.scriptLocation, info.envPy, ...info.versionsDirs, ...info.sysPathRoots]) resolveInside(p.project, rel);
   return info;
 }
 

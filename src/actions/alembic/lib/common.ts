@@ -2,7 +2,7 @@
 // python/alembic_tool.py and real alembic as argv subprocesses, scratch database names, and redaction of
 // database URLs (a password never reaches a log line or a step output).
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import type { ActionContext } from '../../../core/action.js';
@@ -127,17 +127,61 @@ export interface AlembicRun {
   stderr: string;
 }
 
-/** `python -m alembic -c <ini> ...args` in the project folder with the URL in the project's env var. */
+/**
+ * `python -m alembic -c <ini> ...args` in the project folder, pointed at `url` both ways a project can take its
+ * database: the project's env var (databaseUrlEnv) and alembic.ini's sqlalchemy.url, through a private copy of
+ * the ini next to it (same %(here)s; removed afterwards) whose URL names `url`'s server and database but keeps the
+ * driver the project's ini names (a template env.py connects with exactly that driver).
+ */
 export async function runAlembic(ctx: ActionContext, s: AlembicSettings, p: ProjectPaths, args: string[], url: string, extraEnv: Record<string, string> = {}): Promise<AlembicRun> {
-  resolveInside(p.project, s.ini);
-  const argv = [pythonOf(ctx, s), '-B', '-m', 'alembic', '-c', s.ini, ...args];
-  const r = await ctx.ports.proc.run(argv, {
-    cwd: p.project,
-    env: { ...extraEnv, [s.databaseUrlEnv]: url, PYTHONDONTWRITEBYTECODE: '1', PYTHONUNBUFFERED: '1' },
-    timeoutMs: s.commandTimeout,
-    signal: ctx.signal,
-  });
-  return { args, code: r.code, timedOut: r.timedOut, durationMs: r.durationMs, stdout: redactSecrets(r.stdout, [url]), stderr: redactSecrets(r.stderr, [url]) };
+  const iniPath = resolveInside(p.project, s.ini);
+  const privateIni = path.join(path.dirname(iniPath), `.runwright-${createHash('sha256').update(`${ctx.idempotencyKey}.${process.pid}.${Math.random()}`).digest('hex').slice(0, 12)}.ini`);
+  let iniArg = s.ini;
+  if (existsSync(iniPath)) {
+    writeFileSync(privateIni, iniWithUrl(readFileSync(iniPath, 'utf8'), url), { mode: 0o600 });
+    iniArg = path.relative(p.project, privateIni);
+  }
+  try {
+    const argv = [pythonOf(ctx, s), '-B', '-m', 'alembic', '-c', iniArg, ...args];
+    const r = await ctx.ports.proc.run(argv, {
+      cwd: p.project,
+      env: { ...extraEnv, [s.databaseUrlEnv]: url, PYTHONDONTWRITEBYTECODE: '1', PYTHONUNBUFFERED: '1' },
+      timeoutMs: s.commandTimeout,
+      signal: ctx.signal,
+    });
+    const clean = (t: string) => redactSecrets(t, [url]).split(path.basename(privateIni)).join(path.basename(s.ini));
+    return { args, code: r.code, timedOut: r.timedOut, durationMs: r.durationMs, stdout: clean(r.stdout), stderr: clean(r.stderr) };
+  } finally {
+    rmSync(privateIni, { force: true });
+  }
+}
+
+/** The ini text with [alembic] sqlalchemy.url set to `url` (the ini's own postgres driver kept; % escaped for configparser). */
+export function iniWithUrl(ini: string, url: string): string {
+  const lines = ini.split(/\r?\n/);
+  let section = '';
+  let at = -1;
+  let header = -1;
+  for (let i = 0; i < lines.length; i++) {
+    const h = /^\s*\[([^\]]+)\]/.exec(lines[i]!);
+    if (h) {
+      section = h[1]!.trim();
+      if (section === 'alembic') header = i;
+      continue;
+    }
+    if (section === 'alembic' && /^\s*sqlalchemy\.url\s*[=:]/.test(lines[i]!)) at = i;
+  }
+  let target = url;
+  if (at >= 0) {
+    const own = /[=:]\s*(postgres(?:ql)?(?:\+[A-Za-z0-9_]+)?):\/\//.exec(lines[at]!)?.[1];
+    if (own) target = url.replace(/^postgres(?:ql)?(?:\+[A-Za-z0-9_]+)?:/i, `${own}:`);
+    let end = at + 1;
+    while (end < lines.length && /^[ \t]+\S/.test(lines[end]!)) end++; // continuation lines of the old value
+    lines.splice(at, end - at, `sqlalchemy.url = ${target.replace(/%/g, '%%')}`);
+  } else if (header >= 0) {
+    lines.splice(header + 1, 0, `sqlalchemy.url = ${target.replace(/%/g, '%%')}`);
+  }
+  return lines.join('\n');
 }
 
 /** A URL with its password masked (user kept). */

@@ -32,7 +32,7 @@ function fixture(failures: ('reserved' | 'async' | 'imports')[], drift: boolean)
 }
 
 /** A targets file the way an operator writes it (YAML, the database URL in settings.alembic). */
-function targetsFile(dir: string, name: string, fx: AlembicFixture, python: string): string {
+function targetsFile(dir: string, name: string, fx: AlembicFixture, python: string, deploy: boolean): string {
   const file = path.join(dir, 'runwright.targets.yaml');
   writeFileSync(
     file,
@@ -44,7 +44,7 @@ function targetsFile(dir: string, name: string, fx: AlembicFixture, python: stri
     platform: local
     python: ${python}
     labels: { service: ${name} }
-    settings:
+${deploy ? `    local:\n      command: [${python}, -c, "import app.models; print('worker ok')"]\n      workdir: ${fx.projectDir}\n` : ''}    settings:
       alembic:
         dir: ${fx.projectDir}
         databaseUrl: "${PG_SYNC_URL}"
@@ -65,16 +65,16 @@ async function cli(args: string[], env: Record<string, string>): Promise<{ code:
   });
 }
 
-async function runCli(fx: AlembicFixture, e: PyEnv, alertText: string) {
+async function runCli(fx: AlembicFixture, e: PyEnv, alertText: string, o: { deploy?: boolean; autoApprove?: boolean } = {}) {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'rw-cli-alembic-'));
   roots.push(dir);
   const name = `cli-${path.basename(fx.root).toLowerCase().replace(/[^a-z0-9-]/g, '')}`;
-  const targets = targetsFile(dir, name, fx, e.python);
+  const targets = targetsFile(dir, name, fx, e.python, !!o.deploy);
   const alertFile = path.join(dir, 'alert.txt');
   writeFileSync(alertFile, alertText);
   const prefix = testPrefix('clialembic');
   prefixes.push(prefix);
-  const r = await cli(['run', 'alembic-autogenerate-failure', '--alert', alertFile, '--target', name, '--targets', targets, '--platform', 'local', '--auto-approve', '--json'], {
+  const r = await cli(['run', 'alembic-autogenerate-failure', '--alert', alertFile, '--target', name, '--targets', targets, '--platform', 'local', ...(o.autoApprove === false ? [] : ['--auto-approve']), '--json'], {
     REDIS_URL,
     RUNWRIGHT_PREFIX: prefix,
     RUNWRIGHT_WORKDIR: path.join(dir, 'work'),
@@ -93,15 +93,37 @@ describe('runwright run alembic-autogenerate-failure (the CLI, a targets file)',
   test('reserved name + pre-existing drift: exit 0, the commit holds only the rename, the drift is in the outcome', async () => {
     const e = deb as PyEnv;
     const fx = fixture(['reserved'], true);
-    const r = await runCli(fx, e, failureText(fx, e.python, PG_SYNC_URL));
+    const r = await runCli(fx, e, failureText(fx, e.python, PG_SYNC_URL), { deploy: true });
     assert.equal(r.code, 0, `${r.run.status}: ${r.run.outcome}`);
     assert.equal(r.run.status, 'succeeded');
+    // landed like the SQLAlchemy runbook's fixes: built, deployed (the target's local job) and its logs checked
+    assert.equal(r.run.steps.build.status, 'succeeded');
+    assert.equal(r.run.steps.deploy.output.status, 'succeeded');
+    assert.equal(r.run.steps.verify_logs.status, 'succeeded');
+    assert.match(r.run.outcome, /built, deployed/);
     const head = git(fx.remote, ['rev-parse', 'main']);
     assert.equal(git(fx.remote, ['rev-parse', `${head}^`]), fx.head);
     const files = git(fx.remote, ['show', '--name-only', '--format=', head]).split('\n').filter(Boolean).sort();
     assert.deepEqual(files, ['backend/app/models/event.py', 'backend/app/models/tenant.py', 'backend/app/services/tenants.py']);
     assert.match(r.run.outcome, /NOT committed: .*add_column users\.display_name/);
     assert.match(r.run.outcome, /create_table alert_rules/);
+  });
+
+  test('a fix that adds a migration waits for an approval on a review branch; the target branch is untouched (exit 3)', async () => {
+    const e = deb as PyEnv;
+    const fx = fixture(['imports'], true);
+    const r = await runCli(fx, e, 'alembic revision --autogenerate: INFO  [alembic.autogenerate.compare] Detected removed table \'events\'\n', { autoApprove: false });
+    assert.equal(r.code, 3, `${r.run.status}: ${r.run.outcome}`);
+    assert.equal(r.run.status, 'waiting_approval');
+    assert.equal(git(fx.remote, ['rev-parse', 'main']), fx.head, 'main untouched');
+    const branch = `runwright/${r.run.id}`;
+    const sha = git(fx.remote, ['rev-parse', branch]);
+    assert.equal(git(fx.remote, ['rev-parse', `${sha}^`]), fx.head);
+    const files = git(fx.remote, ['show', '--name-only', '--format=', sha]).split('\n').filter(Boolean);
+    assert.equal(files.filter((f) => f.includes('/versions/')).length, 1, files.join(', '));
+    const migration = git(fx.remote, ['show', `${sha}:${files.find((f) => f.includes('/versions/'))}`]);
+    assert.match(migration, /create_table\('alert_rules'/);
+    assert.doesNotMatch(migration, /display_name/, 'pre-existing drift is not in the migration');
   });
 
   test('stale alert (the repo was fixed by a person): exit 0, nothing pushed', async () => {

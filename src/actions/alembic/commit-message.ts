@@ -25,6 +25,8 @@ export default defineAction({
     verify: z.record(z.string(), z.any()),
     /** The sync driver an async engine was given (alembic.classify's driver), for the message. */
     driver: z.string().nullish(),
+    /** A driver module alembic could not import (alembic.classify's missingModule). */
+    missingModule: z.string().nullish(),
   }),
   async run(p, ctx) {
     const s = alembicSettings(ctx);
@@ -73,7 +75,8 @@ export default defineAction({
         lines.push(`- ${a.envPy}: ${how}${driver ? ` (the loaded '${driver}' is not async: "The asyncio extension requires an async driver to be used")` : ''}. Migrations now run on a sync engine built from the sync form of the URL (postgresql+asyncpg:// -> postgresql+psycopg2://); offline mode is unchanged.`);
       } else {
         subjectParts.push('sync driver for the env.py engine');
-        lines.push(`- ${a.envPy}: ${how} (MissingGreenlet: "greenlet_spawn has not been called"). The sync engine now gets the sync form of the URL (postgresql+asyncpg:// -> postgresql+psycopg2://); offline mode is unchanged.`);
+        const seen = p.missingModule ? `the async driver '${p.missingModule}' is not even installed where migrations run` : 'MissingGreenlet: "greenlet_spawn has not been called"';
+        lines.push(`- ${a.envPy}: ${how} (${seen}). The sync engine now gets the sync form of the URL (postgresql+asyncpg:// -> postgresql+psycopg2://); offline mode is unchanged.`);
       }
     }
     const missing = (p.imports?.missing as string[] | undefined) ?? [];

@@ -20,13 +20,15 @@ interface Stage {
 }
 
 /**
- * Prove the migrations work, on a scratch database created for this step and dropped after it:
- * `alembic upgrade head` (the existing history), `alembic revision --autogenerate` (the migration, recorded with
- * its operations for review), `alembic upgrade head`, `alembic downgrade -1`, and offline `upgrade head --sql`.
- * Records the database's column names before the new migration, after it, and after the downgrade; fails
- * (ok=false, with the text that says why) when autogenerate wants to drop or rename what exists, when a table the
- * models declare is missing after the upgrade, or when the downgrade does not restore the columns.
- * A failed verification removes the migration it generated; a passing one leaves it in the clone to commit.
+ * Prove the fixed tree migrates, on a scratch database created for this step and dropped after it:
+ * `alembic upgrade head` (the existing history), `alembic revision --autogenerate`, of whose operations only the
+ * fix's own schema change is kept (tables of the model modules an imports fix brought into target_metadata; a
+ * reserved-name or env.py fix implies none) while model drift that existed before the fix is pruned from the file
+ * and reported; `alembic upgrade head`; autogenerate again, which must find nothing but that drift; `alembic
+ * downgrade -1` when a migration was kept; offline `upgrade head --sql`. Records the database's column names and
+ * fails (ok=false, with the text that says why) when autogenerate newly wants to drop or rename what exists, when a
+ * declared table is still missing, or when the downgrade does not restore the columns. A failed verification
+ * removes the migration it generated; a passing one leaves the kept migration in the clone to commit.
  */
 export default defineAction({
   name: 'alembic.verify',

@@ -30,8 +30,6 @@ import re
 import sys
 import configparser
 
-RESERVED_ALWAYS = ("metadata",)
-RESERVED_2X = ("registry",)
 MAPPED_CONSTRUCTS = {
     "Column", "mapped_column", "relationship", "relation", "column_property", "deferred", "synonym",
     "composite", "query_expression", "dynamic_loader", "association_proxy",  # all break on `metadata` (checked on 1.4 and 2.0)
@@ -853,10 +851,6 @@ def reserved_names(req):
     names = list(req.get("names") or [])
     if names:
         return names
-    if req.get("sqlalchemyVersion"):
-        v = req["sqlalchemyVersion"]
-        major = int(re.match(r"\d+", v).group(0)) if re.match(r"\d+", v) else 0
-        return list(RESERVED_ALWAYS) + (list(RESERVED_2X) if major >= 2 else [])
     return sorted(probe_reserved())
 
 
@@ -1553,6 +1547,18 @@ def import_closure(project, start_src, start_name):
     return seen
 
 
+def models_package(models_rel, roots):
+    """The dotted package (or module) of the models folder / file; None for the whole project ('.')."""
+    models_rel = os.path.normpath(models_rel)
+    if models_rel in (".", ""):
+        return None
+    return module_name(models_rel if models_rel.endswith(".py") else models_rel + ".py", roots) or None
+
+
+def in_package(name, prefix):
+    return prefix is None or name == prefix or name.startswith(prefix + ".")
+
+
 def cmd_imports_fix(req):
     project_dir = os.path.realpath(req["projectDir"])
     env_rel = req["envPy"]
@@ -1571,9 +1577,10 @@ def cmd_imports_fix(req):
         problems.append("env.py sets no module-level target_metadata")
     elif isinstance(tm.value, ast.Constant) and tm.value.value is None:
         problems.append("target_metadata = None: autogenerate has nothing to compare; point it at the models' MetaData by hand")
-    models_prefix = module_name(models_rel + ".py" if not models_rel.endswith(".py") else models_rel, project.roots)
+    models_prefix = models_package(models_rel, project.roots)
     model_modules = sorted(m.name for m in project.modules.values()
-                           if (m.name == models_prefix or m.name.startswith(models_prefix + ".")) and defines_models(m, project))
+                           if in_package(m.name, models_prefix) and defines_models(m, project)
+                           and not any(m.src.rel == v or m.src.rel.startswith(v + os.sep) for v in exclude))
     reached = import_closure(project, env_src, None)
     missing = [m for m in model_modules if m not in reached]
     if tm is not None and missing and not problems:
@@ -1597,13 +1604,13 @@ def cmd_imports_fix(req):
 def cmd_model_tables(req):
     project = Project(req["root"], req.get("exclude") or [], req.get("roots") or [])
     models_rel = req.get("modelsDir")
-    prefix = module_name(os.path.normpath(models_rel) + ".py", project.roots) if models_rel else None
+    prefix = models_package(models_rel, project.roots) if models_rel else None
     only = set(req.get("modules") or [])
     tables = {}
     for c in project.classes:
         if not c.is_decl or not c.tablename or c.abstract:
             continue
-        if prefix and not (c.module == prefix or c.module.startswith(prefix + ".")):
+        if not in_package(c.module, prefix):
             continue
         if only and c.module not in only:
             continue

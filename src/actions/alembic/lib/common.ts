@@ -83,9 +83,15 @@ export function projectPaths(ctx: ActionContext, dir: string, s: AlembicSettings
 
 /** The models folder relative to the project folder (target.modelsDir is repo-relative). */
 export function modelsRel(ctx: ActionContext, p: ProjectPaths): string {
-  resolveInside(p.repo, ctx.target.modelsDir);
   const rel = path.relative(p.projectRel, path.normalize(ctx.target.modelsDir));
-  if (!rel || rel.startsWith('..') || path.isAbsolute(rel)) throw new PermanentError(`modelsDir ${ctx.target.modelsDir} is not inside the alembic project folder ${p.projectRel}`, 'models_outside_project');
+  // A modelsDir that is not in this project (the targets file's default app/models, a folder that moved, models
+  // outside the alembic folder): look for models in the whole project folder instead of failing the run.
+  if (!rel || rel.startsWith('..') || path.isAbsolute(rel)) return '.';
+  try {
+    if (!existsSync(resolveInside(p.project, rel)) && !existsSync(resolveInside(p.project, `${rel}.py`))) return '.';
+  } catch {
+    return '.';
+  }
   return rel;
 }
 

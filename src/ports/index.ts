@@ -91,6 +91,9 @@ export interface ProcessPort {
   /** Target code (its check, its job, alembic against its env.py): the target's runtime (`python`/`python3` as argv[0]
    * means it), an allowlisted environment (nothing of runwright's), sandboxed where the host allows it. */
   runTarget(argv: string[], opts: TargetRunOptions): Promise<ProcResult & { run: TargetRunInfo }>;
+  /** An endpoint URL as target code run by runTarget reaches it (e.g. 127.0.0.1:<port> behind the sandbox's forwarder),
+   * for a caller that must also write it into a file the code reads. */
+  targetUrl?(target: Target, url: string): string;
 }
 
 export interface Ports {

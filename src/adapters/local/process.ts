@@ -40,6 +40,12 @@ export class LocalProcess implements ProcessPort {
     return await this.spawnCaptured(argv, { ...opts, fullEnv: { ...(process.env as Record<string, string>), ...opts.env } });
   }
 
+  targetUrl(target: TargetRunOptions['target'], url: string): string {
+    if (this.sandbox().kind !== 'bwrap' || target.runtime?.network === 'host') return url;
+    const ep = endpointOf(url);
+    return ep ? loopbackUrl(url, ep.port) : url;
+  }
+
   async runTarget(argv: string[], opts: TargetRunOptions): Promise<ProcResult & { run: TargetRunInfo }> {
     if (argv.length === 0) throw new Error('empty argv');
     const status = this.sandbox();

@@ -2,7 +2,8 @@
 // applied atomically with its step events, index updates and live publication.
 //
 // Keys (P = prefix):
-//   P:run:<id>            hash: meta (JSON), status, cursor, currentStep, s:<step> (StepState JSON), v:<step> ...
+//   P:run:<id>            hash: meta (JSON), status, cursor, currentStep, s:<step> (StepState JSON), v:<step>,
+//                         ws (the run's workspace manifest, src/core/workspace.ts) ...
 //   P:run:<id>:ev         stream of StepEvents (field e = JSON)
 //   P:idx:all / P:idx:status:<s> / P:idx:runbook:<rb> / P:idx:target:<t>   zsets scored by createdAt ms
 //   P:lock:<target>       run id holding the target;  P:lockq:<target>  runs waiting for it (list)
@@ -483,12 +484,13 @@ export function decodeRun(raw: Record<string, string>): RunRecord {
   Object.defineProperty(run, 'cursor', { value: raw.cursor ?? '', enumerable: false });
   Object.defineProperty(run, 'failedStep', { value: raw.failedStep || undefined, enumerable: false });
   Object.defineProperty(run, 'visits', { value: visits, enumerable: false });
+  Object.defineProperty(run, 'ws', { value: raw.ws || undefined, enumerable: false });
   return run;
 }
 
-export function internals(run: RunRecord): { cursor: string; failedStep?: string; visits: Record<string, number> } {
+export function internals(run: RunRecord): { cursor: string; failedStep?: string; visits: Record<string, number>; ws?: string } {
   const r = run as any;
-  return { cursor: r.cursor ?? '', failedStep: r.failedStep, visits: r.visits ?? {} };
+  return { cursor: r.cursor ?? '', failedStep: r.failedStep, visits: r.visits ?? {}, ws: r.ws };
 }
 
 function sha1(s: string): string {

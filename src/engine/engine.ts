@@ -258,6 +258,9 @@ export class Engine {
       del.push('waitingReason');
     }
     if (expectedCursor) set.cursorFrom = expectedCursor;
+    // A run that ends gives back its workspace first (the run ref on the remote, its folder here), so that a
+    // finished run never has a run ref: whoever sees the end sees the remote as the run leaves it.
+    if (tr.effects.some((e) => e.kind === 'release-workspace')) await this.releaseWorkspace(run);
     const res = await this.store.apply(run.id, expectedCursor || '*', { ...base, set: { ...set, ...(base.set ?? {}) }, del: [...del, ...(base.del ?? [])], status: tr.status, events: evs });
     if (!res.ok) {
       this.logger.info({ runId: run.id, reason: res.reason, status: res.status }, 'transition not applied (run moved on)');
@@ -272,7 +275,7 @@ export class Engine {
       if (e.kind === 'enqueue') await this.addJob({ runId: run.id, step: e.step, visit: e.visit, attempt: e.attempt }, e.delayMs);
       else if (e.kind === 'park') await this.parked(run.id, rb, e.step, e.visit, e.prompt);
       else if (e.kind === 'release-lock') await this.finished(run);
-      else if (e.kind === 'release-workspace') await this.releaseWorkspace(run);
+      // release-workspace: done before the end was recorded (transition()).
     }
   }
 
@@ -501,7 +504,7 @@ export class Engine {
     const startedAt = now();
     const begun = await this.store.begin(j.runId, jobId, {
       set: { currentStep: j.step, updatedAt: startedAt, [`s:${j.step}`]: JSON.stringify({ status: 'running', visit: j.visit, attempt: j.attempt } satisfies StepState) },
-      events: [{ runId: j.runId, step: j.step, kind: 'started', visit: j.visit, attempt: j.attempt, at: startedAt, message: job.attemptsMade > 0 || job.stalledCounter > 0 ? 're-delivered' : undefined }],
+      events: [{ runId: j.runId, step: j.step, kind: 'started', visit: j.visit, attempt: j.attempt, at: startedAt, actor: `worker:${this.workerId}`, message: job.attemptsMade > 0 || job.stalledCounter > 0 ? 're-delivered' : undefined }],
     });
     if (!begun.ok) {
       // A duplicate or stale delivery. If this job moved the cursor but died before adding the next job, add it.

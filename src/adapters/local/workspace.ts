@@ -126,9 +126,9 @@ export class LocalWorkspace implements WorkspacePort {
   async release(run: { id: string; target: Target }, manifest: string | undefined): Promise<void> {
     const m = parseManifest(manifest);
     if (m.anchor) {
-      // Any git directory can delete a remote ref; the mirror is there (or cheap to make) when the clone is not.
-      const clone = Object.entries(m.entries).find(([, e]) => e.kind === 'clone');
-      const dir = clone && existsSync(path.join(this.runDir(run.id), clone[0], '.git')) ? path.join(this.runDir(run.id), clone[0]) : await this.bareDir(run.target);
+      // Any git directory can delete a remote ref: the mirror's (made if missing), never the run folder, which
+      // may be going away at this moment (every worker drops a finished run's folder).
+      const dir = await this.bareDir(run.target);
       await git(dir, ['push', '-q', '--no-verify', run.target.repo, `:${runRef(run.id)}`]).catch((e: Error) => {
         if (!/remote ref does not exist|unable to delete/i.test(e.message)) throw e;
       });
@@ -297,10 +297,15 @@ class Session implements WorkspaceSession {
       this.changed = true;
     };
     const inner = p.git;
+    // A commit a step names may have been made on another machine: fetch it (from the run ref) before git needs it.
+    const need = async (dir: string, shas: (string | undefined)[]) => {
+      const want = shas.filter((x): x is string => !!x && /^[0-9a-f]{40}$/.test(x));
+      if (want.length && existsSync(dir)) await this.have(dir, want);
+    };
     const gitPort: GitPort = {
-      push: (dir, o) => inner.push(dir, o),
-      remoteHasCommit: (dir, sha) => inner.remoteHasCommit(dir, sha),
-      diff: (dir, o) => inner.diff(dir, o),
+      push: async (dir, o) => (await need(dir, [o.sha]), inner.push(dir, o)),
+      remoteHasCommit: async (dir, sha) => (await need(dir, [sha]), inner.remoteHasCommit(dir, sha)),
+      diff: async (dir, o) => (await need(dir, [o?.from, o?.to]), inner.diff(dir, o)),
       status: (dir) => inner.status(dir),
       clone: async (target, dir, opts) => {
         const r = rel(dir);
@@ -320,6 +325,7 @@ class Session implements WorkspaceSession {
         const r = rel(wtPath);
         // A worktree the run already has at that commit: as the run left it (possibly made on another machine).
         if (r !== null && this.m.entries[r]?.head === sha) return this.ensure(r);
+        await need(dir, [sha]);
         const out = await inner.worktree(dir, sha, wtPath);
         const repo = rel(dir);
         record(r, { kind: 'worktree', repo: repo === null ? undefined : (entryFor(this.m, repo) ?? repo), head: sha });

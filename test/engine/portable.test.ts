@@ -21,6 +21,7 @@ import { RUN_ID } from '../../src/core/workspace.js';
 import type { Alert, RunRecord, Target } from '../../src/core/types.js';
 import { REDIS_URL, cleanupPrefix, testPrefix } from '../helpers/redis.js';
 import { alert as mkAlert } from '../helpers/engine.js';
+import { seedAlertText } from '../helpers/seed-alert.js';
 import { buildFixture, failureText, fixtureTarget } from '../fixtures/alembic/generate.js';
 import { debianEnv, isSkip } from '../fixtures/alembic/python-env.js';
 import { PG_SYNC_URL, pgAvailable } from '../fixtures/alembic/postgres.js';
@@ -41,11 +42,7 @@ let alertText = '';
 
 before(async () => {
   if (NO_SQLA) return;
-  const svc = await createSampleService(path.join(root, 'probe'), { name: 'probe', python: PYTHON });
-  spawnSync('git', ['clone', '-q', svc.remote, path.join(root, 'probe', 'clone')]);
-  const r = spawnSync(PYTHON, ['-c', 'import app.models; from sqlalchemy.orm import configure_mappers; configure_mappers()'], { cwd: path.join(root, 'probe', 'clone', 'backend'), encoding: 'utf8' });
-  alertText = `${r.stderr}`.trim().split('\n').filter((l) => /sqlalchemy|Error/.test(l)).slice(-1)[0] ?? '';
-  assert.match(alertText, /failed to locate a name/);
+  alertText = await seedAlertText(root, PYTHON);
 });
 after(() => rmSync(root, { recursive: true, force: true }));
 

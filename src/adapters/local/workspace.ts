@@ -348,7 +348,18 @@ class Session implements WorkspaceSession {
         return out;
       },
     };
-    return { ...p, git: gitPort };
+    // A local build's artifact is a worktree of the commit in the run folder: recorded like any other checkout,
+    // so that the deploy can run on another machine (a build command's outputs beyond the commit are not carried).
+    const build: Ports['build'] = {
+      build: async (target, o) => {
+        const out = await p.build.build(target, o);
+        const r = out.artifactDir ? rel(out.artifactDir) : null;
+        const repo = rel(o.repoDir);
+        if (r !== null && existsSync(path.join(out.artifactDir!, '.git'))) record(r, { kind: 'worktree', repo: repo === null ? undefined : (entryFor(this.m, repo) ?? repo), head: out.commit });
+        return out;
+      },
+    };
+    return { ...p, git: gitPort, build };
   }
 
   async checkpoint(signal?: AbortSignal): Promise<Record<string, string>> {

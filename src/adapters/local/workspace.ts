@@ -50,6 +50,8 @@ export class LocalWorkspace implements WorkspacePort {
   private readonly root: string;
   private readonly mirrors: string;
   private readonly mirrorLocks = new Map<string, Promise<unknown>>();
+  /** Mirrors with an operation in flight in this process (never evicted then). */
+  private readonly busy = new Map<string, number>();
 
   constructor(workdir: string, private readonly opts: { mirrorBudgetBytes: number } = { mirrorBudgetBytes: 2 * 1024 ** 3 }) {
     this.root = path.resolve(workdir);
@@ -67,8 +69,17 @@ export class LocalWorkspace implements WorkspacePort {
   /** One mirror operation at a time per mirror in this process (git's ref locks refuse concurrent fetches). */
   private serial<T>(key: string, fn: () => Promise<T>): Promise<T> {
     const prev = this.mirrorLocks.get(key) ?? Promise.resolve();
-    const p = prev.then(fn, fn);
-    this.mirrorLocks.set(key, p.catch(() => undefined));
+    this.busy.set(key, (this.busy.get(key) ?? 0) + 1);
+    const p = prev.then(fn, fn).finally(() => {
+      const n = (this.busy.get(key) ?? 1) - 1;
+      if (n > 0) this.busy.set(key, n);
+      else this.busy.delete(key);
+    });
+    const tail = p.catch(() => undefined);
+    this.mirrorLocks.set(key, tail);
+    void tail.then(() => {
+      if (this.mirrorLocks.get(key) === tail) this.mirrorLocks.delete(key);
+    });
     return p;
   }
 
@@ -79,7 +90,7 @@ export class LocalWorkspace implements WorkspacePort {
     return this.serial(m, async () => {
       if (!existsSync(path.join(m, 'HEAD'))) {
         mkdirSync(m, { recursive: true });
-        await git(m, ['init', '-q', '--bare'], { signal });
+        await git(m, ['init', '-q', '--bare', '--template='], { signal });
       }
       const missing = need === 'latest' || !(await hasAll(m, need));
       if (missing) {
@@ -140,7 +151,7 @@ export class LocalWorkspace implements WorkspacePort {
     const m = this.mirrorOf(target);
     if (!existsSync(path.join(m, 'HEAD'))) {
       mkdirSync(m, { recursive: true });
-      await git(m, ['init', '-q', '--bare']);
+      await git(m, ['init', '-q', '--bare', '--template=']);
     }
     return m;
   }
@@ -172,7 +183,7 @@ export class LocalWorkspace implements WorkspacePort {
       for (const m of all) {
         used += m.size;
         // Over budget: evict (clones are hard-linked copies, never borrowing from a mirror, so none breaks).
-        if (used > this.opts.mirrorBudgetBytes && !this.mirrorLocks.has(m.p)) {
+        if (used > this.opts.mirrorBudgetBytes && !this.busy.has(m.p)) {
           rmSync(m.p, { recursive: true, force: true });
           used -= m.size;
           mirrors++;

@@ -21,7 +21,7 @@ import { transition as machine, type MachineState, type RunEvent, type StepError
 import { ExpressionError, render } from '../core/expr.js';
 import type { Ports, ApprovalRequest, WorkspacePort } from '../ports/index.js';
 import { LocalWorkspace } from '../adapters/local/workspace.js';
-import { RunStore, internals, type Patch } from './store.js';
+import { RunStore, internals, withInternals, type Patch } from './store.js';
 import type { Config } from '../config/config.js';
 import { ActionRegistry, defaultRegistry } from '../actions/index.js';
 import { createPorts } from '../adapters/index.js';
@@ -85,6 +85,8 @@ interface StepJob {
 }
 
 const QUEUE = 'steps';
+/** Consecutive steps one job may run (sticky execution) before it hands the run to a fresh job. */
+const MAX_STICKY = 100;
 const now = () => new Date().toISOString();
 export const jobIdFor = (runId: string, step: string, visit: number, attempt: number) => `${runId}.${step}.${visit}.${attempt}`;
 const approvalCursor = (runId: string, step: string, visit: number) => `${runId}.${step}.${visit}.approval`;
@@ -285,7 +287,7 @@ export class Engine {
     await this.workspace.release(run, ws).catch((e) => this.logger.warn({ runId: run.id, err: errorInfo(e) }, 'workspace release failed; the sweeper will retry'));
   }
 
-  private async addJob(j: StepJob, delayMs?: number): Promise<void> {
+  private async addJob(j: StepJob & { redelivered?: boolean }, delayMs?: number): Promise<void> {
     await this.queue.add('step', j, {
       jobId: jobIdFor(j.runId, j.step, j.visit, j.attempt),
       delay: delayMs && delayMs > 0 ? delayMs : undefined,
@@ -470,13 +472,16 @@ export class Engine {
     const ids = await this.store.redis.zrange(this.store.key('idx', 'status', 'running'), 0, -1);
     let fixed = 0;
     for (const id of ids) {
-      const raw = await this.store.redis.hmget(this.store.runKey(id), 'cursor', 'updatedAt', 'status');
+      const raw = await this.store.redis.hmget(this.store.runKey(id), 'cursor', 'updatedAt', 'status', 'stickyJob');
       const cursor = raw[0];
       if (!cursor || raw[2] !== 'running') continue;
       if (Date.now() - Date.parse(raw[1] ?? '') < 5_000) continue;
       const j = parseJobId(cursor);
       if (!j) continue;
       const exists = await this.store.redis.exists(`${this.bullPrefix()}:${QUEUE}:${cursor}`);
+      // A job running the run's steps one after another (sticky) and not finished: it holds the cursor step.
+      const sticky = raw[3] ? await this.store.redis.hmget(`${this.bullPrefix()}:${QUEUE}:${raw[3]}`, 'timestamp', 'finishedOn') : [null, null];
+      if (sticky[0] && !sticky[1]) continue;
       if (!exists) {
         await this.addJob(j);
         fixed++;
@@ -498,23 +503,23 @@ export class Engine {
 
   private async process(job: Job): Promise<string> {
     if (job.name === 'approval-timeout') return this.approvalTimeout(job.data as { runId: string; cursor: string });
-    const j = job.data as StepJob;
-    const jobId = job.id!;
-    const t0 = Date.now();
+    let j = job.data as StepJob & { redelivered?: boolean };
+    let jobId = job.id!;
     const startedAt = now();
     const begun = await this.store.begin(j.runId, jobId, {
       set: { currentStep: j.step, updatedAt: startedAt, [`s:${j.step}`]: JSON.stringify({ status: 'running', visit: j.visit, attempt: j.attempt } satisfies StepState) },
-      events: [{ runId: j.runId, step: j.step, kind: 'started', visit: j.visit, attempt: j.attempt, at: startedAt, actor: `worker:${this.workerId}`, message: job.attemptsMade > 0 || job.stalledCounter > 0 ? 're-delivered' : undefined }],
+      events: [{ runId: j.runId, step: j.step, kind: 'started', visit: j.visit, attempt: j.attempt, at: startedAt, actor: `worker:${this.workerId}`, message: job.attemptsMade > 0 || job.stalledCounter > 0 || j.redelivered ? 're-delivered' : undefined }],
     });
     if (!begun.ok) {
-      // A duplicate or stale delivery. If this job moved the cursor but died before adding the next job, add it.
-      if (begun.cursorFrom === jobId && begun.status === 'running' && begun.cursor) {
+      // A duplicate or stale delivery. If this job moved the cursor but died before adding the next job, add it;
+      // the same when this job ran the run's steps one after another (sticky) and its worker died in one of them.
+      if ((begun.cursorFrom === jobId || begun.stickyJob === jobId) && begun.status === 'running' && begun.cursor) {
         const next = parseJobId(begun.cursor);
-        if (next) await this.addJob(next);
+        if (next) await this.addJob({ ...next, redelivered: begun.stickyJob === jobId });
       }
       return 'stale';
     }
-    const run = begun.run;
+    let run = begun.run;
     let rb: Runbook;
     try {
       rb = await this.runbookFor(run);
@@ -524,6 +529,20 @@ export class Engine {
       await this.transition(run, orphan, jobId, { requireStatus: ['running'] }, await machine(orphan, stateOf(run), { type: 'failed', step: j.step, visit: j.visit, attempt: j.attempt, error: errorInfo(e) as StepError, retryable: false }));
       return 'failed';
     }
+    // Sticky execution: while the next step is due now, this job runs it too (one checkpoint per step, no new
+    // job); a crash in between is recovered from the run record (stickyJob) when BullMQ re-delivers this job.
+    for (let n = 0; ; n++) {
+      const r = await this.runStep(run, rb, j, jobId, n < MAX_STICKY && !this.closed ? job.id! : undefined);
+      if (typeof r === 'string') return r;
+      run = r.run;
+      j = r.job;
+      jobId = r.jobId;
+    }
+  }
+
+  /** Run one step and record its outcome; with `stickyJob`, start the next step right here when it is due now. */
+  private async runStep(run: RunRecord, rb: Runbook, j: StepJob, jobId: string, stickyJob?: string): Promise<string | { run: RunRecord; job: StepJob; jobId: string }> {
+    const t0 = Date.now();
     const def = rb.stepMap.get(j.step);
     const action = def?.action ? this.registry.get(def.action) : undefined;
     const log = this.logger.child({ runId: j.runId, step: j.step, attempt: j.attempt });
@@ -583,6 +602,19 @@ export class Engine {
     clearTimeout(timer);
     this.active.delete(j.runId);
     const tr = await machine(rb, stateOf(run), { type: 'succeeded', step: j.step, visit: j.visit, attempt: j.attempt, output, input, durationMs: Date.now() - t0 });
+    const tg = tr.target;
+    if (stickyJob && tg.kind === 'job' && !tg.delayMs) {
+      // Record this step and start the next in the same atomic update: one round trip per step.
+      const next: StepJob = { runId: j.runId, step: tg.step, visit: tg.visit, attempt: tg.attempt };
+      const nextId = jobIdFor(next.runId, next.step, next.visit, next.attempt);
+      const running: StepState = { status: 'running', visit: next.visit, attempt: next.attempt };
+      const started: StepEvent = { runId: j.runId, step: next.step, kind: 'started', visit: next.visit, attempt: next.attempt, at: now(), actor: `worker:${this.workerId}` };
+      const sticky: Transition = { ...tr, states: { ...tr.states, [next.step]: running }, events: [...tr.events, started], effects: tr.effects.filter((e) => e.kind !== 'enqueue') };
+      const ok = await this.transition(run, rb, jobId, { requireStatus: ['running'] }, sticky, { ...wsSet, stickyJob });
+      if (!ok) return 'stale';
+      const after = withInternals({ ...tr.state.run, status: 'running', currentStep: next.step, steps: { ...tr.state.run.steps, [next.step]: running } }, { cursor: nextId, visits: tr.state.visits, ws: wsSet.ws ?? internals(run).ws });
+      return { run: after, job: next, jobId: nextId };
+    }
     await this.transition(run, rb, jobId, { requireStatus: ['running'] }, tr, wsSet);
     return tr.states[j.step]?.status === 'failed' ? 'failed' : 'succeeded';
   }

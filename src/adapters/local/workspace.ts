@@ -398,7 +398,7 @@ class Session implements WorkspaceSession {
       done.push(key);
     }
     if (publish.length && via) await this.publish(via, publish, signal);
-    this.mark(done);
+    if (done.length) this.mark(done);
     return this.changed ? { ws: JSON.stringify(this.m) } : {};
   }
 

@@ -57,6 +57,8 @@ export interface EngineOptions {
   defaultStepTimeoutMs?: number;
   /** Where runs keep their checkouts on this machine (default: the local disk under config.workdir). */
   workspace?: WorkspacePort;
+  /** Consecutive steps one job may run (sticky execution; 0 = every step its own job). Default 100. */
+  stickySteps?: number;
 }
 
 export interface SubmitRequest {
@@ -152,7 +154,9 @@ export class Engine {
     this.queue.on('error', (e: Error) => this.logger.warn({ err: errorInfo(e) }, 'queue connection error'));
     for (const rb of this.runbooks.values()) this.byHash.set(rb.hash, rb);
     this.defaultStepTimeoutMs = opts.defaultStepTimeoutMs ?? 15 * 60_000;
+    this.stickySteps = opts.stickySteps ?? MAX_STICKY;
   }
+  private readonly stickySteps: number;
   private readonly defaultStepTimeoutMs: number;
 
   static async create(opts: EngineOptions): Promise<Engine> {
@@ -532,7 +536,7 @@ export class Engine {
     // Sticky execution: while the next step is due now, this job runs it too (one checkpoint per step, no new
     // job); a crash in between is recovered from the run record (stickyJob) when BullMQ re-delivers this job.
     for (let n = 0; ; n++) {
-      const r = await this.runStep(run, rb, j, jobId, n < MAX_STICKY && !this.closed ? job.id! : undefined);
+      const r = await this.runStep(run, rb, j, jobId, n < this.stickySteps && !this.closed ? job.id! : undefined);
       if (typeof r === 'string') return r;
       run = r.run;
       j = r.job;

@@ -2,7 +2,8 @@
 //   env: REDIS_URL, RW_PREFIX, RW_WORKDIR, RW_PLATFORM_DIR, RW_RUNBOOKS (YAML files, comma-separated)
 //        RW_WIPE=1: before every step, this worker forgets what it has of the run on disk (an instance recycled
 //        between any two steps): every step it runs must re-materialise the run's checkouts from git.
-//        RW_CONCURRENCY (default 1)
+//        RW_CONCURRENCY (default 1). Every step is its own job (no sticky execution), so the steps of a run land
+//        on whichever worker is free, as they do after crashes and approval waits.
 //   stdout: "ready <pid>" once the worker runs; SIGTERM closes it.
 import { rmSync } from 'node:fs';
 import { Engine } from '../../src/engine/engine.js';
@@ -34,7 +35,7 @@ const workspace: WorkspacePort = process.env.RW_WIPE === '1'
   : local;
 const registry = defaultRegistry();
 const runbooks = loadRunbookFiles(process.env.RW_RUNBOOKS!.split(','), registry.catalog());
-const engine = await Engine.create({ config, runbooks, registry, workspace });
+const engine = await Engine.create({ config, runbooks, registry, workspace, stickySteps: 0 });
 await engine.startWorker();
 process.stdout.write(`ready ${process.pid}\n`);
 process.on('SIGTERM', async () => {

@@ -17,6 +17,8 @@ pyhas psycopg2 || missing+=(python3-psycopg2)
 /usr/bin/python3 -m venv --help >/dev/null 2>&1 && /usr/bin/python3 -c "import ensurepip" >/dev/null 2>&1 || missing+=(python3-venv)
 have pg_ctlcluster || have postgres || missing+=(postgresql)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
+# A real Alertmanager for the intake test (test/api/alertmanager-real.test.ts).
+have prometheus-alertmanager || missing+=(prometheus-alertmanager)
 
 if ((${#missing[@]})); then
   if [ "$(id -u)" = 0 ] && have apt-get; then
@@ -35,5 +37,12 @@ if [ -f package-lock.json ]; then
   npm ci --no-audit --no-fund || { echo "setup: WARNING: npm ci refused package-lock.json; falling back to npm install" >&2; npm install --no-audit --no-fund; }
 else
   npm install --no-audit --no-fund
+fi
+# Put `runwright` on the PATH (npm link: a symlink in npm's global bin). Without write access there, say so:
+# `npx runwright ...` works from this folder either way.
+if npm link --no-audit --no-fund >/dev/null 2>&1 && command -v runwright >/dev/null 2>&1; then
+  echo "setup: runwright is on the PATH ($(command -v runwright)); runwright --version: $(runwright --version)"
+else
+  echo "setup: could not put runwright on the PATH (npm link needs write access to $(npm prefix -g)); use \`npx runwright ...\` from this folder, or run: sudo npm link" >&2
 fi
 echo "setup: done. Redis: ${REDIS_URL:-redis://127.0.0.1:6379} (npm test and npm run demo start a private redis-server when none answers)"

@@ -5,8 +5,9 @@ import './types.js';
 import type { Engine } from '../engine/engine.js';
 import type { RunStatus } from '../core/types.js';
 import { stepKind } from '../core/runbook.js';
+import { incidentReport, runPageUrl } from '../core/report.js';
 import { HttpError } from './errors.js';
-import { approversFor, principalMayApprove } from './approvers.js';
+import type { ApprovalPolicy } from './approvers.js';
 import { toRun, toSummary } from './schemas.js';
 import type { EventStreams } from './sse.js';
 import type { IntakeLog } from './intake/log.js';
@@ -17,6 +18,7 @@ export interface RunsDeps {
   streams: EventStreams;
   intakeLog: IntakeLog;
   metrics: Metrics;
+  approvals: ApprovalPolicy;
 }
 
 const STATUSES: RunStatus[] = ['queued', 'waiting_lock', 'running', 'waiting_approval', 'succeeded', 'failed', 'escalated', 'cancelled', 'refused'];
@@ -42,7 +44,7 @@ function parseTime(v: string | undefined, field: string): number | undefined {
 }
 
 export async function runsRoutes(app: FastifyInstance, deps: RunsDeps): Promise<void> {
-  const { engine, streams, intakeLog, metrics } = deps;
+  const { engine, streams, intakeLog, metrics, approvals } = deps;
   const tags = ['runs'];
 
   const getRun = async (req: FastifyRequest<{ Params: { id: string } }>) => {
@@ -90,7 +92,24 @@ export async function runsRoutes(app: FastifyInstance, deps: RunsDeps): Promise<
     },
   }, async (req) => {
     const run = await getRun(req);
-    return { run: toRun(run), events: await engine.store.events(run.id), approvers: approversFor(engine, run) };
+    return { run: toRun(run), events: await engine.store.events(run.id), approvers: approvals.allowed(run) };
+  });
+
+  app.get<{ Params: { id: string } }>('/api/runs/:id/report', {
+    config: { role: 'viewer', cookieAuth: true },
+    schema: {
+      tags, security, summary: 'The incident report of a run (markdown): symptom, cause found, fix and diff, verification, approvals, timeline',
+      params: idParams,
+      produces: ['text/markdown'],
+      response: { 200: { description: 'text/markdown', type: 'string' }, ...err(401, 403, 404) },
+    },
+  }, async (req, reply) => {
+    const run = await getRun(req);
+    const md = incidentReport(run, await engine.store.events(run.id), { runbookTitle: engine.runbooks.get(run.runbookId)?.title, dashboardUrl: runPageUrl(`${req.protocol}://${req.host}`, run.id) });
+    return reply
+      .type('text/markdown; charset=utf-8')
+      .header('content-disposition', `inline; filename="incident-${run.id}.md"`)
+      .send(md);
   });
 
   app.get<{ Params: { id: string }; Querystring: { after?: string; limit?: string } }>('/api/runs/:id/events', {
@@ -109,10 +128,11 @@ export async function runsRoutes(app: FastifyInstance, deps: RunsDeps): Promise<
   const decision = (kind: 'approved' | 'rejected') => async (req: FastifyRequest<{ Params: { id: string }; Body: { comment?: string; choice?: string } | undefined }>) => {
     const run = await getRun(req);
     const p = req.principal!;
-    const allowed = approversFor(engine, run);
-    if (!principalMayApprove(p, allowed)) {
+    const allowed = approvals.allowed(run);
+    if (!(await approvals.may(approvals.identities.fromPrincipal(p), run))) {
       metrics.approvals.inc({ via: 'api', outcome: 'refused' });
-      throw new HttpError(403, 'not_an_approver', `'${p.name}' is not an allowed approver for run ${run.id} (allowed: ${allowed.join(', ')})`);
+      const who = allowed.length ? allowed.join(', ') : approvals.config.api.approvalDefault === 'admins' ? 'admins only' : 'nobody: the runbook, the target and SLACK_APPROVERS name no approver';
+      throw new HttpError(403, 'not_an_approver', `'${p.name}' is not an allowed approver for run ${run.id} (allowed: ${who})`);
     }
     const body = req.body ?? {};
     const after = await engine.decide(run.id, { decision: kind, actor: p.name, comment: body.comment, choice: kind === 'approved' ? body.choice : undefined });
@@ -156,7 +176,8 @@ export async function runsRoutes(app: FastifyInstance, deps: RunsDeps): Promise<
   });
 
   app.post<{ Body: { runbook: string; target: string; text?: string; severity?: string; labels?: Record<string, string>; fingerprint?: string; inputs?: Record<string, unknown>; dryRun?: boolean } }>('/api/runs', {
-    config: { role: 'admin' },
+    // Approvers may start what they could approve (the dashboard's manual trigger); viewers may not.
+    config: { role: 'approver' },
     schema: {
       tags, security, summary: 'Start a run by hand (no matching; dedup still applies to the fingerprint)',
       body: {

@@ -124,6 +124,8 @@ export interface Runbook {
 export interface ActionCatalog {
   has(name: string): boolean;
   requiredParams?(name: string): string[] | undefined;
+  /** Every known action name, listed when a runbook names an unknown one. */
+  names?(): string[];
 }
 
 export function stepKind(s: StepDef): 'action' | 'switch' | 'approval' | 'end' {
@@ -160,8 +162,25 @@ export function parseRunbook(source: string, file: string, actions: ActionCatalo
   const issues: ValidationIssue[] = [];
   const lineOf = (p: (string | number)[]): number | undefined => nodeLine(doc, lc, p);
   for (const e of doc.errors) {
-    const pos = e.linePos?.[0];
-    issues.push({ file, line: pos?.line, column: pos?.col, message: `YAML: ${e.message.split('\n')[0]}` });
+    // A key that runs over several lines ends where the stray `:` is — the line to fix (usually mis-indented);
+    // the "nested mapping" complaint about the same key would point one line early, so it is left out.
+    if (e.code === 'BLOCK_AS_IMPLICIT_KEY' && doc.errors.some((o) => o.code === 'MULTILINE_IMPLICIT_KEY' && o.pos[0] === e.pos[0])) continue;
+    const pos = e.code === 'MULTILINE_IMPLICIT_KEY' ? e.linePos?.[1] : e.linePos?.[0];
+    const what = e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+    const hint = e.code === 'MULTILINE_IMPLICIT_KEY' ? ' (check the indentation of this line and the one above)' : '';
+    issues.push({ file, line: pos?.line, column: pos?.col, message: `YAML: ${what}${hint}` });
+  }
+  // Input names like toString, constructor or __proto__ would read as built-in properties of every object (and
+  // __proto__ would vanish when the YAML becomes an object): refused here, on the YAML keys themselves.
+  const inputsNode = doc.get('inputs', true);
+  if (isMap(inputsNode)) {
+    for (const pair of inputsNode.items) {
+      const k = (pair.key as { value?: unknown } | null)?.value;
+      if (typeof k === 'string' && k in Object.prototype) {
+        const r = (pair.key as { range?: [number, number, number] }).range;
+        issues.push({ file, line: r ? lc.linePos(r[0]).line : lineOf(['inputs']), path: `inputs.${k}`, message: `input name '${k}' is reserved: it names a built-in property of every object (toString, constructor, __proto__, …); choose another` });
+      }
+    }
   }
   if (issues.length) throw new ValidationError(issues);
   let data: unknown;
@@ -199,7 +218,7 @@ export function parseRunbook(source: string, file: string, actions: ActionCatalo
     const kinds = [s.action ? 'action' : '', s.switch ? 'switch' : '', s.approval ? 'approval' : '', s.end ? 'end' : ''].filter(Boolean);
     if (kinds.length === 0) at([], 'a step needs one of: action, switch, approval, end');
     if (kinds.length > 1) at([], `a step is one of action, switch, approval or end, not ${kinds.join(' and ')}`);
-    if (s.action && !actions.has(s.action)) at(['action'], `unknown action '${s.action}'`);
+    if (s.action && !actions.has(s.action)) at(['action'], `unknown action '${s.action}'${actions.names ? ` (known: ${actions.names().join(', ')})` : ''}`);
     if (s.action && actions.has(s.action) && actions.requiredParams) {
       const req = actions.requiredParams(s.action) ?? [];
       for (const r of req) if (!(s.with && r in s.with)) at(['with'], `action '${s.action}' needs parameter '${r}'`);
@@ -233,7 +252,7 @@ export function parseRunbook(source: string, file: string, actions: ActionCatalo
     for (const x of exprs) {
       try {
         compile(x.expr);
-        for (const name of referencedInputs(x.expr)) if (!(name in rb.inputs)) at(x.field, `expression reads inputs.${name}, which the runbook does not declare`);
+        for (const name of referencedInputs(x.expr)) if (!Object.hasOwn(rb.inputs, name)) at(x.field, `expression reads inputs.${name}, which the runbook does not declare`);
       } catch (e) {
         at(x.field, (e as Error).message);
       }
@@ -242,7 +261,7 @@ export function parseRunbook(source: string, file: string, actions: ActionCatalo
       for (const p of checkTemplates(t.value)) at([...t.field, ...splitPath(p.path)], p.message);
       for (const expr of allHoles(t.value)) {
         try {
-          for (const name of referencedInputs(expr)) if (!(name in rb.inputs)) at(t.field, `expression reads inputs.${name}, which the runbook does not declare`);
+          for (const name of referencedInputs(expr)) if (!Object.hasOwn(rb.inputs, name)) at(t.field, `expression reads inputs.${name}, which the runbook does not declare`);
         } catch {
           /* reported above */
         }
@@ -397,11 +416,42 @@ function nodeLine(doc: Document, lc: LineCounter, p: (string | number)[]): numbe
   return undefined;
 }
 
+/**
+ * Deny by default: every approval step must have someone allowed to decide it — the runbook's policy.approvers, the
+ * step's approvers, or (for each target it can run on) the target's approvers, or the fallback list (SLACK_APPROVERS).
+ * With adminsDecide (RUNWRIGHT_APPROVAL_DEFAULT=admins) a gate nobody is named for is decided by admins only.
+ * Returns one issue per uncovered approval step, at its file and line.
+ */
+export function approvalCoverage(
+  runbooks: Iterable<Runbook>,
+  targets: Iterable<{ name: string; approvers?: string[] }>,
+  opts: { fallback: string[]; adminsDecide: boolean },
+): ValidationIssue[] {
+  if (opts.fallback.length || opts.adminsDecide) return [];
+  const open = [...targets].filter((t) => !t.approvers?.length).map((t) => t.name);
+  if (!open.length) return [];
+  const issues: ValidationIssue[] = [];
+  for (const rb of runbooks) {
+    if (rb.policy.approvers?.length) continue;
+    for (const s of rb.steps) {
+      if (!s.approval || s.approval.approvers?.length) continue;
+      issues.push({
+        file: rb.file,
+        line: s.line,
+        step: s.id,
+        path: `steps.${s.id}.approval.approvers`,
+        message: `nobody may decide approval step '${s.id}' on target${open.length > 1 ? 's' : ''} ${open.join(', ')}: name approvers (policy.approvers, the step's approval.approvers, the target's approvers or SLACK_APPROVERS), or set RUNWRIGHT_APPROVAL_DEFAULT=admins to let admins decide`,
+      });
+    }
+  }
+  return issues;
+}
+
 /** Resolve a run's inputs: defaults applied, required ones present, types and enums checked. */
 export function resolveInputs(rb: Runbook, given: Record<string, unknown> = {}): Record<string, Json> {
   const issues: ValidationIssue[] = [];
   const out: Record<string, Json> = {};
-  for (const k of Object.keys(given)) if (!(k in rb.inputs)) issues.push({ path: `inputs.${k}`, message: `runbook '${rb.id}' has no input '${k}'` });
+  for (const k of Object.keys(given)) if (!Object.hasOwn(rb.inputs, k)) issues.push({ path: `inputs.${k}`, message: `runbook '${rb.id}' has no input '${k}'` });
   for (const [name, def] of Object.entries(rb.inputs)) {
     let v = given[name];
     if (v === undefined) v = def.default;

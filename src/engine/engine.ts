@@ -26,6 +26,7 @@ import type { Config } from '../config/config.js';
 import { ActionRegistry, defaultRegistry } from '../actions/index.js';
 import { createPorts } from '../adapters/index.js';
 import { silentLogger } from '../logging.js';
+import { withCredentials, withoutCredentials } from './target-secrets.js';
 
 export class ConflictError extends RunwrightError {
   constructor(message: string, code = 'conflict') {
@@ -203,7 +204,7 @@ export class Engine {
       runbookId: rb.id,
       runbookHash: rb.hash,
       alert: req.alert,
-      target,
+      target: withoutCredentials(target),
       inputs,
       status: 'queued',
       createdAt: t,
@@ -288,7 +289,7 @@ export class Engine {
   /** The run's workspace on this machine (other machines sweep theirs). Never fails the run. */
   private async releaseWorkspace(run: RunRecord): Promise<void> {
     const ws = (await this.store.redis.hget(this.store.runKey(run.id), 'ws').catch(() => null)) ?? undefined;
-    await this.workspace.release(run, ws).catch((e) => this.logger.warn({ runId: run.id, err: errorInfo(e) }, 'workspace release failed; the sweeper will retry'));
+    await this.workspace.release({ id: run.id, target: withCredentials(run.target, this.targets) }, ws).catch((e) => this.logger.warn({ runId: run.id, err: errorInfo(e) }, 'workspace release failed; the sweeper will retry'));
   }
 
   private async addJob(j: StepJob & { redelivered?: boolean }, delayMs?: number): Promise<void> {
@@ -307,11 +308,13 @@ export class Engine {
     const run = (await this.store.get(runId))!;
     const ctx = exprContext(run);
     const render1 = async (tpl?: string) => (tpl ? await render(tpl, ctx).catch(() => undefined) : undefined);
-    if (run.autoApprove) {
+    if (run.autoApprove || run.dryRun) {
+      // A dry run writes nothing, so it never waits for a person: its gates pass and the plan goes on.
       // A recommendation that cannot be rendered is no recommendation (the approval's branches decide).
       const rec = await render1(def.approval!.recommend);
       const choice = rec === undefined || rec === null ? undefined : String(rec) || undefined;
-      await this.decide(runId, { decision: 'approved', actor: 'auto-approve', comment: 'approved automatically (--auto-approve)', choice }).catch((e) => this.logger.warn({ runId, err: errorInfo(e) }, 'auto-approve failed'));
+      const [actor, comment] = run.autoApprove ? ['auto-approve', 'approved automatically (--auto-approve)'] : ['dry-run', 'dry run: passed without a person (nothing is written)'];
+      await this.decide(runId, { decision: 'approved', actor, comment, choice }).catch((e) => this.logger.warn({ runId, err: errorInfo(e) }, 'auto-approve failed'));
       return;
     }
     if (def.approval!.timeout !== undefined) {
@@ -572,7 +575,7 @@ export class Engine {
       if (!parsed.success) {
         throw new PermanentError(`bad parameters for ${def.action}: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`, 'bad_params');
       }
-      const session = this.workspace.session(run, internals(run).ws, log);
+      const session = this.workspace.session({ id: run.id, target: withCredentials(run.target, this.targets) }, internals(run).ws, log);
       await session.prepare(rendered, ac.signal);
       const ctx = this.actionContext(run, rb, def, j, ac.signal, log, session.ports(this.ports(run.target.platform)));
       const work = run.dryRun && action.sideEffects
@@ -644,7 +647,7 @@ export class Engine {
       logger,
       signal,
       alert: run.alert,
-      target: run.target,
+      target: withCredentials(run.target, this.targets),
       inputs: run.inputs,
       steps: run.steps,
       approval: run.approval,

@@ -18,6 +18,7 @@ import { RetryableError } from '../../core/errors.js';
 import { resolveInside } from '../../core/safe-path.js';
 import { RUN_ID, entryFor, materialiseOrder, parseManifest, runPathsIn, runRef, runRelative, type WorkspaceEntry, type WorkspaceManifest } from '../../core/workspace.js';
 import { gitEnv } from './git.js';
+import { stripCredentials } from '../../engine/target-secrets.js';
 
 const SAFE = ['-c', 'core.hooksPath=/dev/null', '-c', 'protocol.ext.allow=never', '-c', 'advice.detachedHead=false'];
 const EMPTY_TREE = '4b825dc642cb6eb9a060e54bf8d69288fbee4904';
@@ -63,7 +64,8 @@ export class LocalWorkspace implements WorkspacePort {
   }
 
   private mirrorOf(target: Target): string {
-    return path.join(this.mirrors, `${createHash('sha1').update(target.repo).digest('hex').slice(0, 16)}.git`);
+    // One mirror per remote, whatever credentials a worker has for it.
+    return path.join(this.mirrors, `${createHash('sha1').update(stripCredentials(target.repo)).digest('hex').slice(0, 16)}.git`);
   }
 
   /** One mirror operation at a time per mirror in this process (git's ref locks refuse concurrent fetches). */

@@ -575,7 +575,7 @@ export class Engine {
       if (!parsed.success) {
         throw new PermanentError(`bad parameters for ${def.action}: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`, 'bad_params');
       }
-      const session = this.workspace.session({ id: run.id, target: withCredentials(run.target, this.targets) }, internals(run).ws, log);
+      const session = this.workspace.session({ id: run.id, target: withCredentials(run.target, this.targets), dryRun: run.dryRun }, internals(run).ws, log);
       await session.prepare(rendered, ac.signal);
       const ctx = this.actionContext(run, rb, def, j, ac.signal, log, session.ports(this.ports(run.target.platform)));
       const work = run.dryRun && action.sideEffects

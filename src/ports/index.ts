@@ -82,7 +82,8 @@ export interface WorkspaceSession {
 export interface WorkspacePort {
   /** The run's folder on this machine. */
   runDir(runId: string): string;
-  session(run: { id: string; target: Target }, manifest: string | undefined, logger: { warn(o: object, m?: string): void; info(o: object, m?: string): void }): WorkspaceSession;
+  /** A dry run's commits are not published (a dry run writes nothing to the remote). */
+  session(run: { id: string; target: Target; dryRun?: boolean }, manifest: string | undefined, logger: { warn(o: object, m?: string): void; info(o: object, m?: string): void }): WorkspaceSession;
   /** The run ended: delete its run ref on the remote and its folder here. */
   release(run: { id: string; target: Target }, manifest: string | undefined): Promise<void>;
   /** Delete the run's folder here (another machine ended it). */

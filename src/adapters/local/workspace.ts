@@ -132,7 +132,7 @@ export class LocalWorkspace implements WorkspacePort {
     return (await git(dir, ['rev-parse', 'HEAD'])).trim();
   }
 
-  session(run: { id: string; target: Target }, manifest: string | undefined, logger: Log): WorkspaceSession {
+  session(run: { id: string; target: Target; dryRun?: boolean }, manifest: string | undefined, logger: Log): WorkspaceSession {
     return new Session(this, run, parseManifest(manifest), logger);
   }
 
@@ -213,7 +213,7 @@ class Session implements WorkspaceSession {
   private changed = false;
   private readonly dir: string;
 
-  constructor(private readonly ws: LocalWorkspace, private readonly run: { id: string; target: Target }, private readonly m: WorkspaceManifest, private readonly log: Log) {
+  constructor(private readonly ws: LocalWorkspace, private readonly run: { id: string; target: Target; dryRun?: boolean }, private readonly m: WorkspaceManifest, private readonly log: Log) {
     this.dir = ws.runDir(run.id);
   }
 
@@ -399,7 +399,11 @@ class Session implements WorkspaceSession {
       via ??= e.kind === 'clone' ? at : this.abs(e.repo ?? key);
       done.push(key);
     }
-    if (publish.length && via) await this.publish(via, publish, signal);
+    // A dry run writes nothing to the remote (its checkouts stay on this worker); a remote that refuses the run
+    // ref costs the run its portability, not its step: what could not be published is tried again next step.
+    if (publish.length && via && !this.run.dryRun) {
+      await this.publish(via, publish, signal).catch((e: Error) => this.log.warn({ err: { message: e.message }, commits: publish }, 'could not publish the run\'s commits to its run ref; the run stays on this worker'));
+    }
     if (done.length) this.mark(done);
     return this.changed ? { ws: JSON.stringify(this.m) } : {};
   }

@@ -59,6 +59,8 @@ export interface DemoOptions {
   timeoutMs?: number;
   /** plan every side-effecting step instead of doing it */
   dryRun?: boolean;
+  /** runbook inputs (e.g. rollbackOnFailure) */
+  inputs?: Record<string, unknown>;
 }
 
 /** The incident: the service's current head, built and run on the local platform, fails; its error lines make the alert. */
@@ -123,7 +125,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
       if (!runId) early.push(ev);
       else if (ev.runId === runId) show(ev);
     });
-    const res = await engine.submit({ runbookId: rb.id, alert, target: target.name, autoApprove: true, dryRun: opts.dryRun });
+    const res = await engine.submit({ runbookId: rb.id, alert, target: target.name, autoApprove: true, dryRun: opts.dryRun, inputs: opts.inputs as never });
     if (res.result === 'throttled') throw new Error('throttled');
     runId = res.run.id;
     print(`run ${runId}: runbook ${rb.id} (${rb.steps.length} steps) on ${target.name} [local], auto-approve`);

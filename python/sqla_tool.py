@@ -1290,7 +1290,10 @@ class Fixer:
             header = reason_for(r, probs) if reason_for else self.reason_a(r, probs)
             comment_out(self.edits, r.src, r.stmt, header, {"op": "comment_out", "class": r.cls.name, "attr": r.attr, "line": r.stmt.lineno, "why": header[0]})
             commented.add((r.cls.name, r.attr))
-            self.summary.append("commented out %s.%s (%s)" % (r.cls.name, r.attr, ", ".join(p["kind"] for p in probs)))
+            # a mixin's relationship disappears from every mapped class that inherits it: say so, class by class
+            for mc in sorted(r.mapped_as or ()):
+                self.edits.notes.append({"op": "comment_out", "class": mc, "attr": r.attr, "line": r.stmt.lineno, "why": header[0], "via": r.cls.name, "path": r.src.rel})
+            self.summary.append("commented out %s.%s (%s)%s" % (r.cls.name, r.attr, ", ".join(p["kind"] for p in probs), " — inherited by %s" % ", ".join(sorted(r.mapped_as)) if r.mapped_as else ""))
         self.mend_counterparts(commented)
         return commented
 

@@ -43,7 +43,8 @@ function why(p: Problem): string {
 export function commitText(fix: FixKind, r: FixResult, model: string | null, problems: Problem[]): { subject: string; body: string } {
   const reasons = [...new Set(problems.map(why))];
   if (fix === 'A') {
-    const rels = r.edits.filter((e) => e.op === 'comment_out').map((e) => `${e.class}.${e.attr}`);
+    // (edits with `via` are a mixin's relationship as each inheriting class has it: the mixin's line says it)
+    const rels = r.edits.filter((e) => e.op === 'comment_out' && !e.via).map((e) => `${e.class}.${e.attr}`);
     const subject = rels.length === 1 ? `Fix SQLAlchemy: Comment out broken ${rels[0]} relationship` : `Fix SQLAlchemy: Comment out ${rels.length} broken relationships (${list(rels, 3)})`;
     const missing = [...new Set(problems.filter((p) => p.kind === 'missing_class').map((p) => p.target))];
     const until = missing.length ? `Commenting out until ${list(missing as string[])} ${missing.length === 1 ? 'is' : 'are'} implemented.` : 'Commenting out until the relationships are fixed (TODO notes mark each).';

@@ -12,3 +12,9 @@ export VALKEY_INSTANCE=runwright
 # Filled in along the way (deploy/memorystore.sh and the API deploy print them):
 export REDIS_HOST=""                     # the Memorystore endpoint's IP
 export API_URL=""                        # https://runwright-api-....run.app
+# Slack approvals (ids from the Slack app's settings; see docs/API.md "Authentication"):
+export SLACK_TEAM_ID=""                  # T… workspace id
+export SLACK_APP_ID=""                   # A… app id
+export SLACK_CHANNEL_ID=""               # C… id of the approval channel
+export SLACK_APPROVERS=""                # U…/S… ids allowed to decide gates that runbooks and targets name nobody for
+export RUNWRIGHT_SLACK_USERS=""          # U0ALICE=alice,…: Slack user = API user (one identity per person)

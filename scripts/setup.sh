@@ -17,6 +17,8 @@ pyhas psycopg2 || missing+=(python3-psycopg2)
 /usr/bin/python3 -m venv --help >/dev/null 2>&1 && /usr/bin/python3 -c "import ensurepip" >/dev/null 2>&1 || missing+=(python3-venv)
 have pg_ctlcluster || have postgres || missing+=(postgresql)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
+# A real Alertmanager for the intake test (test/api/alertmanager-real.test.ts).
+have prometheus-alertmanager || missing+=(prometheus-alertmanager)
 
 if ((${#missing[@]})); then
   if [ "$(id -u)" = 0 ] && have apt-get; then

@@ -1,5 +1,5 @@
 // The HTTP API: fastify with JSON-schema'd routes (intake, runs, Slack interactions, ops) and an OpenAPI document.
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import Fastify, { LogController, type FastifyInstance, type FastifyRequest } from 'fastify';
 import swagger from '@fastify/swagger';
 import rateLimit from '@fastify/rate-limit';
@@ -9,7 +9,8 @@ import './types.js';
 import type { Engine } from '../engine/engine.js';
 import type { Config } from '../config/config.js';
 import type { SlackChat } from '../adapters/slack/chat.js';
-import { credentialFromAuthorization, PubSubOidcVerifier, roleAllows, TokenAuth } from './auth.js';
+import { credentialFromAuthorization, IapVerifier, PubSubOidcVerifier, roleAllows, TokenAuth, type Principal } from './auth.js';
+import { FailureLimiter, refuseIfBlocked, SESSION_COOKIE, SessionStore } from './sessions.js';
 import { errorSchema, HttpError, installErrorHandler } from './errors.js';
 import { intakeRoutes, intakeSchemas } from './intake/routes.js';
 import { IntakeLog, intakeRecordSchema } from './intake/log.js';
@@ -20,8 +21,11 @@ import { slackRoutes } from './slack/interactions.js';
 import { opsRoutes } from './ops.js';
 import { dashboardRoutes } from './dashboard.js';
 import { Metrics } from './metrics.js';
+import { ApprovalPolicy } from './approvers.js';
 
-export const TOKEN_COOKIE = 'runwright_token';
+/** The dashboard forwards its actions to the runs API in-process (inject) with the session cookie and this
+ * header, whose value is a per-process random secret: a browser cannot send it, so cookies stay read-only outside. */
+export const SESSION_PROXY_HEADER = 'x-runwright-session-proxy';
 
 export interface BuildAppOptions {
   engine: Engine;
@@ -40,7 +44,7 @@ export interface BuildAppOptions {
 }
 
 export interface RunwrightApp extends FastifyInstance {
-  runwright: { metrics: Metrics; streams: EventStreams; intakeLog: IntakeLog };
+  runwright: { metrics: Metrics; streams: EventStreams; intakeLog: IntakeLog; sessions: SessionStore; failures: FailureLimiter };
 }
 
 export async function buildApp(opts: BuildAppOptions): Promise<RunwrightApp> {
@@ -49,7 +53,9 @@ export async function buildApp(opts: BuildAppOptions): Promise<RunwrightApp> {
     loggerInstance: opts.logger,
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: config.api.bodyLimit,
-    trustProxy: config.api.trustProxy,
+    // A hop count or proxy list, never "trust every hop" (then X-Forwarded-For would pick the client address).
+    // n hops: the socket peer and the n-1 addresses before it in X-Forwarded-For are proxies; the next is the client.
+    trustProxy: trustedHops(config.api.trustProxy),
     requestIdHeader: false,
     genReqId: () => randomUUID(),
     return503OnClosing: true,
@@ -62,7 +68,11 @@ export async function buildApp(opts: BuildAppOptions): Promise<RunwrightApp> {
   const intakeLog = new IntakeLog(engine.store.redis, config.prefix);
   const tokens = new TokenAuth(config.api.tokens);
   const pubsub = opts.pubsub ?? new PubSubOidcVerifier(config.auth.pubsub);
-  app.decorate('runwright', { metrics, streams, intakeLog });
+  const approvals = new ApprovalPolicy(engine, config, opts.chat ? (u, g) => opts.chat!.userInGroup(u, g) : undefined);
+  const sessions = new SessionStore(engine.store.redis, config.prefix, config.api.sessionTtlMs, tokens, approvals.identities);
+  const failures = new FailureLimiter(engine.store.redis, config.prefix, config.api.authFailures.max, config.api.authFailures.windowMs);
+  const proxySecret = randomBytes(32).toString('hex');
+  app.decorate('runwright', { metrics, streams, intakeLog, sessions, failures });
 
   // Bodies: keep the exact bytes (HMACs and Slack signatures are over them), then parse.
   app.removeContentTypeParser(['application/json', 'text/plain']);
@@ -103,16 +113,26 @@ export async function buildApp(opts: BuildAppOptions): Promise<RunwrightApp> {
 
   installErrorHandler(app);
 
-  // API tokens: routes that declare a role need one (Authorization: Bearer; the cookie only for reads).
+  // API tokens: routes that declare a role need one (Authorization: Bearer), or a dashboard session cookie for
+  // reads (and for the dashboard's own forwarded actions). Failed tokens count against the client address.
   app.addHook('onRequest', async (req: FastifyRequest) => {
     const cfg = req.routeOptions.config;
     const need = cfg?.role;
     if (!need) return;
-    let token = credentialFromAuthorization(req.headers.authorization);
-    if (!token && cfg.cookieAuth && req.method === 'GET') token = req.cookies?.[TOKEN_COOKIE];
-    if (!token) throw new HttpError(401, 'unauthorized', 'missing API token (Authorization: Bearer <token>)', 'authorization');
-    const p = tokens.authenticate(token);
-    if (!p) throw new HttpError(401, 'unauthorized', 'unknown API token', 'authorization');
+    const token = credentialFromAuthorization(req.headers.authorization);
+    const sid = req.cookies?.[SESSION_COOKIE];
+    let p: Principal | null;
+    if (token) {
+      await refuseIfBlocked(failures, req.ip);
+      p = tokens.authenticate(token);
+      if (!p) {
+        await failures.fail(req.ip);
+        throw new HttpError(401, 'unauthorized', 'unknown API token', 'authorization');
+      }
+    } else if (sid && ((cfg.cookieAuth && req.method === 'GET') || req.headers[SESSION_PROXY_HEADER] === proxySecret)) {
+      p = (await sessions.get(sid))?.principal ?? null;
+      if (!p) throw new HttpError(401, 'unauthorized', 'the dashboard session has ended (signed out, expired or its token rotated): sign in again', 'cookie');
+    } else throw new HttpError(401, 'unauthorized', 'missing API token (Authorization: Bearer <token>)', 'authorization');
     if (!roleAllows(p.role, need)) throw new HttpError(403, 'forbidden', `this needs the ${need} role; '${p.name}' is ${p.role}`, 'authorization');
     req.principal = p;
   });
@@ -125,10 +145,10 @@ export async function buildApp(opts: BuildAppOptions): Promise<RunwrightApp> {
   });
 
   await intakeRoutes(app, { engine, config, metrics, intakeLog, pubsub });
-  await runsRoutes(app, { engine, streams, intakeLog, metrics });
-  await slackRoutes(app, { engine, config, chat: opts.chat, metrics, nowSeconds: opts.slackNowSeconds });
+  await runsRoutes(app, { engine, streams, intakeLog, metrics, approvals });
+  await slackRoutes(app, { engine, config, chat: opts.chat, metrics, approvals, nowSeconds: opts.slackNowSeconds });
   await opsRoutes(app, { engine, metrics, requireWorkers: opts.requireWorkers ?? true });
-  await dashboardRoutes(app, { engine, config });
+  await dashboardRoutes(app, { engine, config, approvals, sessions, failures, proxy: { header: SESSION_PROXY_HEADER, secret: proxySecret }, iap: new IapVerifier(config.auth.iap) });
 
   // Shutting down: end event streams, and answer in-flight requests with Connection: close so their
   // keep-alive sockets do not hold the server open for the keep-alive timeout.
@@ -161,4 +181,11 @@ export async function buildApp(opts: BuildAppOptions): Promise<RunwrightApp> {
   await metrics.start();
   await app.ready();
   return app;
+}
+
+
+/** fastify's trustProxy for RUNWRIGHT_TRUST_PROXY: n hops as a function (a bare number trusts no hop at all). */
+function trustedHops(tp: Config['api']['trustProxy']): boolean | string | ((addr: string, hop: number) => boolean) {
+  if (typeof tp === 'number') return (_addr, hop) => hop < tp;
+  return tp;
 }

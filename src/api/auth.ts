@@ -43,6 +43,14 @@ export class TokenAuth {
     for (const e of this.entries) if (timingSafeEqual(d, e.digest) && !found) found = e.principal;
     return found;
   }
+  /** The holder of the token whose sha256 is `hex` (a session remembers only that), if it is still configured. */
+  byDigest(hex: string): Principal | null {
+    const d = Buffer.from(hex, 'hex');
+    if (d.length !== 32) return null;
+    let found: Principal | null = null;
+    for (const e of this.entries) if (timingSafeEqual(d, e.digest) && !found) found = e.principal;
+    return found;
+  }
 }
 
 /** The bearer token of an Authorization header ("Bearer x"); for Basic, the password part. */
@@ -122,6 +130,35 @@ export class PubSubOidcVerifier {
         return { ok: false, status: 403, reason: 'OIDC token is not from the configured Pub/Sub service account' };
       }
     }
+    return { ok: true, email: payload.email, subject: payload.sub };
+  }
+}
+
+export const IAP_HEADER = 'x-goog-iap-jwt-assertion';
+const IAP_ISSUER = 'https://cloud.google.com/iap';
+
+/** Google IAP's signed header (ES256 JWT): signature by IAP's public keys, issuer, expiry, audience; the email. */
+export class IapVerifier {
+  private readonly client: OAuth2Client;
+  private keys?: { at: number; pubkeys: Record<string, string> };
+  constructor(private readonly cfg: Config['auth']['iap']) {
+    this.client = new OAuth2Client(cfg.keysUrl ? { endpoints: { oauth2IapPublicKeyUrl: cfg.keysUrl } } : {});
+  }
+  get configured(): boolean {
+    return !!this.cfg.audience;
+  }
+  async verify(assertion: string | undefined): Promise<OidcCheck> {
+    if (!this.cfg.audience) return { ok: false, status: 403, reason: 'IAP sign-in is not configured (RUNWRIGHT_IAP_AUDIENCE)' };
+    if (!assertion) return { ok: false, status: 401, reason: `missing ${IAP_HEADER}` };
+    let payload;
+    try {
+      if (!this.keys || Date.now() - this.keys.at > 10 * 60_000) this.keys = { at: Date.now(), pubkeys: (await this.client.getIapPublicKeysAsync()).pubkeys as Record<string, string> };
+      const ticket = await this.client.verifySignedJwtWithCertsAsync(assertion, this.keys.pubkeys, this.cfg.audience, [IAP_ISSUER]);
+      payload = ticket.getPayload();
+    } catch (err) {
+      return { ok: false, status: 401, reason: `IAP assertion rejected: ${classifyOidcError(err)}` };
+    }
+    if (!payload?.email) return { ok: false, status: 401, reason: 'IAP assertion rejected: no email' };
     return { ok: true, email: payload.email, subject: payload.sub };
   }
 }

@@ -2,7 +2,6 @@
 // token into an HttpOnly SameSite=Strict cookie, CSRF-checked actions that go through the runs API itself (same
 // role and approver checks), and the read routes the pages need beyond the runs API: a runbook's step graph by
 // id + hash, a run's external links and approval context, and status counts.
-import { createHmac } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fastifyStatic from '@fastify/static';
@@ -15,18 +14,16 @@ import { edges as stepEdges, parseRunbook, stepKind, type Runbook, type StepDef 
 import { exprContext } from '../core/graph.js';
 import { render } from '../core/expr.js';
 import { isTerminal } from '../core/types.js';
-import { roleAllows, safeEqual, TokenAuth, type Principal } from './auth.js';
-import { approversFor, principalMayApprove } from './approvers.js';
+import { IAP_HEADER, roleAllows, safeEqual, TokenAuth, type IapVerifier, type Principal } from './auth.js';
+import type { ApprovalPolicy } from './approvers.js';
+import { refuseIfBlocked, SESSION_COOKIE, type FailureLimiter, type Session, type SessionStore } from './sessions.js';
 import { HttpError } from './errors.js';
 import { ensureUiBuilt, type UiAssets } from './dashboard-assets.js';
 import type { EdgeKind, GraphEdge, GraphStep, RunbookGraph, RunLink } from './dashboard-types.js';
 
 export type { EdgeKind, GraphEdge, GraphStep, RunbookGraph, RunLink };
 
-/** The cookie the runs API already accepts on its read routes (app.ts TOKEN_COOKIE). */
-const COOKIE = 'runwright_token';
 const CSRF_HEADER = 'x-runwright-csrf';
-const SESSION_HOURS = 12;
 const BASE = '/dashboard';
 
 const err = (...codes: number[]) => Object.fromEntries(codes.map((c) => [c, { $ref: 'Error#' }]));
@@ -58,11 +55,6 @@ function securityHeaders(reply: FastifyReply): void {
   reply.header('referrer-policy', 'no-referrer');
   reply.header('cross-origin-opener-policy', 'same-origin');
   reply.header('permissions-policy', 'camera=(), microphone=(), geolocation=()');
-}
-
-/** Stateless CSRF token bound to the session's API token: an attacker without the token cannot compute it. */
-export function csrfFor(token: string): string {
-  return createHmac('sha256', token).update('runwright dashboard csrf v1').digest('base64url');
 }
 
 /** A cross-site request: the browser says so (Sec-Fetch-Site) or its Origin is not this host. */
@@ -207,6 +199,12 @@ export interface DashboardDeps {
   config: Config;
   /** Where the built assets are (tests); default: build src/ui into dist/dashboard when stale. */
   assets?: UiAssets;
+  approvals: ApprovalPolicy;
+  sessions: SessionStore;
+  failures: FailureLimiter;
+  /** How dashboard actions reach the runs API in-process with the session (see app.ts SESSION_PROXY_HEADER). */
+  proxy: { header: string; secret: string };
+  iap: IapVerifier;
 }
 
 export async function dashboardRoutes(app: FastifyInstance, deps: DashboardDeps): Promise<void> {
@@ -222,22 +220,37 @@ export async function dashboardRoutes(app: FastifyInstance, deps: DashboardDeps)
   }
   const version = assets.manifest?.version ?? '0';
 
-  const sessionOf = (req: FastifyRequest): { token: string; principal: Principal } | null => {
-    const token = req.cookies?.[COOKIE];
-    if (!token) return null;
-    const principal = tokens.authenticate(token);
-    return principal ? { token, principal } : null;
-  };
+  const { approvals, sessions, failures, iap } = deps;
+  const cookieOptions = (req: FastifyRequest) => ({ path: '/', httpOnly: true, sameSite: 'strict' as const, secure: req.protocol === 'https' });
+  const sessionOf = (req: FastifyRequest): Promise<Session | null> => sessions.get(req.cookies?.[SESSION_COOKIE]);
   /** Cookie session + CSRF token header + same-origin: what every state-changing dashboard call needs. */
-  const requireSession = (req: FastifyRequest): { token: string; principal: Principal } => {
+  const requireSession = async (req: FastifyRequest): Promise<Session> => {
     if (crossSite(req)) throw new HttpError(403, 'cross_site', 'cross-site requests are refused', 'origin');
-    const s = sessionOf(req);
-    if (!s) throw new HttpError(401, 'unauthorized', 'not signed in (or the session token is no longer valid)', 'cookie');
+    const s = await sessionOf(req);
+    if (!s) throw new HttpError(401, 'unauthorized', 'not signed in (or the session ended: signed out, expired or its token rotated)', 'cookie');
     const given = req.headers[CSRF_HEADER];
-    if (typeof given !== 'string' || !safeEqual(given, csrfFor(s.token))) throw new HttpError(403, 'csrf', `missing or wrong ${CSRF_HEADER} header`, CSRF_HEADER);
+    if (typeof given !== 'string' || !safeEqual(given, s.csrf)) throw new HttpError(403, 'csrf', `missing or wrong ${CSRF_HEADER} header`, CSRF_HEADER);
     return s;
   };
-  const principalView = (p: Principal, token: string) => ({ name: p.name, role: p.role, groups: p.groups, csrf: csrfFor(token) });
+  const principalView = (p: Principal, s: Session) => ({ name: p.name, role: p.role, groups: p.groups, csrf: s.csrf, via: s.via });
+  const startSession = (reply: FastifyReply, req: FastifyRequest, s: Session) =>
+    reply.setCookie(SESSION_COOKIE, s.id, { ...cookieOptions(req), maxAge: Math.floor(config.api.sessionTtlMs / 1000) });
+  /** Behind Google IAP (when configured): a verified x-goog-iap-jwt-assertion of a mapped person opens a session. */
+  const iapSession = async (req: FastifyRequest, reply: FastifyReply): Promise<Session | null> => {
+    if (!iap.configured || !req.headers[IAP_HEADER]) return null;
+    await refuseIfBlocked(failures, req.ip);
+    const r = await iap.verify(String(req.headers[IAP_HEADER]));
+    const principal = r.ok && r.email ? approvals.identities.fromEmail(r.email) : undefined;
+    if (!principal) {
+      await failures.fail(req.ip);
+      req.log.info({ reason: r.ok ? 'no API user is mapped to this IAP identity (RUNWRIGHT_IAP_USERS)' : r.reason }, 'IAP sign-in refused');
+      return null;
+    }
+    const s = await sessions.create(principal, 'iap', r.ok ? r.email! : '');
+    startSession(reply, req, s);
+    req.log.info({ user: principal.name, role: principal.role }, 'dashboard sign-in through IAP');
+    return s;
+  };
 
   const shell = (page: 'list' | 'run') => `<!doctype html>
 <html lang="en">
@@ -280,6 +293,10 @@ export async function dashboardRoutes(app: FastifyInstance, deps: DashboardDeps)
   if (assets.dir) {
     mkdirSync(assets.dir, { recursive: true });
     await app.register(async (scope) => {
+      // Source maps show the unminified sources: signed-in users only.
+      scope.addHook('onRequest', async (req) => {
+        if (req.url.split('?')[0]!.endsWith('.map') && !(await sessionOf(req))) throw new HttpError(401, 'unauthorized', 'source maps need a dashboard session', 'cookie');
+      });
       scope.addHook('onSend', async (_req, reply, payload) => {
         securityHeaders(reply);
         return payload;
@@ -305,40 +322,44 @@ export async function dashboardRoutes(app: FastifyInstance, deps: DashboardDeps)
     schema: {
       tags: ['dashboard'], summary: 'Sign in to the dashboard with an API token (sets an HttpOnly, SameSite=Strict cookie)',
       body: { type: 'object', required: ['token'], additionalProperties: false, properties: { token: { type: 'string', minLength: 1, maxLength: 512 } } },
-      response: { 200: { type: 'object', properties: { signedIn: { type: 'boolean' }, name: { type: 'string' }, role: { type: 'string' }, groups: { type: 'array', items: { type: 'string' } }, csrf: { type: 'string' } } }, ...err(400, 401, 403, 429) },
+      response: { 200: { type: 'object', properties: { signedIn: { type: 'boolean' }, name: { type: 'string' }, role: { type: 'string' }, groups: { type: 'array', items: { type: 'string' } }, csrf: { type: 'string' }, via: { type: 'string' } } }, ...err(400, 401, 403, 429) },
     },
   }, async (req, reply) => {
     if (crossSite(req)) throw new HttpError(403, 'cross_site', 'cross-site sign-in is refused', 'origin');
+    await refuseIfBlocked(failures, req.ip);
     const principal = tokens.authenticate(req.body.token);
     if (!principal) {
+      await failures.fail(req.ip);
       req.log.info({ ip: req.ip }, 'dashboard sign-in refused: unknown token');
       throw new HttpError(401, 'unauthorized', 'unknown API token', 'token');
     }
-    reply.setCookie(COOKIE, req.body.token, { path: '/', httpOnly: true, sameSite: 'strict', secure: req.protocol === 'https', maxAge: SESSION_HOURS * 3600 });
+    const s = await sessions.create(principal, 'token', req.body.token);
+    startSession(reply, req, s);
     reply.header('cache-control', 'no-store');
     req.principal = principal;
     req.log.info({ user: principal.name, role: principal.role }, 'dashboard sign-in');
-    return { signedIn: true, ...principalView(principal, req.body.token) };
+    return { signedIn: true, ...principalView(principal, s) };
   });
 
   app.post(`${BASE}/session/end`, {
-    schema: { tags: ['dashboard'], summary: 'Sign out (clears the cookie)', response: { 204: { type: 'null' }, ...err(401, 403) } },
+    schema: { tags: ['dashboard'], summary: 'Sign out (ends the session in Redis and clears the cookie)', response: { 204: { type: 'null' }, ...err(401, 403) } },
   }, async (req, reply) => {
-    const s = requireSession(req);
+    const s = await requireSession(req);
     req.principal = s.principal;
-    reply.clearCookie(COOKIE, { path: '/', httpOnly: true, sameSite: 'strict', secure: req.protocol === 'https' });
+    await sessions.destroy(s.id);
+    reply.clearCookie(SESSION_COOKIE, cookieOptions(req));
     return reply.status(204).send();
   });
 
   // Who is signed in (200 either way, so a signed-out page load is not an error); the CSRF token for actions.
   app.get(`${BASE}/session`, {
-    schema: { tags: ['dashboard'], summary: 'Who is signed in to the dashboard, and the CSRF token for its actions', response: { 200: { type: 'object', properties: { signedIn: { type: 'boolean' }, name: { type: 'string' }, role: { type: 'string' }, groups: { type: 'array', items: { type: 'string' } }, csrf: { type: 'string' } } } } },
+    schema: { tags: ['dashboard'], summary: 'Who is signed in to the dashboard, and the CSRF token for its actions', response: { 200: { type: 'object', properties: { signedIn: { type: 'boolean' }, name: { type: 'string' }, role: { type: 'string' }, groups: { type: 'array', items: { type: 'string' } }, csrf: { type: 'string' }, via: { type: 'string' } } } } },
   }, async (req, reply) => {
     reply.header('cache-control', 'no-store');
-    const s = sessionOf(req);
+    const s = (await sessionOf(req)) ?? (await iapSession(req, reply));
     if (!s) return { signedIn: false };
     req.principal = s.principal;
-    return { signedIn: true, ...principalView(s.principal, s.token) };
+    return { signedIn: true, ...principalView(s.principal, s) };
   });
 
   // -------------------------------------------------------------- actions (through the runs API itself)
@@ -352,7 +373,7 @@ export async function dashboardRoutes(app: FastifyInstance, deps: DashboardDeps)
       body: { type: ['object', 'null'], additionalProperties: false, properties: { comment: { type: 'string', maxLength: 2000 }, choice: { type: 'string', maxLength: 40 } } },
     },
   }, async (req, reply) => {
-    const s = requireSession(req);
+    const s = await requireSession(req);
     req.principal = s.principal;
     req.runId = req.params.id;
     const b = req.body ?? {};
@@ -364,7 +385,7 @@ export async function dashboardRoutes(app: FastifyInstance, deps: DashboardDeps)
     const res = await app.inject({
       method: 'POST',
       url: `/api/runs/${encodeURIComponent(req.params.id)}/${req.params.action}`,
-      headers: { authorization: `Bearer ${s.token}`, 'content-type': 'application/json' },
+      headers: { cookie: `${SESSION_COOKIE}=${s.id}`, [deps.proxy.header]: deps.proxy.secret, 'content-type': 'application/json' },
       payload: JSON.stringify(body),
     });
     reply.header('cache-control', 'no-store');
@@ -448,8 +469,8 @@ export async function dashboardRoutes(app: FastifyInstance, deps: DashboardDeps)
     if (run.status === 'waiting_approval' && run.currentStep) {
       const rb = [...engine.runbooks.values()].find((r) => r.hash === run.runbookHash) ?? engine.runbooks.get(run.runbookId);
       const def = rb?.stepMap.get(run.currentStep)?.approval;
-      const approvers = approversFor(engine, run);
-      const mayDecide = principalMayApprove(p, approvers);
+      const approvers = approvals.allowed(run);
+      const mayDecide = await approvals.may(approvals.identities.fromPrincipal(p), run);
       (out.may as Record<string, boolean>).approve = mayDecide;
       const ctx = exprContext(run);
       const r = async (tpl?: string) => (tpl ? await render(tpl, ctx).catch(() => undefined) : undefined);

@@ -4,7 +4,8 @@ import { RunwrightError, ValidationError } from '../core/errors.js';
 import { IntakeError } from './intake/common.js';
 
 export class HttpError extends Error {
-  constructor(readonly statusCode: number, readonly code: string, message: string, readonly field?: string) {
+  /** retryAfterSec: sent as Retry-After (429 and 503 answers). */
+  constructor(readonly statusCode: number, readonly code: string, message: string, readonly field?: string, readonly retryAfterSec?: number) {
     super(message);
     this.name = 'HttpError';
   }
@@ -81,7 +82,8 @@ export function toErrorReply(err: unknown, req: FastifyRequest): { status: numbe
 export function installErrorHandler(app: FastifyInstance): void {
   app.setErrorHandler((err: unknown, req: FastifyRequest, reply: FastifyReply) => {
     const { status, body } = toErrorReply(err, req);
-    if (status >= 500) req.log.error({ err, runId: req.runId }, 'request failed');
+    if (err instanceof HttpError && err.retryAfterSec !== undefined) reply.header('retry-after', String(err.retryAfterSec));
+    if (status >= 500 && !(err instanceof HttpError)) req.log.error({ err, runId: req.runId }, 'request failed');
     else req.log.info({ status, error: body.error, field: body.field, runId: req.runId }, body.message.slice(0, 300));
     return reply.status(status).send(body);
   });

@@ -6,7 +6,7 @@ import type { Engine } from '../engine/engine.js';
 import type { RunStatus } from '../core/types.js';
 import { stepKind } from '../core/runbook.js';
 import { HttpError } from './errors.js';
-import { approversFor, principalMayApprove } from './approvers.js';
+import type { ApprovalPolicy } from './approvers.js';
 import { toRun, toSummary } from './schemas.js';
 import type { EventStreams } from './sse.js';
 import type { IntakeLog } from './intake/log.js';
@@ -17,6 +17,7 @@ export interface RunsDeps {
   streams: EventStreams;
   intakeLog: IntakeLog;
   metrics: Metrics;
+  approvals: ApprovalPolicy;
 }
 
 const STATUSES: RunStatus[] = ['queued', 'waiting_lock', 'running', 'waiting_approval', 'succeeded', 'failed', 'escalated', 'cancelled', 'refused'];
@@ -42,7 +43,7 @@ function parseTime(v: string | undefined, field: string): number | undefined {
 }
 
 export async function runsRoutes(app: FastifyInstance, deps: RunsDeps): Promise<void> {
-  const { engine, streams, intakeLog, metrics } = deps;
+  const { engine, streams, intakeLog, metrics, approvals } = deps;
   const tags = ['runs'];
 
   const getRun = async (req: FastifyRequest<{ Params: { id: string } }>) => {
@@ -90,7 +91,7 @@ export async function runsRoutes(app: FastifyInstance, deps: RunsDeps): Promise<
     },
   }, async (req) => {
     const run = await getRun(req);
-    return { run: toRun(run), events: await engine.store.events(run.id), approvers: approversFor(engine, run) };
+    return { run: toRun(run), events: await engine.store.events(run.id), approvers: approvals.allowed(run) };
   });
 
   app.get<{ Params: { id: string }; Querystring: { after?: string; limit?: string } }>('/api/runs/:id/events', {
@@ -109,10 +110,11 @@ export async function runsRoutes(app: FastifyInstance, deps: RunsDeps): Promise<
   const decision = (kind: 'approved' | 'rejected') => async (req: FastifyRequest<{ Params: { id: string }; Body: { comment?: string; choice?: string } | undefined }>) => {
     const run = await getRun(req);
     const p = req.principal!;
-    const allowed = approversFor(engine, run);
-    if (!principalMayApprove(p, allowed)) {
+    const allowed = approvals.allowed(run);
+    if (!(await approvals.may(approvals.identities.fromPrincipal(p), run))) {
       metrics.approvals.inc({ via: 'api', outcome: 'refused' });
-      throw new HttpError(403, 'not_an_approver', `'${p.name}' is not an allowed approver for run ${run.id} (allowed: ${allowed.join(', ')})`);
+      const who = allowed.length ? allowed.join(', ') : approvals.config.api.approvalDefault === 'admins' ? 'admins only' : 'nobody: the runbook, the target and SLACK_APPROVERS name no approver';
+      throw new HttpError(403, 'not_an_approver', `'${p.name}' is not an allowed approver for run ${run.id} (allowed: ${who})`);
     }
     const body = req.body ?? {};
     const after = await engine.decide(run.id, { decision: kind, actor: p.name, comment: body.comment, choice: kind === 'approved' ? body.choice : undefined });

@@ -5,10 +5,11 @@ import type { Logger as PinoLogger } from 'pino';
 import type { Config } from '../config/config.js';
 import { Engine } from '../engine/engine.js';
 import { loadWorld, type World } from '../engine/bootstrap.js';
+import { approvalCoverage } from '../core/runbook.js';
 import { createPorts } from '../adapters/index.js';
 import { SlackChat } from '../adapters/slack/chat.js';
 import { createLogger } from '../logging.js';
-import { errorInfo } from '../core/errors.js';
+import { errorInfo, ValidationError } from '../core/errors.js';
 import { buildApp, type RunwrightApp } from './app.js';
 import { ApprovalNotifier } from './slack/notifier.js';
 import { resumePendingApprovals } from './slack/resume.js';
@@ -43,6 +44,9 @@ export async function startServer(opts: StartOptions): Promise<Server> {
   if (!['api', 'worker', 'all'].includes(role)) throw new Error(`role must be api, worker or all (got '${String(opts.role)}')`);
   const logger = opts.logger ?? createLogger({ level: config.logLevel });
   const world = opts.world ?? loadWorld(config);
+  // Deny by default: an approval gate nobody may decide is refused before anything starts.
+  const uncovered = approvalCoverage(world.runbooks.values(), world.targets.values(), { fallback: config.slack.approvers, adminsDecide: config.api.approvalDefault === 'admins' });
+  if (uncovered.length) throw new ValidationError(uncovered);
 
   let chat: SlackChat | undefined;
   const engine = await Engine.create({

@@ -16,7 +16,7 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** Minimum role for an API route (checked onRequest, before the body is read). */
     role?: 'viewer' | 'approver' | 'admin';
-    /** Allow the runwright_token cookie (read-only routes: EventSource cannot send headers). */
+    /** Allow the dashboard session cookie (runwright_session) on read-only routes: EventSource cannot send headers. */
     cookieAuth?: boolean;
   }
 }

@@ -50,8 +50,30 @@ export const ConfigSchema = z.object({
     }).prefault({}),
     /** Base URL of the dashboard for links in Slack (default http.publicUrl). */
     dashboardUrl: z.string().url().optional(),
-    trustProxy: z.preprocess((v) => v === true || v === 'true' || v === '1', z.boolean()).default(false),
-  }).prefault({}),
+    /** Proxies in front of the API whose X-Forwarded-For is believed: a hop count ("true" = 1, Cloud Run's one
+     * front end) or a comma list of proxy addresses/CIDRs. Never "every hop": a client could then name any address. */
+    trustProxy: z.preprocess(trustProxyValue, z.union([z.literal(false), z.number().int().min(1).max(10), z.string().min(1)])).default(false),
+    /** Who decides an approval step nobody is named for: deny (refused at load time) or admins (admin-role users only). */
+    approvalDefault: z.enum(['deny', 'admins']).default('deny'),
+    /** One identity per person: Slack user id → API user name (the token holder), e.g. U0ALICE=alice. */
+    slackUsers: z.record(z.string().regex(/^[UW][A-Z0-9]{2,}$/, 'Slack user ids look like U0123ABC'), z.string().min(1)).default({}),
+    /** Google IAP identities (email) → API user name, for dashboard sign-in through IAP. */
+    iapUsers: z.record(z.string().min(3), z.string().min(1)).default({}),
+    /** Dashboard sessions (server-side, in Redis): lifetime of a session id cookie. */
+    sessionTtlMs: z.coerce.number().int().min(60_000).default(12 * 3_600_000),
+    /** Failed credentials (bearer tokens, sign-ins) allowed per client address per window before 429. */
+    authFailures: z.object({
+      max: z.coerce.number().int().min(1).default(20),
+      windowMs: z.coerce.number().int().min(1000).default(15 * 60_000),
+    }).prefault({}),
+  }).prefault({}).superRefine((api, ctx) => {
+    const names = new Set(api.tokens.map((t) => t.name));
+    for (const [field, map] of [['slackUsers', api.slackUsers], ['iapUsers', api.iapUsers]] as const) {
+      for (const [id, name] of Object.entries(map)) {
+        if (!names.has(name)) ctx.addIssue({ code: 'custom', path: [field, id], message: `${id} maps to '${name}', which is no API user (RUNWRIGHT_API_TOKENS)` });
+      }
+    }
+  }),
   /** Slack approvals: bot token for chat.postMessage/chat.update, signing secret for /slack/interactions. */
   slack: z.object({
     token: z.string().optional(),
@@ -61,6 +83,11 @@ export const ConfigSchema = z.object({
     apiUrl: z.string().url().optional(),
     /** Slack user (U...) or user-group (S...) ids allowed to approve when runbook and target name none. */
     approvers: z.array(z.string().min(1)).default([]),
+    /** Interactions are accepted only from this workspace (team.id), this app (api_app_id) and this channel id. */
+    teamId: z.string().min(1).optional(),
+    appId: z.string().min(1).optional(),
+    /** The approval channel's id (C…/G…), when SLACK_CHANNEL is a name such as #incidents. */
+    channelId: z.string().min(1).optional(),
   }).prefault({}),
   /** Pub/Sub push: the OIDC token Google attaches is verified against these. */
   auth: z.object({
@@ -70,6 +97,13 @@ export const ConfigSchema = z.object({
       serviceAccount: z.string().min(1).optional(),
       /** Override of Google's PEM certs URL (tests serve their own). */
       certsUrl: z.string().url().optional(),
+    }).prefault({}),
+    /** Dashboard sign-in through Google IAP: x-goog-iap-jwt-assertion verified for this audience
+     * (/projects/<number>/global/backendServices/<id> or /projects/<number>/apps/<project>). */
+    iap: z.object({
+      audience: z.string().min(1).optional(),
+      /** Override of IAP's public key URL (tests serve their own). */
+      keysUrl: z.string().url().optional(),
     }).prefault({}),
   }).prefault({}),
   /** Google Cloud adapters (Cloud Build, Cloud Run Admin v2, Cloud Logging), all over the REST transport.
@@ -131,6 +165,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
       rateLimit: { max: env.RUNWRIGHT_INTAKE_RATE_MAX, windowMs: env.RUNWRIGHT_INTAKE_RATE_WINDOW_MS },
       dashboardUrl: env.RUNWRIGHT_DASHBOARD_URL,
       trustProxy: env.RUNWRIGHT_TRUST_PROXY,
+      approvalDefault: env.RUNWRIGHT_APPROVAL_DEFAULT,
+      slackUsers: pairList(env.RUNWRIGHT_SLACK_USERS),
+      iapUsers: pairList(env.RUNWRIGHT_IAP_USERS),
+      sessionTtlMs: env.RUNWRIGHT_SESSION_TTL_MS,
+      authFailures: { max: env.RUNWRIGHT_AUTH_FAILURES_MAX, windowMs: env.RUNWRIGHT_AUTH_FAILURES_WINDOW_MS },
     },
     slack: {
       token: env.SLACK_BOT_TOKEN,
@@ -138,8 +177,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
       channel: env.SLACK_CHANNEL,
       apiUrl: env.SLACK_API_URL,
       approvers: env.SLACK_APPROVERS ? env.SLACK_APPROVERS.split(',').map((x) => x.trim()).filter(Boolean) : undefined,
+      teamId: env.SLACK_TEAM_ID,
+      appId: env.SLACK_APP_ID,
+      channelId: env.SLACK_CHANNEL_ID,
     },
-    auth: { pubsub: { audience: env.RUNWRIGHT_PUBSUB_AUDIENCE, serviceAccount: env.RUNWRIGHT_PUBSUB_SERVICE_ACCOUNT, certsUrl: env.RUNWRIGHT_GOOGLE_CERTS_URL } },
+    auth: {
+      pubsub: { audience: env.RUNWRIGHT_PUBSUB_AUDIENCE, serviceAccount: env.RUNWRIGHT_PUBSUB_SERVICE_ACCOUNT, certsUrl: env.RUNWRIGHT_GOOGLE_CERTS_URL },
+      iap: { audience: env.RUNWRIGHT_IAP_AUDIENCE, keysUrl: env.RUNWRIGHT_IAP_KEYS_URL },
+    },
     gcp: {
       apiEndpoint: env.RUNWRIGHT_GCP_API_ENDPOINT,
       port: env.RUNWRIGHT_GCP_PORT,
@@ -173,6 +218,26 @@ function parseTokenList(v: string | undefined): unknown {
     const [name, role, ...rest] = entry.trim().split(':');
     return { name, role, token: rest.join(':') };
   });
+}
+
+/** "a=b,c=d" → {a: 'b', c: 'd'} (RUNWRIGHT_SLACK_USERS=U0ALICE=alice,…; RUNWRIGHT_IAP_USERS=alice@example.com=alice,…). */
+function pairList(v: string | undefined): Record<string, string> | undefined {
+  if (!v) return undefined;
+  const out: Record<string, string> = Object.create(null);
+  for (const entry of v.split(',')) {
+    const i = entry.indexOf('=');
+    if (i > 0) out[entry.slice(0, i).trim()] = entry.slice(i + 1).trim();
+  }
+  return { ...out };
+}
+
+/** RUNWRIGHT_TRUST_PROXY: false/true(=1 hop)/a hop count/proxy addresses. */
+function trustProxyValue(v: unknown): unknown {
+  if (v === undefined || v === false || v === 'false' || v === '0' || v === '') return false;
+  if (v === true || v === 'true') return 1;
+  if (typeof v === 'number') return v;
+  if (typeof v === 'string' && /^\d+$/.test(v.trim())) return Number(v.trim());
+  return v;
 }
 
 function stripUndefined(v: unknown): unknown {

@@ -163,6 +163,18 @@ export function parseRunbook(source: string, file: string, actions: ActionCatalo
     const pos = e.linePos?.[0];
     issues.push({ file, line: pos?.line, column: pos?.col, message: `YAML: ${e.message.split('\n')[0]}` });
   }
+  // Input names like toString, constructor or __proto__ would read as built-in properties of every object (and
+  // __proto__ would vanish when the YAML becomes an object): refused here, on the YAML keys themselves.
+  const inputsNode = doc.get('inputs', true);
+  if (isMap(inputsNode)) {
+    for (const pair of inputsNode.items) {
+      const k = (pair.key as { value?: unknown } | null)?.value;
+      if (typeof k === 'string' && k in Object.prototype) {
+        const r = (pair.key as { range?: [number, number, number] }).range;
+        issues.push({ file, line: r ? lc.linePos(r[0]).line : lineOf(['inputs']), path: `inputs.${k}`, message: `input name '${k}' is reserved: it names a built-in property of every object (toString, constructor, __proto__, …); choose another` });
+      }
+    }
+  }
   if (issues.length) throw new ValidationError(issues);
   let data: unknown;
   try {
@@ -233,7 +245,7 @@ export function parseRunbook(source: string, file: string, actions: ActionCatalo
     for (const x of exprs) {
       try {
         compile(x.expr);
-        for (const name of referencedInputs(x.expr)) if (!(name in rb.inputs)) at(x.field, `expression reads inputs.${name}, which the runbook does not declare`);
+        for (const name of referencedInputs(x.expr)) if (!Object.hasOwn(rb.inputs, name)) at(x.field, `expression reads inputs.${name}, which the runbook does not declare`);
       } catch (e) {
         at(x.field, (e as Error).message);
       }
@@ -242,7 +254,7 @@ export function parseRunbook(source: string, file: string, actions: ActionCatalo
       for (const p of checkTemplates(t.value)) at([...t.field, ...splitPath(p.path)], p.message);
       for (const expr of allHoles(t.value)) {
         try {
-          for (const name of referencedInputs(expr)) if (!(name in rb.inputs)) at(t.field, `expression reads inputs.${name}, which the runbook does not declare`);
+          for (const name of referencedInputs(expr)) if (!Object.hasOwn(rb.inputs, name)) at(t.field, `expression reads inputs.${name}, which the runbook does not declare`);
         } catch {
           /* reported above */
         }
@@ -397,11 +409,42 @@ function nodeLine(doc: Document, lc: LineCounter, p: (string | number)[]): numbe
   return undefined;
 }
 
+/**
+ * Deny by default: every approval step must have someone allowed to decide it — the runbook's policy.approvers, the
+ * step's approvers, or (for each target it can run on) the target's approvers, or the fallback list (SLACK_APPROVERS).
+ * With adminsDecide (RUNWRIGHT_APPROVAL_DEFAULT=admins) a gate nobody is named for is decided by admins only.
+ * Returns one issue per uncovered approval step, at its file and line.
+ */
+export function approvalCoverage(
+  runbooks: Iterable<Runbook>,
+  targets: Iterable<{ name: string; approvers?: string[] }>,
+  opts: { fallback: string[]; adminsDecide: boolean },
+): ValidationIssue[] {
+  if (opts.fallback.length || opts.adminsDecide) return [];
+  const open = [...targets].filter((t) => !t.approvers?.length).map((t) => t.name);
+  if (!open.length) return [];
+  const issues: ValidationIssue[] = [];
+  for (const rb of runbooks) {
+    if (rb.policy.approvers?.length) continue;
+    for (const s of rb.steps) {
+      if (!s.approval || s.approval.approvers?.length) continue;
+      issues.push({
+        file: rb.file,
+        line: s.line,
+        step: s.id,
+        path: `steps.${s.id}.approval.approvers`,
+        message: `nobody may decide approval step '${s.id}' on target${open.length > 1 ? 's' : ''} ${open.join(', ')}: name approvers (policy.approvers, the step's approval.approvers, the target's approvers or SLACK_APPROVERS), or set RUNWRIGHT_APPROVAL_DEFAULT=admins to let admins decide`,
+      });
+    }
+  }
+  return issues;
+}
+
 /** Resolve a run's inputs: defaults applied, required ones present, types and enums checked. */
 export function resolveInputs(rb: Runbook, given: Record<string, unknown> = {}): Record<string, Json> {
   const issues: ValidationIssue[] = [];
   const out: Record<string, Json> = {};
-  for (const k of Object.keys(given)) if (!(k in rb.inputs)) issues.push({ path: `inputs.${k}`, message: `runbook '${rb.id}' has no input '${k}'` });
+  for (const k of Object.keys(given)) if (!Object.hasOwn(rb.inputs, k)) issues.push({ path: `inputs.${k}`, message: `runbook '${rb.id}' has no input '${k}'` });
   for (const [name, def] of Object.entries(rb.inputs)) {
     let v = given[name];
     if (v === undefined) v = def.default;

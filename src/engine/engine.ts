@@ -24,6 +24,7 @@ import type { Config } from '../config/config.js';
 import { ActionRegistry, defaultRegistry } from '../actions/index.js';
 import { createPorts } from '../adapters/index.js';
 import { silentLogger } from '../logging.js';
+import { withCredentials, withoutCredentials } from './target-secrets.js';
 
 export class ConflictError extends RunwrightError {
   constructor(message: string, code = 'conflict') {
@@ -186,7 +187,7 @@ export class Engine {
       runbookId: rb.id,
       runbookHash: rb.hash,
       alert: req.alert,
-      target,
+      target: withoutCredentials(target),
       inputs,
       status: 'queued',
       createdAt: t,
@@ -568,7 +569,7 @@ export class Engine {
       logger,
       signal,
       alert: run.alert,
-      target: run.target,
+      target: withCredentials(run.target, this.targets),
       inputs: run.inputs,
       steps: run.steps,
       approval: run.approval,

@@ -145,6 +145,11 @@ while true do
     local cursor = redis.call('HGET', rk, 'cursor')
     local ev = cjson.encode({runId = nextId, step = '', kind = 'run', visit = 0, attempt = 0, at = ARGV[3], message = 'target lock acquired'})
     apply_patch(prefix, rk, rk .. ':ev', nextId, st, {status = 'running', set = {updatedAt = ARGV[3]}, del = {'waitingReason'}, events = {ev}})
+    -- The runs still queued now wait for the new holder, not for the run that just ended.
+    for _, other in ipairs(redis.call('LRANGE', KEYS[2], 0, -1)) do
+      local ok = prefix .. ':run:' .. other
+      if redis.call('HGET', ok, 'status') == 'waiting_lock' then redis.call('HSET', ok, 'waitingReason', 'waiting for target lock held by run ' .. nextId) end
+    end
     return {'next', nextId, cursor}
   end
 end

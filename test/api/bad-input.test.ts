@@ -4,7 +4,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { harness, bearer, nothingEnqueued, TOKENS, type Harness } from './harness.js';
+import { harness, bearer, hmac, nothingEnqueued, TOKENS, type Harness } from './harness.js';
 
 const dir = path.join(path.dirname(new URL(import.meta.url).pathname), 'payloads');
 const amGroup = JSON.parse(readFileSync(path.join(dir, 'alertmanager-group.json'), 'utf8'));
@@ -110,22 +110,30 @@ test('after all the bad requests above nothing was enqueued or recorded except t
   assert.ok((await nothingEnqueued(h)).jobs <= runs.length);
 });
 
-test('rate limit per source: the bucket of one source fills up, other sources are not affected', async () => {
+test('overload: 503 + Retry-After (senders retry 5xx), counted in Redis per source and credential, shared by API replicas', async () => {
   const h3 = await harness({ config: { api: { rateLimit: { max: 3, windowMs: 60_000 } } } });
+  const replica = await harness({ prefix: h3.prefix, config: { api: { rateLimit: { max: 3, windowMs: 60_000 } } } });
   try {
     const body = JSON.stringify({ text: 'nothing matches this', fingerprint: 'rl' });
     const codes: number[] = [];
-    for (let i = 0; i < 5; i++) codes.push((await h3.app!.inject({ method: 'POST', url: '/intake/generic', payload: body, headers: { ...auth, ...asJson } })).statusCode);
-    assert.deepEqual(codes, [200, 200, 200, 429, 429]);
+    // Alternate between the two replicas: one window in Redis, not one per process.
+    for (let i = 0; i < 5; i++) codes.push((await (i % 2 ? replica : h3).app!.inject({ method: 'POST', url: '/intake/generic', payload: body, headers: { ...auth, ...asJson } })).statusCode);
+    assert.deepEqual(codes, [200, 200, 200, 503, 503]);
     const limited = await fetch(`${h3.url}/intake/generic`, { method: 'POST', headers: { ...auth, ...asJson }, body });
-    assert.equal(limited.status, 429);
-    assert.equal(((await limited.json()) as any).error, 'rate_limited');
-    assert.ok(limited.headers.get('retry-after'));
+    assert.equal(limited.status, 503);
+    assert.equal(((await limited.json()) as any).error, 'overloaded');
+    const retryAfter = Number(limited.headers.get('retry-after'));
+    assert.ok(retryAfter >= 1 && retryAfter <= 60, `Retry-After ${retryAfter}`);
+    // The same source with another credential (the HMAC secret) has its own window.
+    const signed = await h3.app!.inject({ method: 'POST', url: '/intake/generic', payload: body, headers: { ...asJson, 'x-runwright-signature': hmac(TOKENS.genericHmac, body) } });
+    assert.equal(signed.statusCode, 200, 'another credential of the same source is not limited');
     const other = await h3.app!.inject({ method: 'POST', url: '/intake/alertmanager', payload: { ...amGroup, alerts: [amGroup.alerts[2]] }, headers: bearer(TOKENS.alertmanager) });
-    assert.equal(other.statusCode, 200, 'alertmanager has its own bucket');
+    assert.equal(other.statusCode, 200, 'alertmanager has its own window');
     const metrics = await h3.app!.inject({ method: 'GET', url: '/metrics' });
-    assert.match(metrics.body, /runwright_intake_rejected_total\{source="generic",reason="rate_limited"\} 3/);
+    assert.match(metrics.body, /runwright_intake_rejected_total\{source="generic",reason="rate_limited"\} 2/);
+    assert.equal((await nothingEnqueued(h3)).runs, 0);
   } finally {
+    await replica.stop();
     await h3.close();
   }
 });

@@ -38,6 +38,9 @@ export const TOKENS = {
 export const PUBSUB_AUDIENCE = 'https://runwright.example.com/intake/pubsub';
 export const PUBSUB_SA = 'log-sink-push@acme-prod.iam.gserviceaccount.com';
 export const SLACK_CHANNEL = 'C0APPROVALS';
+/** The workspace and app Slack interactions must come from (SLACK_TEAM_ID, SLACK_APP_ID). */
+export const SLACK_TEAM = 'T0TEAM';
+export const SLACK_APP = 'A0APP';
 export const DASHBOARD = 'https://runwright.example.com/dashboard';
 
 export const bearer = (t: string) => ({ authorization: `Bearer ${t}` });
@@ -81,7 +84,7 @@ export async function harness(opts: { worker?: boolean; slack?: FakeSlack; googl
       },
       dashboardUrl: DASHBOARD,
     },
-    slack: opts.slack ? { token: TOKENS.slackBot, signingSecret: TOKENS.slackSigning, channel: SLACK_CHANNEL, apiUrl: opts.slack.url } : { signingSecret: TOKENS.slackSigning },
+    slack: { signingSecret: TOKENS.slackSigning, channel: SLACK_CHANNEL, teamId: SLACK_TEAM, appId: SLACK_APP, ...(opts.slack ? { token: TOKENS.slackBot, apiUrl: opts.slack.url } : {}) },
     auth: { pubsub: opts.google ? { audience: PUBSUB_AUDIENCE, serviceAccount: PUBSUB_SA, certsUrl: opts.google.url } : {} },
   }, opts.config ?? {}) as any);
   const registry = defaultRegistry();

@@ -43,7 +43,7 @@ test('generic JSON over real HTTP: 202 with the run id; the run holds the normal
   assert.deepEqual(run.inputs, { threshold: 90 });
 });
 
-test('alertmanager group of several alerts: one run per firing alert on its own target, resolved skipped, unmatched reported', async () => {
+test('alertmanager group of several alerts: one run per target of the group, resolved skipped, unmatched reported', async () => {
   const res = await post('/intake/alertmanager', load('alertmanager-group.json'), bearer(TOKENS.alertmanager));
   assert.equal(res.statusCode, 202);
   const body = res.json();
@@ -61,7 +61,10 @@ test('alertmanager group of several alerts: one run per firing alert on its own 
     const run = (await h.engine.store.get(byFp[fp].runId))!;
     assert.equal(run.runbookId, 'disk-full');
     assert.equal(run.alert.source, 'alertmanager');
-    assert.equal(run.alert.fingerprint, fp);
+    // The run's alert is the group's (groupKey + target), listing the group's alerts for that target.
+    assert.notEqual(run.alert.fingerprint, fp);
+    assert.equal((run.alert.raw as any).groupKey, load('alertmanager-group.json').groupKey);
+    assert.deepEqual((run.alert.raw as any).alerts.map((a: any) => a.fingerprint), [fp]);
   }
 });
 
@@ -160,13 +163,16 @@ test('throttle: once a run for the fingerprint has finished, the runbook window 
 test('forced runbook and target (query string) skip matching', async () => {
   const res = await post('/intake/alertmanager?runbook=high-latency&target=billing', load('alertmanager-group.json'), bearer(TOKENS.alertmanager));
   assert.equal(res.statusCode, 202);
-  const started = res.json().results.filter((r: any) => r.outcome === 'started');
-  assert.equal(started.length, 3);
-  assert.ok(started.every((r: any) => r.runbook === 'high-latency' && r.target === 'billing'));
+  // Three firing alerts of one group on one (forced) target: one run, the other two attached to it.
+  const results = res.json().results.filter((r: any) => r.outcome === 'started' || r.outcome === 'attached');
+  assert.deepEqual(results.map((r: any) => r.outcome), ['started', 'attached', 'attached']);
+  assert.ok(results.every((r: any) => r.runbook === 'high-latency' && r.target === 'billing' && r.runId === results[0].runId));
 });
 
 test("the project's real SQLAlchemy runbook is what a Pub/Sub-wrapped mapper error starts", async () => {
-  const real = await harness({ google, runbooksDir: PROJECT_RUNBOOKS_DIR });
+  // The project's runbooks name no approvers and these targets neither: deny by default refuses to load them
+  // unless the config says who decides (here: admins).
+  const real = await harness({ google, runbooksDir: PROJECT_RUNBOOKS_DIR, config: { api: { approvalDefault: 'admins' } } });
   try {
     assert.ok(real.engine.runbooks.has('sqlalchemy-mapper-failure'));
     const entry = load('sqlalchemy-log-entry.json');
@@ -185,4 +191,28 @@ test("the project's real SQLAlchemy runbook is what a Pub/Sub-wrapped mapper err
   } finally {
     await real.close();
   }
+});
+
+test('alertmanager: one POST with 1,000 alerts of one group and target makes one run; the same group again attaches to it', async () => {
+  const alerts = Array.from({ length: 1000 }, (_, i) => ({ status: 'firing', labels: { alertname: 'DiskFull', service: 'billing', pod: `billing-${i}` }, annotations: { summary: `disk is full on billing-${i}` }, fingerprint: `big${String(i).padStart(4, '0')}` }));
+  const body = { version: '4', status: 'firing', receiver: 'runwright', groupKey: '{}:{alertname="DiskFull", service="billing"}', groupLabels: { alertname: 'DiskFull', service: 'billing' }, alerts };
+  const before = (await h.engine.store.list({ target: 'billing', limit: 500 })).runs.length;
+  const t0 = Date.now();
+  const res = await post('/intake/alertmanager', body, bearer(TOKENS.alertmanager));
+  const ms = Date.now() - t0;
+  assert.equal(res.statusCode, 202, res.body);
+  const results = res.json().results as any[];
+  assert.equal(results.length, 1000);
+  assert.equal(results.filter((r) => r.outcome === 'started').length, 1);
+  assert.equal(results.filter((r) => r.outcome === 'attached').length, 999);
+  assert.ok(results.every((r) => r.runId === results[0].runId));
+  assert.equal((await h.engine.store.list({ target: 'billing', limit: 500 })).runs.length, before + 1, `one run (answered in ${ms} ms)`);
+  const run = (await h.engine.store.get(results[0].runId))!;
+  assert.equal((run.alert.raw as any).alertCount, 1000);
+  assert.equal((run.alert.raw as any).alerts.length, 100, 'the first 100 of the group are listed');
+  // Alertmanager re-sends the group (repeat_interval, or a retry): attached or throttled, never a new run.
+  const again = await post('/intake/alertmanager', { ...body, alerts: alerts.slice(0, 3) }, bearer(TOKENS.alertmanager));
+  assert.ok(['attached', 'throttled'].includes(again.json().results[0].outcome), again.body);
+  assert.equal(again.json().results[0].runId, results[0].runId);
+  assert.equal((await h.engine.store.list({ target: 'billing', limit: 500 })).runs.length, before + 1);
 });

@@ -187,8 +187,12 @@ test('SSE: a run stream replays history then goes live until the end; Last-Event
   const resumed = await sse(`/api/runs/${id}/stream`, { 'last-event-id': mid }, ended);
   assert.deepEqual(resumed.frames.slice(1).map((f) => `${f.data.step}:${f.data.kind}`), ['fix_b:started', 'fix_b:succeeded', 'done:succeeded', 'done:run']);
   assert.equal((await sse('/api/runs/nope/stream', {}, () => true)).status, 404);
-  const cookie = await sse(`/api/runs/${id}/stream`, { authorization: '', cookie: `runwright_token=${TOKENS.viewer}` }, (fs) => fs.length >= 2);
-  assert.equal(cookie.status, 200, 'EventSource can authenticate with the cookie');
+  const signIn = await h.app!.inject({ method: 'POST', url: '/dashboard/session', payload: { token: TOKENS.viewer } });
+  const session = signIn.cookies.find((c) => c.name === 'runwright_session')!;
+  const cookie = await sse(`/api/runs/${id}/stream`, { authorization: '', cookie: `runwright_session=${session.value}` }, (fs) => fs.length >= 2);
+  assert.equal(cookie.status, 200, 'EventSource can authenticate with the session cookie');
+  const rawToken = await sse(`/api/runs/${id}/stream`, { authorization: '', cookie: `runwright_token=${TOKENS.viewer}` }, () => true);
+  assert.equal(rawToken.status, 401, 'a raw API token in a cookie is not a session');
   await waitFor(() => h.app!.runwright.streams.size === 0);
 });
 

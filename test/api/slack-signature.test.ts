@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { slackSignature, verifySlackRequest } from '../../src/api/slack/signature.js';
 import { buildApp } from '../../src/api/app.js';
 import { silentLogger } from '../../src/logging.js';
-import { harness, slackRequest, TOKENS, type Harness } from './harness.js';
+import { harness, slackRequest, SLACK_APP, SLACK_CHANNEL, SLACK_TEAM, TOKENS, type Harness } from './harness.js';
 
 // From Slack's "Verifying requests from Slack" documentation.
 const SECRET = '8f742231b10e8888abcd99yyyzzz85a5';
@@ -55,7 +55,7 @@ test('the route checks the documented vector on the raw bytes: signed passes to 
 });
 
 test('forged, stale and replayed interaction requests are refused before the payload is read', async () => {
-  const payload = { type: 'block_actions', user: { id: 'U0ALLOWED' }, actions: [{ action_id: 'rw_approve', value: '{"run":"rnope","step":"approve","key":"rnope.approve.1"}' }] };
+  const payload = { type: 'block_actions', team: { id: SLACK_TEAM }, api_app_id: SLACK_APP, channel: { id: SLACK_CHANNEL }, user: { id: 'U0ALLOWED' }, actions: [{ action_id: 'rw_approve', value: '{"run":"rnope","step":"approve","key":"rnope.approve.1"}' }] };
   const forged = slackRequest(payload, { secret: 'not-the-signing-secret-0123456789' });
   const r1 = await h.app!.inject({ method: 'POST', url: '/slack/interactions', payload: forged.body, headers: forged.headers });
   assert.equal(r1.statusCode, 401);

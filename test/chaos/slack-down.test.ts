@@ -6,7 +6,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { FakeSlack } from '../fakes/slack.js';
-import { harness, bearer, slackRequest, TOKENS, SLACK_CHANNEL, type Harness } from '../api/harness.js';
+import { harness, bearer, slackRequest, TOKENS, SLACK_APP, SLACK_CHANNEL, SLACK_TEAM, type Harness } from '../api/harness.js';
 import { ACTION_APPROVE } from '../../src/adapters/slack/blocks.js';
 import type { RunRecord } from '../../src/core/types.js';
 import { TcpProxy } from './tcp-proxy.js';
@@ -40,6 +40,8 @@ function click(runId: string, user: string, ts: string) {
   const value = JSON.stringify({ run: runId, step: 'approve', key: `${runId}.approve.1` });
   const req = slackRequest({
     type: 'block_actions',
+    team: { id: SLACK_TEAM },
+    api_app_id: SLACK_APP,
     user: { id: user, username: user.toLowerCase() },
     container: { type: 'message', message_ts: ts, channel_id: SLACK_CHANNEL },
     channel: { id: SLACK_CHANNEL },

@@ -37,7 +37,7 @@ const act = (runId: string, action: string, headers: Record<string, string>, bod
 describe('sign-in', () => {
   test('the session cookie is HttpOnly and SameSite=Strict, and Secure when the request came over https', async () => {
     const plain = await cookieFor(TOKENS.viewer);
-    assert.match(plain.setCookie, /^runwright_token=/);
+    assert.match(plain.setCookie, /^runwright_session=/);
     assert.match(plain.setCookie, /HttpOnly/i);
     assert.match(plain.setCookie, /SameSite=Strict/i);
     assert.doesNotMatch(plain.setCookie, /Secure/i);
@@ -72,7 +72,7 @@ describe('a viewer', () => {
     const page = await browser.newPage();
     await signIn(page, srv.url, TOKENS.viewer, `/dashboard/runs/${waitingRun}`);
     const cookies = await browser.context.cookies();
-    const c = cookies.find((x) => x.name === 'runwright_token')!;
+    const c = cookies.find((x) => x.name === 'runwright_session')!;
     assert.equal(c.httpOnly, true);
     assert.equal(c.sameSite, 'Strict');
     assert.equal(await page.getAttribute('.role', 'data-role'), 'viewer');
@@ -196,7 +196,7 @@ describe('sign-out', () => {
     await signIn(page, srv.url, TOKENS.alice);
     await page.click('#sign-out');
     await page.waitForSelector('#token');
-    assert.equal((await browser.context.cookies()).find((c) => c.name === 'runwright_token'), undefined);
+    assert.equal((await browser.context.cookies()).find((c) => c.name === 'runwright_session'), undefined);
     const status = await page.evaluate(async () => (await fetch('/api/runs')).status);
     assert.equal(status, 401);
     await page.close();

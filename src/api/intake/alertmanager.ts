@@ -2,7 +2,10 @@
 import type { Alert } from '../../core/types.js';
 import { IntakeError, type Normalized, joinText, normSeverity, stableHash, stringRecord } from './common.js';
 
-const stringMap = { type: 'object', additionalProperties: { type: 'string' } } as const;
+/** Label sets: at most 64 labels (Prometheus rules rarely carry 20), names and values of bounded size. */
+const stringMap = { type: 'object', maxProperties: 64, propertyNames: { maxLength: 256 }, additionalProperties: { type: 'string', maxLength: 4096 } } as const;
+/** Annotations are free text (descriptions, runbook links): more room per value, same count cap. */
+const textMap = { type: 'object', maxProperties: 64, propertyNames: { maxLength: 256 }, additionalProperties: { type: 'string', maxLength: 16_384 } } as const;
 
 export const alertmanagerSchema = {
   $id: 'AlertmanagerWebhook',
@@ -10,13 +13,13 @@ export const alertmanagerSchema = {
   required: ['version', 'status', 'alerts'],
   properties: {
     version: { type: 'string', const: '4' },
-    groupKey: { type: 'string' },
+    groupKey: { type: 'string', maxLength: 4096 },
     truncatedAlerts: { type: 'integer' },
     status: { type: 'string', enum: ['firing', 'resolved'] },
     receiver: { type: 'string' },
     groupLabels: stringMap,
     commonLabels: stringMap,
-    commonAnnotations: stringMap,
+    commonAnnotations: textMap,
     externalURL: { type: 'string' },
     alerts: {
       type: 'array',
@@ -28,11 +31,12 @@ export const alertmanagerSchema = {
         properties: {
           status: { type: 'string', enum: ['firing', 'resolved'] },
           labels: stringMap,
-          annotations: stringMap,
+          annotations: textMap,
           startsAt: { type: 'string' },
           endsAt: { type: 'string' },
           generatorURL: { type: 'string' },
-          fingerprint: { type: 'string' },
+          /** Alertmanager's own fingerprints are 16 hex digits. */
+          fingerprint: { type: 'string', maxLength: 128 },
         },
       },
     },
@@ -59,11 +63,11 @@ export interface AlertmanagerBody {
   alerts: AmAlert[];
 }
 
-/** One Alert per firing alert of the group; resolved ones are reported as skipped. */
+/** One Alert per firing alert of the group (the intake makes one run per group and target); resolved ones are reported as skipped. */
 export function normalizeAlertmanager(body: AlertmanagerBody, receivedAt: string): Normalized {
   if (body?.version !== '4') throw new IntakeError('version', 'must be "4" (Alertmanager webhook payload version 4)');
   if (!Array.isArray(body.alerts) || body.alerts.length === 0) throw new IntakeError('alerts', 'must be a non-empty array');
-  const out: Normalized = { alerts: [], skipped: [] };
+  const out: Normalized = { alerts: [], skipped: [], ...(typeof body.groupKey === 'string' && body.groupKey ? { groupKey: body.groupKey } : {}) };
   body.alerts.forEach((a, i) => {
     if (!a || typeof a !== 'object' || !a.labels || typeof a.labels !== 'object') throw new IntakeError(`alerts[${i}].labels`, 'is required');
     const labels = { ...stringRecord(body.commonLabels), ...stringRecord(a.labels) };

@@ -16,6 +16,8 @@ export class IntakeError extends Error {
 export interface Normalized {
   alerts: Alert[];
   skipped: { fingerprint?: string; reason: string }[];
+  /** Alertmanager's groupKey: the alerts of one group and target make one run (the receiver's own dedup unit). */
+  groupKey?: string;
 }
 
 /** Only string values survive (numbers and booleans are stringified); anything else is dropped. */

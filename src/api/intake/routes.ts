@@ -10,10 +10,11 @@ import { matchesAlert, resolveInputs, type Runbook } from '../../core/runbook.js
 import { matchTargets } from '../../config/targets.js';
 import { errorInfo } from '../../core/errors.js';
 import { HttpError } from '../errors.js';
-import { checkSourceCredential, INTAKE_SIGNATURE_HEADER, type PubSubOidcVerifier } from '../auth.js';
+import { checkSourceCredential, credentialFromAuthorization, INTAKE_SIGNATURE_HEADER, type PubSubOidcVerifier } from '../auth.js';
 import type { Metrics } from '../metrics.js';
 import type { IntakeLog, IntakeOutcome, IntakeRecord } from './log.js';
-import type { Normalized } from './common.js';
+import { stableHash, type Normalized } from './common.js';
+import { RedisWindow } from '../window.js';
 import { genericAlertSchema, normalizeGeneric, type GenericBody } from './generic.js';
 import { alertmanagerSchema, normalizeAlertmanager, type AlertmanagerBody } from './alertmanager.js';
 import { cloudMonitoringSchema, normalizeCloudMonitoring, type CloudMonitoringBody } from './cloud-monitoring.js';
@@ -71,6 +72,7 @@ const responses = {
   413: { $ref: 'Error#' },
   415: { $ref: 'Error#' },
   429: { $ref: 'Error#' },
+  503: { $ref: 'Error#' },
 };
 
 const selectQuery = {
@@ -88,6 +90,18 @@ interface Planned {
   target?: Target;
   inputs?: Record<string, unknown>;
   noMatch?: string;
+  /** Alertmanager: what is submitted for the first alert of a (group, runbook, target): the group's alert. */
+  submitAs?: Alert;
+  /** Alertmanager: a later alert of the same group and target, answered with its lead's run. */
+  groupedWith?: Planned;
+  result?: IntakeResult;
+}
+
+/** The alert a group's run is made from: the lead alert under a fingerprint of (groupKey, target), listing the group. */
+function groupAlert(groupKey: string, members: Planned[]): Alert {
+  const lead = members[0]!;
+  const alerts = members.slice(0, 100).map((m) => ({ fingerprint: m.alert.fingerprint, labels: m.alert.labels, text: m.alert.text.slice(0, 300) }));
+  return { ...lead.alert, fingerprint: stableHash('alertmanager-group', groupKey, lead.target!.name), raw: { ...(lead.alert.raw as object), groupKey, alertCount: members.length, alerts } };
 }
 
 type SourceName = 'generic' | 'alertmanager' | 'cloud-monitoring';
@@ -95,23 +109,38 @@ type SourceName = 'generic' | 'alertmanager' | 'cloud-monitoring';
 export async function intakeRoutes(app: FastifyInstance, deps: IntakeDeps): Promise<void> {
   const { engine, config, metrics, intakeLog } = deps;
 
-  const rateLimit = (source: string) => ({
-    max: config.api.rateLimit.max,
-    timeWindow: config.api.rateLimit.windowMs,
-    hook: 'preHandler' as const,
-    keyGenerator: () => `intake:${source}`,
-    onExceeded: () => metrics.intakeRejected.inc({ source, reason: 'rate_limited' }),
-  });
+  // Overload: a fixed window per (source, credential) in Redis, shared by every API replica. Over the limit the
+  // answer is 503 + Retry-After, which Alertmanager and Pub/Sub retry (a 4xx would make them drop the alert).
+  const limiter = new RedisWindow(engine.store.redis, `${config.prefix}:intake-rate`, config.api.rateLimit.max, config.api.rateLimit.windowMs);
+  const limit = async (source: string, credential: string) => {
+    const wait = await limiter.hit(source, credential);
+    if (wait > 0) {
+      metrics.intakeRejected.inc({ source, reason: 'rate_limited' });
+      throw new HttpError(503, 'overloaded', `intake for source '${source}' is over ${config.api.rateLimit.max} requests per ${config.api.rateLimit.windowMs} ms for this credential; retry after ${Math.ceil(wait / 1000)} s`, undefined, Math.ceil(wait / 1000));
+    }
+  };
+
+  /** JSON routes take JSON only: a form body (or anything else) is 415, before credentials or body are looked at. */
+  const jsonOnly = (source: string, req: FastifyRequest) => {
+    const type = String(req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+    if (type !== 'application/json') {
+      metrics.intakeRejected.inc({ source, reason: 'unsupported_media_type' });
+      throw new HttpError(415, 'unsupported_media_type', `Content-Type '${type.slice(0, 100) || '(none)'}' is not accepted here; send application/json`, 'content-type');
+    }
+  };
 
   /** Token-style credentials are checked before the body is read; an HMAC needs the raw body (preValidation). */
   const sourceAuth = (source: SourceName) => ({
     onRequest: async (req: FastifyRequest) => {
+      jsonOnly(source, req);
       if (req.headers[INTAKE_SIGNATURE_HEADER]) return; // checked once the body is in
-      const r = checkSourceCredential(source, config.api.sources[source], { authorization: req.headers.authorization, queryToken: queryToken(req, source), rawBody: Buffer.alloc(0) });
+      const given = { authorization: req.headers.authorization, queryToken: queryToken(req, source), rawBody: Buffer.alloc(0) };
+      const r = checkSourceCredential(source, config.api.sources[source], given);
       if (!r.ok) {
         metrics.intakeRejected.inc({ source, reason: r.status === 403 ? 'closed' : 'unauthorized' });
         throw new HttpError(r.status, r.status === 403 ? 'forbidden' : 'unauthorized', r.reason, 'authorization');
       }
+      await limit(source, `token:${credentialFromAuthorization(given.authorization) ?? given.queryToken ?? ''}`);
     },
     preValidation: async (req: FastifyRequest) => {
       const sig = req.headers[INTAKE_SIGNATURE_HEADER];
@@ -121,6 +150,7 @@ export async function intakeRoutes(app: FastifyInstance, deps: IntakeDeps): Prom
         metrics.intakeRejected.inc({ source, reason: r.status === 403 ? 'closed' : 'bad_signature' });
         throw new HttpError(r.status, r.status === 403 ? 'forbidden' : 'unauthorized', r.reason, INTAKE_SIGNATURE_HEADER);
       }
+      await limit(source, 'hmac');
     },
   });
 
@@ -169,6 +199,23 @@ export async function intakeRoutes(app: FastifyInstance, deps: IntakeDeps): Prom
       plan.inputs = select.inputs ?? {};
     }
 
+    // Alertmanager: the alerts of one group that go to the same runbook and target make one run (Alertmanager's own
+    // receivers deduplicate per groupKey); a re-sent or grown group attaches to it. Other sources dedup per alert.
+    if (normalized.groupKey) {
+      const groups = new Map<string, Planned[]>();
+      for (const p of plans) {
+        if (!p.runbook || !p.target) continue;
+        const k = `${p.runbook.id}\u0000${p.target.name}`;
+        const g = groups.get(k);
+        if (g) g.push(p);
+        else groups.set(k, [p]);
+      }
+      for (const members of groups.values()) {
+        members[0]!.submitAs = groupAlert(normalized.groupKey, members);
+        for (const m of members.slice(1)) m.groupedWith = members[0];
+      }
+    }
+
     const results: IntakeResult[] = [];
     const records: IntakeRecord[] = [];
     const at = new Date().toISOString();
@@ -185,12 +232,23 @@ export async function intakeRoutes(app: FastifyInstance, deps: IntakeDeps): Prom
         req.log.info({ source, fingerprint: p.alert.fingerprint, reason: p.noMatch }, 'alert matched nothing');
         continue;
       }
-      const res = await engine.submit({ runbookId: p.runbook.id, alert: p.alert, target: p.target, inputs: p.inputs, dedupe: true, throttle: true });
       const common = { fingerprint: p.alert.fingerprint, runbook: p.runbook.id, target: p.target.name };
+      const lead = p.groupedWith?.result;
+      if (lead) {
+        // Same group, same target: the group's run (started, attached or throttled for the lead) answers for it too.
+        const outcome: IntakeOutcome = lead.outcome === 'started' ? 'attached' : lead.outcome;
+        const reason = `same Alertmanager group and target as alert ${p.groupedWith!.alert.fingerprint}: ${lead.outcome === 'throttled' ? lead.reason : `one run for the group (${lead.runId})`}`;
+        if (outcome === 'attached') metrics.alertsDeduplicated.inc({ source });
+        if (outcome === 'throttled') metrics.alertsThrottled.inc({ source });
+        results.push({ ...common, outcome, runId: lead.runId, ...(lead.status ? { status: lead.status } : {}), ...(lead.retryInMs !== undefined ? { retryInMs: lead.retryInMs } : {}), reason });
+        records.push({ ...base(p.alert), ...common, outcome, runId: lead.runId, reason });
+        continue;
+      }
+      const res = await engine.submit({ runbookId: p.runbook.id, alert: p.submitAs ?? p.alert, target: p.target, inputs: p.inputs, dedupe: true, throttle: true });
       if (res.result === 'throttled') {
         metrics.alertsThrottled.inc({ source });
         const reason = `runbook '${p.runbook.id}' already ran for this fingerprint (run ${res.lastRunId}); throttled for another ${Math.ceil(res.retryInMs / 1000)} s`;
-        results.push({ ...common, outcome: 'throttled', runId: res.lastRunId, retryInMs: res.retryInMs, reason });
+        results.push((p.result = { ...common, outcome: 'throttled', runId: res.lastRunId, retryInMs: res.retryInMs, reason }));
         records.push({ ...base(p.alert), ...common, outcome: 'throttled', runId: res.lastRunId, retryInMs: res.retryInMs, reason });
         req.log.info({ runId: res.lastRunId, source, fingerprint: p.alert.fingerprint }, 'alert throttled');
         continue;
@@ -198,13 +256,13 @@ export async function intakeRoutes(app: FastifyInstance, deps: IntakeDeps): Prom
       const run = res.run;
       if (res.result === 'attached') {
         metrics.alertsDeduplicated.inc({ source });
-        results.push({ ...common, outcome: 'attached', runId: run.id, status: run.status, reason: `an active run for this fingerprint exists; ${run.alertCount ?? 1} alerts attached` });
+        results.push((p.result = { ...common, outcome: 'attached', runId: run.id, status: run.status, reason: `an active run for this ${p.submitAs ? 'Alertmanager group and target' : 'fingerprint'} exists; ${run.alertCount ?? 1} alerts attached` }));
         records.push({ ...base(p.alert), ...common, outcome: 'attached', runId: run.id });
         req.log.info({ runId: run.id, source, fingerprint: p.alert.fingerprint, alertCount: run.alertCount }, 'alert attached to active run');
         continue;
       }
       const outcome: IntakeOutcome = run.status === 'refused' ? 'refused' : 'started';
-      results.push({ ...common, outcome, runId: run.id, status: run.status, ...(run.outcome ? { reason: run.outcome } : {}) });
+      results.push((p.result = { ...common, outcome, runId: run.id, status: run.status, ...(run.outcome ? { reason: run.outcome } : {}) }));
       records.push({ ...base(p.alert), ...common, outcome, runId: run.id, ...(run.outcome ? { reason: run.outcome } : {}) });
       req.log.info({ runId: run.id, source, runbook: p.runbook.id, target: p.target.name, status: run.status }, 'alert started a run');
     }
@@ -230,7 +288,6 @@ export async function intakeRoutes(app: FastifyInstance, deps: IntakeDeps): Prom
 
   app.post<{ Body: GenericBody }>('/intake/generic', {
     schema: { tags, summary: 'Generic JSON alert', security: [{ bearer: [] }, { hmac: [] }], body: { $ref: 'GenericAlert#' }, response: responses },
-    config: { rateLimit: rateLimit('generic') },
     ...sourceAuth('generic'),
   }, async (req, reply) => {
     const b = req.body;
@@ -239,25 +296,24 @@ export async function intakeRoutes(app: FastifyInstance, deps: IntakeDeps): Prom
 
   app.post<{ Body: AlertmanagerBody; Querystring: { runbook?: string; target?: string } }>('/intake/alertmanager', {
     schema: { tags, summary: 'Prometheus Alertmanager webhook (payload version 4)', security: [{ bearer: [] }, { hmac: [] }], querystring: selectQuery, body: { $ref: 'AlertmanagerWebhook#' }, response: responses },
-    config: { rateLimit: rateLimit('alertmanager') },
     ...sourceAuth('alertmanager'),
   }, async (req, reply) => handle('alertmanager', req, reply, normalizeAlertmanager(req.body, now()), req.query));
 
   app.post<{ Body: CloudMonitoringBody; Querystring: { runbook?: string; target?: string } }>('/intake/cloud-monitoring', {
     schema: { tags, summary: 'Google Cloud Monitoring incident webhook', security: [{ bearer: [] }, { hmac: [] }], querystring: selectQuery, body: { $ref: 'CloudMonitoringIncident#' }, response: responses },
-    config: { rateLimit: rateLimit('cloud-monitoring') },
     ...sourceAuth('cloud-monitoring'),
   }, async (req, reply) => handle('cloud-monitoring', req, reply, normalizeCloudMonitoring(req.body, now()), req.query));
 
   app.post<{ Body: PubSubPushBody; Querystring: { runbook?: string; target?: string } }>('/intake/pubsub', {
     schema: { tags, summary: 'Pub/Sub push (a Cloud Logging LogEntry from a log sink), verified by its OIDC token', security: [{ oidc: [] }], querystring: selectQuery, body: { $ref: 'PubSubPush#' }, response: responses },
-    config: { rateLimit: rateLimit('pubsub') },
     onRequest: async (req) => {
+      jsonOnly('pubsub', req);
       const r = await deps.pubsub.verify(req.headers.authorization);
       if (!r.ok) {
         metrics.intakeRejected.inc({ source: 'pubsub', reason: r.status === 403 ? 'forbidden' : 'unauthorized' });
         throw new HttpError(r.status, r.status === 403 ? 'forbidden' : 'unauthorized', r.reason, 'authorization');
       }
+      await limit('pubsub', `oidc:${r.email ?? r.subject ?? ''}`);
     },
   }, async (req, reply) => handle('pubsub', req, reply, normalizePubSub(req.body, now()), req.query));
 }

@@ -12,7 +12,7 @@ import type { SlackChat } from '../../adapters/slack/chat.js';
 import { ACTION_APPROVE, ACTION_CHOOSE_PREFIX, ACTION_REJECT, escapeMrkdwn, type ApprovalActionValue } from '../../adapters/slack/blocks.js';
 import { HttpError } from '../errors.js';
 import { verifySlackRequest } from './signature.js';
-import { approversFor, slackUserMayApprove } from '../approvers.js';
+import type { ApprovalPolicy } from '../approvers.js';
 import type { Metrics } from '../metrics.js';
 import { approvalKey } from './notifier.js';
 
@@ -21,13 +21,16 @@ export interface SlackDeps {
   config: Config;
   chat?: SlackChat;
   metrics: Metrics;
+  approvals: ApprovalPolicy;
   /** Seconds since the epoch (tests pin it for Slack's documented example). */
   nowSeconds?: () => number;
 }
 
 interface BlockActionsPayload {
   type: string;
-  user?: { id?: string; username?: string; name?: string };
+  api_app_id?: string;
+  team?: { id?: string };
+  user?: { id?: string; username?: string; name?: string; team_id?: string };
   channel?: { id?: string };
   container?: { channel_id?: string; message_ts?: string };
   actions?: { action_id?: string; value?: string }[];
@@ -35,9 +38,33 @@ interface BlockActionsPayload {
 
 export type InteractionOutcome = 'approved' | 'rejected' | 'not_waiting' | 'not_allowed' | 'unknown_run' | 'ignored' | 'invalid';
 
+/** Fields of any JSON type may arrive: only strings count. */
+const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
+
+/** The channel id clicks must come from: SLACK_CHANNEL_ID, or SLACK_CHANNEL when it is an id (C…/G…). */
+export function approvalChannelId(config: Config): string | undefined {
+  if (config.slack.channelId) return config.slack.channelId;
+  const c = config.slack.channel;
+  return c && /^[CG][A-Z0-9]{2,}$/.test(c) ? c : undefined;
+}
+
 export async function slackRoutes(app: FastifyInstance, deps: SlackDeps): Promise<void> {
-  const { engine, config, chat, metrics } = deps;
+  const { engine, config, chat, metrics, approvals } = deps;
   const redis = engine.store.redis;
+  const channelId = approvalChannelId(config);
+  const missing = [config.slack.teamId ? '' : 'SLACK_TEAM_ID', config.slack.appId ? '' : 'SLACK_APP_ID', channelId ? '' : 'SLACK_CHANNEL_ID (or SLACK_CHANNEL as a channel id)'].filter(Boolean);
+
+  /** A correctly signed click from another workspace, app or channel (Slack Connect, multi-workspace installs) is refused. */
+  const checkOrigin = (payload: BlockActionsPayload, channel: string | undefined) => {
+    const team = str(payload.team?.id) ?? str(payload.user?.team_id);
+    const wrong = (reason: string, field: string, message: string) => {
+      metrics.intakeRejected.inc({ source: 'slack', reason });
+      throw new HttpError(403, reason, message, field);
+    };
+    if (team !== config.slack.teamId) wrong('wrong_team', 'team.id', 'this interaction comes from another Slack workspace (team.id)');
+    if (str(payload.api_app_id) !== config.slack.appId) wrong('wrong_app', 'api_app_id', 'this interaction is for another Slack app (api_app_id)');
+    if (channel !== channelId) wrong('wrong_channel', 'channel.id', 'this interaction comes from another channel than the approval channel');
+  };
 
   const tell = async (req: FastifyRequest, channel: string | undefined, user: string | undefined, text: string) => {
     if (!chat || !channel || !user) return;
@@ -54,6 +81,7 @@ export async function slackRoutes(app: FastifyInstance, deps: SlackDeps): Promis
     // The signature is checked on the raw bytes, before the payload is looked at (even before validation).
     preValidation: async (req) => {
       if (!config.slack.signingSecret) throw new HttpError(503, 'slack_not_configured', 'Slack interactions are not configured (SLACK_SIGNING_SECRET)');
+      if (missing.length) throw new HttpError(503, 'slack_not_configured', `Slack interactions are not configured: set ${missing.join(', ')}`);
       const ts = req.headers['x-slack-request-timestamp'];
       const sig = req.headers['x-slack-signature'];
       const v = verifySlackRequest({
@@ -83,12 +111,12 @@ export async function slackRoutes(app: FastifyInstance, deps: SlackDeps): Promis
     }
     // payload=null or a number is JSON too: only an object is an interaction (else a TypeError answered 500).
     if (!payload || typeof payload !== 'object' || Array.isArray(payload)) throw new HttpError(400, 'bad_request', 'body.payload: is not a JSON object', 'payload');
+    const channel = str(payload.container?.channel_id) ?? str(payload.channel?.id);
+    checkOrigin(payload, channel);
     if (payload.type !== 'block_actions') return { outcome: 'ignored', message: `interaction type '${String(payload.type).slice(0, 40)}' is not handled` };
     const action = payload.actions?.[0];
     // Fields of any JSON type may arrive: only strings count (a numeric action_id threw on startsWith → 500).
-    const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
     const userId = str(payload.user?.id);
-    const channel = str(payload.container?.channel_id) ?? str(payload.channel?.id);
     const actionId = str(action?.action_id) ?? '';
     let decision: 'approved' | 'rejected';
     if (actionId === ACTION_APPROVE || actionId.startsWith(ACTION_CHOOSE_PREFIX)) decision = 'approved';
@@ -119,10 +147,8 @@ export async function slackRoutes(app: FastifyInstance, deps: SlackDeps): Promis
       log.info({ status: run.status }, 'Slack click on an approval that is no longer open');
       return { outcome: 'not_waiting', message: msg };
     }
-    const allowed = approversFor(engine, run);
-    const fallback = allowed.length ? allowed : config.slack.approvers;
-    const inGroup = chat ? (u: string, g: string) => chat.userInGroup(u, g) : async () => false;
-    const ok = await slackUserMayApprove(userId, fallback, inGroup).catch((e) => {
+    const person = approvals.identities.fromSlack(userId);
+    const ok = await approvals.may(person, run).catch((e) => {
       log.warn({ err: errorInfo(e) }, 'could not check Slack user-group membership; refusing');
       return false;
     });
@@ -133,7 +159,7 @@ export async function slackRoutes(app: FastifyInstance, deps: SlackDeps): Promis
       return { outcome: 'not_allowed', message: 'not an allowed approver' };
     }
     try {
-      await engine.decide(run.id, { decision, actor: `slack:${userId}`, comment: `via Slack (${payload.user?.username ?? payload.user?.name ?? userId})`, choice });
+      await engine.decide(run.id, { decision, actor: approvals.identities.actor(person), comment: `via Slack (${person.name ? `slack:${userId}` : str(payload.user?.username) ?? str(payload.user?.name) ?? userId})`, choice });
     } catch (e) {
       if (e instanceof ValidationError || (e instanceof RunwrightError && e.code !== 'internal')) {
         await tell(req, channel, userId, `Nothing changed: ${e.message}`);
@@ -143,7 +169,7 @@ export async function slackRoutes(app: FastifyInstance, deps: SlackDeps): Promis
       throw e;
     }
     metrics.approvals.inc({ via: 'slack', outcome: decision });
-    log.info({ decision, choice }, 'approval decided in Slack');
-    return { outcome: decision, message: `${decision} by ${userId}` };
+    log.info({ decision, choice, actor: approvals.identities.actor(person) }, 'approval decided in Slack');
+    return { outcome: decision, message: `${decision} by ${person.name ?? userId}` };
   });
 }

@@ -49,6 +49,8 @@ const CAUSE: Record<string, string | null> = {
   flask_backpop_wrong: 'no_property',
   flask_missing_class: 'missing_name',
   flask_ambiguous_fk: 'join_condition',
+  flask_secondary_typo: 'missing_name',
+  primaryjoin_and_typo: 'unknown_column',
   nested_stale_module_path: 'missing_name',
   nested_relative_backpop: 'no_property',
   nested_missing_module_class: 'missing_name',

@@ -41,6 +41,7 @@ if [ -n "$BUILD_SA" ]; then
     --member "serviceAccount:${RUNWRIGHT_SA}" --role roles/iam.serviceAccountUser >/dev/null
 fi
 for secret in runwright-api-tokens runwright-slack-bot-token runwright-slack-signing-secret runwright-targets; do
+  gcloud secrets describe "$secret" --project "$PROJECT_ID" >/dev/null 2>&1 || { echo "iam.sh: secret $secret does not exist yet: create the secrets first (docs/PRODUCTION.md, step 4)" >&2; exit 1; }
   gcloud secrets add-iam-policy-binding "$secret" --project "$PROJECT_ID" \
     --member "serviceAccount:${RUNWRIGHT_SA}" --role roles/secretmanager.secretAccessor >/dev/null
 done

@@ -9,13 +9,15 @@ Database URLs travel on stdin only (never in argv) and are never echoed back wit
 Commands
   info            versions of Python / SQLAlchemy / Alembic and which drivers import here
   project         read alembic.ini: script location, env.py, versions dirs
-  reserved-scan   declarative classes with attributes SQLAlchemy reserves (metadata; registry on 2.x)
+  reserved-scan   declarative classes with attributes the installed SQLAlchemy refuses or warns about (probed)
   reserved-fix    rename those attributes, keep the column name, update the uses that can be resolved
   env-fix         make alembic/env.py run migrations on a driver that fits its engine (sync or run_sync)
   imports-fix     import every model module where target_metadata is built
   model-tables    tables and column names the models declare (static)
   migration-ops   the operations of one migration file (static)
+  migration-prune keep only the operations on given tables in a generated migration
   db-probe | db-create | db-drop | db-columns    SQLAlchemy against a server URL
+  db-state        read-only: the alembic_version revision(s) and tables of a database
 
 Analysis uses Python's own ast. Edits are byte-precise splices at node positions: nothing else in a file
 changes. Project code is never imported or executed here.
@@ -28,8 +30,6 @@ import re
 import sys
 import configparser
 
-RESERVED_ALWAYS = ("metadata",)
-RESERVED_2X = ("registry",)
 MAPPED_CONSTRUCTS = {
     "Column", "mapped_column", "relationship", "relation", "column_property", "deferred", "synonym",
     "composite", "query_expression", "dynamic_loader", "association_proxy",  # all break on `metadata` (checked on 1.4 and 2.0)
@@ -173,7 +173,14 @@ def load_sources(root, exclude_rel=()):
     return sources, skipped
 
 
-def module_name(rel):
+def module_name(rel, roots=()):
+    """The dotted module name of a project-relative .py path; with `roots` (project-relative sys.path entries from
+    alembic.ini's prepend_sys_path, deepest first) relative to the root that holds it, as Python will import it."""
+    for r in roots:
+        r = os.path.normpath(r)
+        if r not in (".", "") and rel.startswith(r + os.sep):
+            rel = rel[len(r) + 1:]
+            break
     parts = rel[:-3].split(os.sep)
     if parts[-1] == "__init__":
         parts = parts[:-1]
@@ -320,12 +327,13 @@ class Module:
 
 
 class Project:
-    def __init__(self, root, exclude_rel=()):
+    def __init__(self, root, exclude_rel=(), roots=()):
         self.root = os.path.realpath(root)
+        self.roots = sorted((os.path.normpath(r) for r in roots), key=len, reverse=True)
         self.sources, self.skipped = load_sources(self.root, exclude_rel)
         self.modules = {}
         for src in self.sources:
-            name = module_name(src.rel)
+            name = module_name(src.rel, self.roots)
             self.modules[name] = Module(src, name)
         self.classes = []  # ClassInfo
         for mod in self.modules.values():
@@ -805,13 +813,45 @@ def innermost_scope_map(types, mod):
 # reserved-scan / reserved-fix
 
 
+def probe_reserved(candidates=("metadata", "registry")):
+    """Ask the installed SQLAlchemy (the target's own) which attribute names it refuses or warns about on a
+    declarative class: {name: "raises" | "warns"}. Nothing is assumed from version numbers."""
+    import warnings
+    out = {}
+    try:
+        from sqlalchemy import Column, Integer, JSON
+        from sqlalchemy.orm import declarative_base
+    except Exception:
+        return {"metadata": "raises"}
+    styles = [lambda: declarative_base()]
+    try:
+        from sqlalchemy.orm import DeclarativeBase
+
+        def typed():
+            return type("RwProbeBase", (DeclarativeBase,), {})
+        styles.append(typed)
+    except ImportError:
+        pass
+    for name in candidates:
+        for make in styles:
+            base = make()
+            try:
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always")
+                    type("RwProbe", (base,), {"__tablename__": "rw_probe", "id": Column(Integer, primary_key=True), name: Column(JSON)})
+                if any("reserved" in str(w.message) for w in caught):
+                    out.setdefault(name, "warns")
+            except Exception as e:
+                if "reserved" in str(e):
+                    out[name] = "raises"
+    return out
+
+
 def reserved_names(req):
     names = list(req.get("names") or [])
     if names:
         return names
-    v = req.get("sqlalchemyVersion") or sa_version() or "0"
-    major = int(re.match(r"\d+", v).group(0)) if re.match(r"\d+", v) else 0
-    return list(RESERVED_ALWAYS) + (list(RESERVED_2X) if major >= 2 else [])
+    return sorted(probe_reserved())
 
 
 def find_reserved(project, names):
@@ -847,7 +887,7 @@ def column_name_of(value, attr):
 
 def cmd_reserved_scan(req):
     root = req["root"]
-    project = Project(root, req.get("exclude") or [])
+    project = Project(root, req.get("exclude") or [], req.get("roots") or [])
     names = reserved_names(req)
     out = []
     for f in find_reserved(project, names):
@@ -858,7 +898,7 @@ def cmd_reserved_scan(req):
             "attribute": f["attr"], "kind": f["kind"], "column": col or (f["attr"] if f["kind"] == "column" else None),
             "mixin": c.is_mixin,
         })
-    return {"reservedNames": names, "sqlalchemyVersion": sa_version(), "found": out, "skippedFiles": project.skipped}
+    return {"reservedNames": names, "probe": probe_reserved(), "sqlalchemyVersion": sa_version(), "found": out, "skippedFiles": project.skipped}
 
 
 def new_attr_name(cls, attr, project, requested):
@@ -878,7 +918,7 @@ def new_attr_name(cls, attr, project, requested):
 def cmd_reserved_fix(req):
     root = req["root"]
     apply = bool(req.get("apply", True))
-    project = Project(root, req.get("exclude") or [])
+    project = Project(root, req.get("exclude") or [], req.get("roots") or [])
     names = reserved_names(req)
     rename_req = req.get("rename") or {}  # {"Tenant.metadata": "tenant_metadata"}
     found = find_reserved(project, names)
@@ -934,6 +974,7 @@ def cmd_reserved_fix(req):
     changed = write_sources(project.sources, apply)
     return {
         "reservedNames": names,
+        "probe": probe_reserved(),
         "sqlalchemyVersion": sa_version(),
         "renamed": [{"class": r["cls"].name, "file": r["cls"].src.rel, "table": r["cls"].tablename, "attribute": r["attr"],
                      "newAttribute": r["new"], "column": r["column"], "kind": r["kind"], "mixin": r["cls"].is_mixin}
@@ -1304,9 +1345,16 @@ def cmd_env_fix(req):
     mode_req = req.get("mode", "auto")
     src = Source(env_path, env_rel)
     tree = src.tree
+    # alembic 1.8's async template wraps a sync engine: AsyncEngine(engine_from_config(...)). The wrapper makes it
+    # an async engine; the inner call is where the URL goes.
+    wrappers = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and terminal(n.func) == "AsyncEngine" and n.args
+                and isinstance(n.args[0], ast.Call) and terminal(n.args[0].func) in SYNC_ENGINE_FUNCS]
+    wrapped_inner = {id(w.args[0]) for w in wrappers}
     engine_calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and terminal(n.func) in ASYNC_ENGINE_FUNCS | SYNC_ENGINE_FUNCS]
-    async_calls = [n for n in engine_calls if terminal(n.func) in ASYNC_ENGINE_FUNCS]
-    sync_calls = [n for n in engine_calls if terminal(n.func) in SYNC_ENGINE_FUNCS]
+    async_calls = [n for n in engine_calls if terminal(n.func) in ASYNC_ENGINE_FUNCS] + wrappers
+    sync_calls = [n for n in engine_calls if terminal(n.func) in SYNC_ENGINE_FUNCS and id(n) not in wrapped_inner]
+    inner_calls = [w.args[0] for w in wrappers]
+    engine_calls = engine_calls + wrappers
     uses_run_sync = any(isinstance(n, ast.Attribute) and n.attr == "run_sync" for n in ast.walk(tree))
     app_async, app_sync = project_async_usage(project_dir, req.get("exclude") or [])
     drivers = {m: has_module(m) for m in ("psycopg2", "psycopg", "asyncpg", "greenlet")}
@@ -1356,6 +1404,16 @@ def cmd_env_fix(req):
                     changed = True
         for call in async_calls:
             head = terminal(call.func)
+            if head == "AsyncEngine":
+                # AsyncEngine(engine_from_config(...)) -> engine_from_config(...): drop the wrapper around the inner call
+                inner = call.args[0]
+                cs, ce = src.span(call)
+                is_, ie = src.span(inner)
+                src.edit(cs, is_, "", "AsyncEngine(...) -> the sync engine it wraps")
+                src.edit(ie, ce, "", "AsyncEngine(...) closing parenthesis")
+                wrap_url_args(src, [inner], "engine_from_config", "_runwright_sync_section", "_runwright_sync_url", "URL -> sync form")
+                helpers_needed = True
+                continue
             if head == "async_engine_from_config":
                 new_head = bind_sqlalchemy_name(src, "engine_from_config")
                 if call.args and not is_wrapped(call.args[0], "_runwright_sync_section"):
@@ -1384,7 +1442,10 @@ def cmd_env_fix(req):
         elif not uses_run_sync:
             problems.append("env.py builds an async engine but never calls connection.run_sync(): rewrite by hand")
         else:
-            helpers_needed = wrap_url_args(src, async_calls, "async_engine_from_config", "_runwright_async_section", "_runwright_async_url", "URL -> async driver")
+            direct = [c for c in async_calls if terminal(c.func) != "AsyncEngine"]
+            helpers_needed = wrap_url_args(src, direct, "async_engine_from_config", "_runwright_async_section", "_runwright_async_url", "URL -> async driver")
+            if wrap_url_args(src, inner_calls, "engine_from_config", "_runwright_async_section", "_runwright_async_url", "URL -> async driver"):
+                helpers_needed = True
             if helpers_needed and "_runwright_async_url" not in src.data.decode("utf-8"):
                 src.insert(top_level_def_insert_offset(src), ASYNC_HELPERS.lstrip("\n") + "\n\n", "async URL helpers")
     if problems:
@@ -1486,13 +1547,25 @@ def import_closure(project, start_src, start_name):
     return seen
 
 
+def models_package(models_rel, roots):
+    """The dotted package (or module) of the models folder / file; None for the whole project ('.')."""
+    models_rel = os.path.normpath(models_rel)
+    if models_rel in (".", ""):
+        return None
+    return module_name(models_rel if models_rel.endswith(".py") else models_rel + ".py", roots) or None
+
+
+def in_package(name, prefix):
+    return prefix is None or name == prefix or name.startswith(prefix + ".")
+
+
 def cmd_imports_fix(req):
     project_dir = os.path.realpath(req["projectDir"])
     env_rel = req["envPy"]
     models_rel = os.path.normpath(req["modelsDir"])  # relative to projectDir
     apply = bool(req.get("apply", True))
     exclude = list(req.get("exclude") or [])
-    project = Project(project_dir, exclude)
+    project = Project(project_dir, exclude, req.get("roots") or [])
     env_src = Source(os.path.join(project_dir, env_rel), env_rel)
     problems = []
     tm = None
@@ -1504,9 +1577,10 @@ def cmd_imports_fix(req):
         problems.append("env.py sets no module-level target_metadata")
     elif isinstance(tm.value, ast.Constant) and tm.value.value is None:
         problems.append("target_metadata = None: autogenerate has nothing to compare; point it at the models' MetaData by hand")
-    models_prefix = module_name(models_rel + ".py") if not models_rel.endswith(".py") else module_name(models_rel)
+    models_prefix = models_package(models_rel, project.roots)
     model_modules = sorted(m.name for m in project.modules.values()
-                           if (m.name == models_prefix or m.name.startswith(models_prefix + ".")) and defines_models(m, project))
+                           if in_package(m.name, models_prefix) and defines_models(m, project)
+                           and not any(m.src.rel == v or m.src.rel.startswith(v + os.sep) for v in exclude))
     reached = import_closure(project, env_src, None)
     missing = [m for m in model_modules if m not in reached]
     if tm is not None and missing and not problems:
@@ -1528,14 +1602,17 @@ def cmd_imports_fix(req):
 
 
 def cmd_model_tables(req):
-    project = Project(req["root"], req.get("exclude") or [])
+    project = Project(req["root"], req.get("exclude") or [], req.get("roots") or [])
     models_rel = req.get("modelsDir")
-    prefix = module_name(os.path.normpath(models_rel) + ".py") if models_rel else None
+    prefix = models_package(models_rel, project.roots) if models_rel else None
+    only = set(req.get("modules") or [])
     tables = {}
     for c in project.classes:
         if not c.is_decl or not c.tablename or c.abstract:
             continue
-        if prefix and not (c.module == prefix or c.module.startswith(prefix + ".")):
+        if not in_package(c.module, prefix):
+            continue
+        if only and c.module not in only:
             continue
         cols = []
         for klass in [c] + [m for b in c.bases for m in project.by_name.get(b, []) if m.is_mixin]:
@@ -1565,7 +1642,7 @@ def op_calls(fn):
         if recv != "op" and recv not in batch_tables:
             continue
         name = n.func.attr
-        if name == "batch_alter_table":
+        if name in ("batch_alter_table", "f"):
             continue
         args = list(n.args)
         kws = {kw.arg: kw.value for kw in n.keywords if kw.arg}
@@ -1641,24 +1718,84 @@ def cmd_project(req):
     sl_abs = os.path.realpath(os.path.join(project_dir, script_location))
     if not (sl_abs == project_dir or sl_abs.startswith(project_dir + os.sep)):
         raise RequestError("script_location is outside the project directory")
+    # alembic >= 1.16 splits version_locations and prepend_sys_path on path_separator; older ones on
+    # version_path_separator (version_locations) and on spaces/commas (prepend_sys_path).
+    path_sep = cp.get(section, "path_separator", fallback=None)
+    splitters = {"os": os.pathsep, "space": " ", "newline": "\n", ":": ":", ";": ";"}
+
+    def split(raw, sep_name, legacy):
+        sep = splitters.get((sep_name or "").strip()) if sep_name else None
+        if sep is None:
+            return [x for x in re.split(legacy, raw) if x.strip()]
+        return [x for x in (raw.split(sep) if sep != " " else raw.split()) if x.strip()]
+
     versions = []
     if cp.has_option(section, "version_locations"):
         raw = expand(cp.get(section, "version_locations"))
-        sep = cp.get(section, "version_path_separator", fallback="os").strip()
-        splitter = {"os": os.pathsep, "space": " ", "newline": "\n", ":": ":", ";": ";"}.get(sep, " ")
-        for v in (raw.split(splitter) if splitter != " " else raw.split()):
-            v = v.strip()
-            if v:
-                versions.append(os.path.realpath(os.path.join(project_dir, v)))
+        sep_name = path_sep if path_sep is not None else cp.get(section, "version_path_separator", fallback=None)
+        for v in split(raw, sep_name, r"[\s,]+" if sep_name is None else r"\s+"):
+            versions.append(os.path.realpath(os.path.join(here, v.strip())))
     else:
         versions.append(os.path.join(sl_abs, "versions"))
+    roots = []
+    raw_psp = cp.get(section, "prepend_sys_path", fallback=None)
+    if raw_psp:
+        for r in split(expand(raw_psp), path_sep, r"[\s,]+"):
+            full = os.path.realpath(os.path.join(here, r.strip()))
+            if full == project_dir or full.startswith(project_dir + os.sep):
+                roots.append(os.path.relpath(full, project_dir))
     rel = lambda p: os.path.relpath(p, project_dir)
+    for v in versions:
+        if not (v == project_dir or v.startswith(project_dir + os.sep)):
+            raise RequestError("a version location is outside the project directory")
     return {
         "scriptLocation": rel(sl_abs), "envPy": rel(os.path.join(sl_abs, "env.py")),
         "versionsDirs": [rel(v) for v in versions],
-        "prependSysPath": cp.get(section, "prepend_sys_path", fallback=None),
+        "prependSysPath": raw_psp,
+        "sysPathRoots": roots,
         "hasUrl": bool(cp.get(section, "sqlalchemy.url", fallback="").strip()),
     }
+
+
+def stmt_removal_span(src, stmt):
+    """Whole lines of a statement (with its trailing newline)."""
+    start = src.line_starts[stmt.lineno - 1]
+    end_line = stmt.end_lineno
+    end = src.line_starts[end_line] if end_line < len(src.line_starts) else len(src.data)
+    return start, end
+
+
+def cmd_migration_prune(req):
+    """Keep in upgrade()/downgrade() only the statements whose operations all touch `keepTables`; the rest (model
+    drift that is not the fix's own change) is removed. Returns the operations kept and removed."""
+    path = req["file"]
+    keep = set(req.get("keepTables") or [])
+    apply = bool(req.get("apply", True))
+    src = Source(path, os.path.basename(path))
+    kept, removed = {"upgrade": [], "downgrade": []}, {"upgrade": [], "downgrade": []}
+    for fn in src.tree.body:
+        if not (isinstance(fn, ast.FunctionDef) and fn.name in ("upgrade", "downgrade")):
+            continue
+        remaining = 0
+        for stmt in fn.body:
+            ops = op_calls(stmt)
+            if not ops:
+                if not (isinstance(stmt, ast.Pass) or (isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant))):
+                    remaining += 1
+                continue
+            if all(o.get("table") in keep for o in ops):
+                kept[fn.name] += ops
+                remaining += 1
+            else:
+                removed[fn.name] += ops
+                s0, e0 = stmt_removal_span(src, stmt)
+                src.edit(s0, e0, "", f"{fn.name}: drop {', '.join(o['op'] + ' ' + str(o.get('table')) for o in ops)}")
+        if remaining == 0 and removed[fn.name]:
+            indent = " " * fn.body[0].col_offset
+            at = src.line_starts[fn.body[-1].end_lineno] if fn.body[-1].end_lineno < len(src.line_starts) else len(src.data)
+            src.insert(at, f"{indent}pass\n", "empty body")
+    changed = write_sources([src], apply)
+    return {"kept": kept, "removed": removed, "empty": not kept["upgrade"], "changed": bool(changed)}
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -1677,7 +1814,7 @@ def _redact(msg, url):
     return re.sub(r"(://[^:/@\s]+:)[^@\s]+@", r"\1***@", msg)
 
 
-def _sync_engine(url, timeout):
+def _sync_engine(url, timeout, read_only=False):
     from sqlalchemy import create_engine
     from sqlalchemy.engine import make_url
     from sqlalchemy.pool import NullPool
@@ -1688,7 +1825,10 @@ def _sync_engine(url, timeout):
     if driver not in ("psycopg2", "psycopg"):
         driver = "psycopg2" if has_module("psycopg2") else "psycopg"
     u = u.set(drivername=f"postgresql+{driver}")
-    return create_engine(u, poolclass=NullPool, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": int(timeout)})
+    args = {"connect_timeout": int(timeout)}
+    if read_only:
+        args["options"] = "-c default_transaction_read_only=on"  # the server refuses every write in this session
+    return create_engine(u, poolclass=NullPool, isolation_level="AUTOCOMMIT", connect_args=args)
 
 
 def _classify_db_error(msg):
@@ -1716,7 +1856,7 @@ def cmd_db(cmd, req):
     url = req["url"]
     timeout = req.get("timeoutSeconds", 5)
     try:
-        eng = _sync_engine(url, timeout)
+        eng = _sync_engine(url, timeout, read_only=cmd in ("db-state", "db-probe"))
         try:
             with eng.connect() as conn:
                 if cmd == "db-probe":
@@ -1730,6 +1870,18 @@ def cmd_db(cmd, req):
                     if cmd == "db-create":
                         conn.execute(text(f'CREATE DATABASE "{name}"'))
                     return {"ok": True, "name": name}
+                if cmd == "db-state":
+                    insp = inspect(conn)
+                    vt = req.get("versionTable") or "alembic_version"
+                    if not re.match(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$", vt):
+                        raise RequestError(f"bad version table name {vt!r}")
+                    tables = sorted(insp.get_table_names(schema=req.get("schema")))
+                    revisions = None
+                    if vt in tables:
+                        revisions = sorted(r[0] for r in conn.execute(text(f'SELECT version_num FROM "{vt}"')))
+                    ro = conn.execute(text("select current_setting('transaction_read_only')")).scalar()
+                    return {"ok": True, "versionTable": vt, "hasVersionTable": revisions is not None, "revisions": revisions,
+                            "tables": [t for t in tables if t != vt], "readOnly": ro == "on"}
                 if cmd == "db-columns":
                     insp = inspect(conn)
                     tables = {}
@@ -1771,6 +1923,8 @@ COMMANDS = {
     "db-create": lambda r: cmd_db("db-create", r),
     "db-drop": lambda r: cmd_db("db-drop", r),
     "db-columns": lambda r: cmd_db("db-columns", r),
+    "db-state": lambda r: cmd_db("db-state", r),
+    "migration-prune": cmd_migration_prune,
 }
 
 

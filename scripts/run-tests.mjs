@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // npm test: every test/**/*.test.ts under node's own test runner (via tsx), one file per process.
 // Starts a private redis-server when REDIS_URL is not answering (see scripts/ensure-redis.mjs).
-import { readdirSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { ensureRedis } from './ensure-redis.mjs';
@@ -18,11 +19,29 @@ function walk(d) {
   return out;
 }
 let files = walk(path.join(root, 'test')).sort();
-if (filters.length) files = files.filter((f) => filters.some((x) => f.includes(x)));
+if (filters.length) files = [...files.filter((f) => filters.some((x) => f.includes(x))), ...filters.filter((f) => f.endsWith('.test.ts') && existsSync(f) && f.includes(`${path.sep}fixtures${path.sep}`)).map((f) => path.resolve(f))];
 const redis = await ensureRedis();
 const env = { ...process.env, REDIS_URL: redis.url };
 const conc = process.env.TEST_CONCURRENCY ?? '2';
-const child = spawn(process.execPath, ['--import', 'tsx', '--test', `--test-concurrency=${conc}`, '--test-reporter=spec', ...files], { cwd: root, env, stdio: 'inherit' });
-const code = await new Promise((r) => child.on('close', (c) => r(c ?? 1)));
+const skipDir = mkdtempSync(path.join(os.tmpdir(), 'rw-skips-'));
+const skipFile = path.join(skipDir, 'skips.json');
+const reporters = ['--test-reporter=spec', '--test-reporter-destination=stdout', `--test-reporter=${path.join(root, 'scripts', 'skip-reporter.mjs')}`, `--test-reporter-destination=${skipFile}`];
+const child = spawn(process.execPath, ['--import', 'tsx', '--test', `--test-concurrency=${conc}`, ...reporters, ...files], { cwd: root, env, stdio: 'inherit' });
+let code = await new Promise((r) => child.on('close', (c) => r(c ?? 1)));
 await redis.stop();
+// A test that skips because something it needs is missing fails the run, naming it (RUNWRIGHT_ALLOW_SKIP=1 to
+// accept that on a machine without it). Skips by design ("npm run chaos": the full chaos suite) are fine.
+let skips = [];
+try {
+  skips = JSON.parse(readFileSync(skipFile, 'utf8'));
+} catch {
+  skips = [];
+}
+rmSync(skipDir, { recursive: true, force: true });
+const missing = skips.filter((s) => !/npm run chaos/.test(s.reason));
+if (missing.length && process.env.RUNWRIGHT_ALLOW_SKIP !== '1') {
+  process.stderr.write(`\nnpm test: ${missing.length} test${missing.length === 1 ? '' : 's'} skipped because something is missing — install it (npm run setup) or set RUNWRIGHT_ALLOW_SKIP=1:\n`);
+  for (const s of missing) process.stderr.write(`  ${path.relative(root, s.file) || '?'}: ${s.name} — ${s.reason || 'no reason given'}\n`);
+  if (code === 0) code = 1;
+}
 process.exit(code);

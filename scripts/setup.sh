@@ -38,4 +38,11 @@ if [ -f package-lock.json ]; then
 else
   npm install --no-audit --no-fund
 fi
+# Put `runwright` on the PATH (npm link: a symlink in npm's global bin). Without write access there, say so:
+# `npx runwright ...` works from this folder either way.
+if npm link --no-audit --no-fund >/dev/null 2>&1 && command -v runwright >/dev/null 2>&1; then
+  echo "setup: runwright is on the PATH ($(command -v runwright)); runwright --version: $(runwright --version)"
+else
+  echo "setup: could not put runwright on the PATH (npm link needs write access to $(npm prefix -g)); use \`npx runwright ...\` from this folder, or run: sudo npm link" >&2
+fi
 echo "setup: done. Redis: ${REDIS_URL:-redis://127.0.0.1:6379} (npm test and npm run demo start a private redis-server when none answers)"

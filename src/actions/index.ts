@@ -35,6 +35,7 @@ export class ActionRegistry {
           .filter(([, f]) => !f.safeParse(undefined).success)
           .map(([k]) => k);
       },
+      names: () => this.names(),
     };
   }
   names(): string[] {

@@ -46,7 +46,9 @@ function sourceFiles(dir: string): string[] {
 export function uiSourceHash(srcDir = UI_SRC_DIR): string | null {
   if (!existsSync(srcDir)) return null;
   const h = createHash('sha256').update(`builder ${BUILDER_VERSION}\n`);
-  for (const f of sourceFiles(srcDir)) h.update(`${path.relative(srcDir, f)}\n`).update(readFileSync(f)).update('\n');
+  // The bundle also carries the shared outcome wording from src/core (how a step's result is coloured and summarised).
+  const shared = [path.join(srcDir, '..', 'core', 'step-summary.ts')].filter((f) => existsSync(f));
+  for (const f of [...sourceFiles(srcDir), ...shared]) h.update(`${path.relative(srcDir, f)}\n`).update(readFileSync(f)).update('\n');
   return h.digest('hex');
 }
 

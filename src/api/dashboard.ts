@@ -252,7 +252,7 @@ export async function dashboardRoutes(app: FastifyInstance, deps: DashboardDeps)
     return s;
   };
 
-  const shell = (page: 'list' | 'run') => `<!doctype html>
+  const shell = (page: 'list' | 'run' | 'new') => `<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
@@ -270,7 +270,7 @@ export async function dashboardRoutes(app: FastifyInstance, deps: DashboardDeps)
 </body>
 </html>
 `;
-  const sendShell = (page: 'list' | 'run') => async (_req: FastifyRequest, reply: FastifyReply) => {
+  const sendShell = (page: 'list' | 'run' | 'new') => async (_req: FastifyRequest, reply: FastifyReply) => {
     securityHeaders(reply);
     reply.header('cache-control', 'no-store');
     if (!assets.manifest) return reply.status(503).type('text/plain; charset=utf-8').send('The dashboard assets are not built: run `npm run build:ui`.\n');
@@ -284,6 +284,7 @@ export async function dashboardRoutes(app: FastifyInstance, deps: DashboardDeps)
   app.get<{ Params: { id: string } }>('/runs/:id', { schema: { ...hide, params: idParams } }, async (req, reply) => reply.redirect(`${BASE}/runs/${encodeURIComponent(req.params.id)}`));
   app.get(`${BASE}/`, { schema: hide }, sendShell('list'));
   app.get<{ Params: { id: string } }>(`${BASE}/runs/:id`, { schema: { ...hide, params: idParams } }, sendShell('run'));
+  app.get(`${BASE}/new`, { schema: hide }, sendShell('new'));
   app.get(`${BASE}/favicon.svg`, { schema: hide }, async (_req, reply) => {
     securityHeaders(reply);
     reply.header('cache-control', 'public, max-age=86400');
@@ -387,6 +388,26 @@ export async function dashboardRoutes(app: FastifyInstance, deps: DashboardDeps)
       url: `/api/runs/${encodeURIComponent(req.params.id)}/${req.params.action}`,
       headers: { cookie: `${SESSION_COOKIE}=${s.id}`, [deps.proxy.header]: deps.proxy.secret, 'content-type': 'application/json' },
       payload: JSON.stringify(body),
+    });
+    reply.header('cache-control', 'no-store');
+    return reply.status(res.statusCode).type('application/json; charset=utf-8').send(res.body);
+  });
+
+  // Start a run by hand (the dry-run plan first, then the run): the runs API decides who may (approver and up).
+  app.post<{ Body: { runbook: string; target: string; text: string; dryRun?: boolean } }>(`${BASE}/api/runs`, {
+    schema: {
+      tags: ['dashboard'], summary: 'Start a run (or its dry run) from the dashboard (cookie session + CSRF header); the runs API decides',
+      body: { type: 'object', required: ['runbook', 'target', 'text'], additionalProperties: false, properties: { runbook: { type: 'string', maxLength: 100 }, target: { type: 'string', maxLength: 100 }, text: { type: 'string', minLength: 1, maxLength: 65536 }, dryRun: { type: 'boolean' } } },
+    },
+  }, async (req, reply) => {
+    const s = await requireSession(req);
+    req.principal = s.principal;
+    const b = req.body;
+    const res = await app.inject({
+      method: 'POST',
+      url: '/api/runs',
+      headers: { cookie: `${SESSION_COOKIE}=${s.id}`, [deps.proxy.header]: deps.proxy.secret, 'content-type': 'application/json' },
+      payload: JSON.stringify({ runbook: b.runbook, target: b.target, text: b.text, severity: 'error', dryRun: !!b.dryRun }),
     });
     reply.header('cache-control', 'no-store');
     return reply.status(res.statusCode).type('application/json; charset=utf-8').send(res.body);

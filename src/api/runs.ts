@@ -5,6 +5,7 @@ import './types.js';
 import type { Engine } from '../engine/engine.js';
 import type { RunStatus } from '../core/types.js';
 import { stepKind } from '../core/runbook.js';
+import { incidentReport, runPageUrl } from '../core/report.js';
 import { HttpError } from './errors.js';
 import type { ApprovalPolicy } from './approvers.js';
 import { toRun, toSummary } from './schemas.js';
@@ -94,6 +95,23 @@ export async function runsRoutes(app: FastifyInstance, deps: RunsDeps): Promise<
     return { run: toRun(run), events: await engine.store.events(run.id), approvers: approvals.allowed(run) };
   });
 
+  app.get<{ Params: { id: string } }>('/api/runs/:id/report', {
+    config: { role: 'viewer', cookieAuth: true },
+    schema: {
+      tags, security, summary: 'The incident report of a run (markdown): symptom, cause found, fix and diff, verification, approvals, timeline',
+      params: idParams,
+      produces: ['text/markdown'],
+      response: { 200: { description: 'text/markdown', type: 'string' }, ...err(401, 403, 404) },
+    },
+  }, async (req, reply) => {
+    const run = await getRun(req);
+    const md = incidentReport(run, await engine.store.events(run.id), { runbookTitle: engine.runbooks.get(run.runbookId)?.title, dashboardUrl: runPageUrl(`${req.protocol}://${req.host}`, run.id) });
+    return reply
+      .type('text/markdown; charset=utf-8')
+      .header('content-disposition', `inline; filename="incident-${run.id}.md"`)
+      .send(md);
+  });
+
   app.get<{ Params: { id: string }; Querystring: { after?: string; limit?: string } }>('/api/runs/:id/events', {
     config: { role: 'viewer', cookieAuth: true },
     schema: {
@@ -158,7 +176,8 @@ export async function runsRoutes(app: FastifyInstance, deps: RunsDeps): Promise<
   });
 
   app.post<{ Body: { runbook: string; target: string; text?: string; severity?: string; labels?: Record<string, string>; fingerprint?: string; inputs?: Record<string, unknown>; dryRun?: boolean } }>('/api/runs', {
-    config: { role: 'admin' },
+    // Approvers may start what they could approve (the dashboard's manual trigger); viewers may not.
+    config: { role: 'approver' },
     schema: {
       tags, security, summary: 'Start a run by hand (no matching; dedup still applies to the fingerprint)',
       body: {

@@ -12,6 +12,7 @@ import { createLogger } from '../logging.js';
 import { errorInfo, ValidationError } from '../core/errors.js';
 import { buildApp, type RunwrightApp } from './app.js';
 import { ApprovalNotifier } from './slack/notifier.js';
+import { RunNotices } from './slack/run-notices.js';
 import { resumePendingApprovals } from './slack/resume.js';
 
 export type Role = 'api' | 'worker' | 'all';
@@ -33,6 +34,8 @@ export interface Server {
   app?: RunwrightApp;
   chat?: SlackChat;
   notifier?: ApprovalNotifier;
+  /** Completion notices (SLACK_NOTICES_CHANNEL). */
+  notices?: RunNotices;
   /** http://host:port when the API listens. */
   url?: string;
   close(): Promise<void>;
@@ -85,6 +88,17 @@ export async function startServer(opts: StartOptions): Promise<Server> {
     logger.warn('Slack is not configured (SLACK_BOT_TOKEN, SLACK_CHANNEL): approvals only through the API and dashboard');
   }
 
+  // Completion notices: served by the processes that run the API (a worker-only process posts nothing).
+  let notices: RunNotices | undefined;
+  let noticesChat: SlackChat | undefined;
+  let offNotices: (() => Promise<void>) | undefined;
+  if (config.slack.token && config.slack.noticesChannel && role !== 'worker') {
+    noticesChat = chat ?? new SlackChat({ token: config.slack.token, channel: config.slack.noticesChannel, apiUrl: config.slack.apiUrl, redis: engine.store.redis, prefix: config.prefix });
+    const ns = new RunNotices({ chat: noticesChat, channel: config.slack.noticesChannel, redis: engine.store.redis, prefix: config.prefix, logger: logger.child({ component: 'slack-notices' }), dashboardUrl: config.api.dashboardUrl ?? config.http.publicUrl, getRun: (id) => engine.store.get(id) });
+    notices = ns;
+    offNotices = await engine.store.subscribe((ev) => ns.onEvent(ev));
+  }
+
   if (chat && notifier) {
     const n = await resumePendingApprovals(engine, chat, notifier).catch((e) => {
       logger.warn({ err: errorInfo(e) }, 'could not look for approvals still to post to Slack');
@@ -109,12 +123,15 @@ export async function startServer(opts: StartOptions): Promise<Server> {
       // Stop taking requests and let in-flight ones finish, then stop the worker and the rest.
       if (app) await app.close();
       await unsubscribe?.();
+      await offNotices?.();
+      await notices?.idle();
       await notifier?.close();
       // Engine.close() closes the BullMQ Queue but not the connection it duplicated for it: end it here.
       const queueConn = (engine.queue as unknown as { opts?: { connection?: { status?: string; disconnect?: () => void } } }).opts?.connection;
       await engine.close();
       if (queueConn?.disconnect && queueConn.status !== 'end') queueConn.disconnect();
       await chat?.close();
+      if (noticesChat !== chat) await noticesChat?.close();
       logger.info('runwright stopped');
     })());
 
@@ -141,5 +158,5 @@ export async function startServer(opts: StartOptions): Promise<Server> {
     process.once('SIGINT', () => onSignal('SIGINT'));
   }
 
-  return { engine, app, chat, notifier, url, close };
+  return { engine, app, chat, notifier, notices, url, close };
 }

@@ -2,6 +2,7 @@
 // The runwright CLI: validate runbooks, serve, and run a runbook against an alert while following it.
 import { readFileSync, existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { loadConfig, type Config } from '../config/config.js';
 import { loadTargets, matchTargets } from '../config/targets.js';
@@ -13,10 +14,42 @@ import { Engine, NotFoundError } from '../engine/engine.js';
 import { createLogger, silentLogger } from '../logging.js';
 import { alertFromText } from './alert-file.js';
 import { formatEvent } from './format.js';
+import { CliError, checkRedis, loadConfigNamed } from './preflight.js';
+import { nextSteps, incidentReport, runPageUrl } from '../core/report.js';
+import { statusTone } from '../core/step-summary.js';
+import { RunStore } from '../engine/store.js';
 
 const EXIT = { ok: 0, failed: 1, usage: 2, parked: 3 } as const;
 
 class UsageError extends Error {}
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+function version(): string {
+  try {
+    return String(JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')).version);
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** The alert file's text; a missing or unreadable file is bad usage naming the file. */
+function readAlert(file: string): string {
+  try {
+    return readFileSync(file === '-' ? 0 : file, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'not found' : code === 'EISDIR' ? 'is a folder, not a file' : code === 'EACCES' ? 'not readable (permission denied)' : (e as Error).message;
+    throw new UsageError(`alert file ${file === '-' ? '(stdin)' : file}: ${why}`);
+  }
+}
+
+/** The configuration; run outside the checkout (npm link), the shipped runbooks are found next to the CLI. */
+function cliConfig(overrides: Parameters<typeof loadConfigNamed>[1] = {}): Config {
+  const config = loadConfigNamed(process.env, overrides);
+  const shipped = path.join(ROOT, 'runbooks');
+  if (!process.env.RUNWRIGHT_RUNBOOKS && !existsSync(config.runbooksDir) && existsSync(shipped)) return { ...config, runbooksDir: shipped };
+  return config;
+}
 
 function runbookFiles(args: string[], dir: string): string[] {
   if (args.length) return args;
@@ -28,7 +61,7 @@ function runbookFiles(args: string[], dir: string): string[] {
 }
 
 async function cmdValidate(files: string[], opts: { json?: boolean }): Promise<number> {
-  const config = loadConfig();
+  const config = cliConfig();
   const registry = defaultRegistry();
   const list = runbookFiles(files, config.runbooksDir);
   let bad = 0;
@@ -51,7 +84,7 @@ async function cmdValidate(files: string[], opts: { json?: boolean }): Promise<n
 }
 
 interface RunOpts {
-  alert: string;
+  alert?: string;
   target?: string;
   targets?: string;
   platform?: 'local' | 'gcp';
@@ -73,15 +106,25 @@ function loadRunbookArg(arg: string, config: Config): Runbook {
   return rb;
 }
 
-async function cmdRun(runbookArg: string, opts: RunOpts): Promise<number> {
-  const config = loadConfig();
+async function cmdRun(runbookArg: string | undefined, opts: RunOpts): Promise<number> {
+  const config = cliConfig();
+  if (!runbookArg) {
+    const dir = config.runbooksDir;
+    const known = existsSync(dir) ? runbookFiles([], dir).map((f) => path.basename(f).replace(/\.ya?ml$/, '')) : [];
+    throw new UsageError(`which runbook? runwright run <runbook> --alert FILE (runbooks in ${dir}: ${known.join(', ') || 'none'})`);
+  }
+  if (!opts.alert) throw new UsageError(`no alert: runwright run ${runbookArg} --alert FILE (a JSON alert or log entry, or the error text; - reads stdin)`);
   const rb = loadRunbookArg(runbookArg, config);
   const targetsFile = opts.targets ?? config.targetsFile;
-  if (!existsSync(targetsFile)) throw new UsageError(`targets file not found: ${targetsFile} (use --targets FILE)`);
+  if (!existsSync(targetsFile)) throw new UsageError(`targets file not found: ${targetsFile} (use --targets FILE or RUNWRIGHT_TARGETS; see runwright.targets.yaml.example)`);
   const targets = loadTargets(targetsFile);
-  const content = opts.alert === '-' ? readFileSync(0, 'utf8') : existsSync(opts.alert) ? readFileSync(opts.alert, 'utf8') : null;
-  if (content === null) throw new UsageError(`alert file not found: ${opts.alert}`);
-  const alert = alertFromText(content);
+  const content = readAlert(opts.alert);
+  let alert: ReturnType<typeof alertFromText>;
+  try {
+    alert = alertFromText(content);
+  } catch (e) {
+    throw new UsageError(`alert file ${opts.alert === '-' ? '(stdin)' : opts.alert}: ${(e as Error).message.replace(/^alert file /, '')}`);
+  }
   if (!(await matchesAlert(rb, alert))) process.stderr.write(`warning: the alert does not match runbook ${rb.id}'s match rules; running it anyway as asked\n`);
   let target: Target | undefined;
   if (opts.target) {
@@ -101,6 +144,7 @@ async function cmdRun(runbookArg: string, opts: RunOpts): Promise<number> {
   }
   const logger = process.env.LOG_LEVEL ? createLogger({ level: process.env.LOG_LEVEL }) : silentLogger();
   const registry = defaultRegistry();
+  await checkRedis(config.redisUrl);
   const engine = await Engine.create({ config, runbooks: new Map([[rb.id, rb]]), targets, registry, logger });
   const out = opts.json ? process.stderr : process.stdout;
   let offWorker = false;
@@ -117,7 +161,7 @@ async function cmdRun(runbookArg: string, opts: RunOpts): Promise<number> {
     const print = (ev: StepEvent) => {
       if (!runId || ev.runId !== runId || !ev.id || cmpId(ev.id, lastId) <= 0) return;
       lastId = ev.id;
-      out.write(formatEvent(ev) + '\n');
+      out.write(formatEvent(ev, { dryRun: opts.dryRun }) + '\n');
     };
     const off = await engine.store.subscribe((ev) => (runId ? print(ev) : pending.push(ev)));
     const res = await engine.submit({ runbookId: rb.id, alert, target, inputs, dryRun: opts.dryRun, autoApprove: opts.autoApprove });
@@ -127,11 +171,11 @@ async function cmdRun(runbookArg: string, opts: RunOpts): Promise<number> {
     for (const ev of await engine.store.events(runId)) print(ev);
     for (const ev of pending.splice(0)) print(ev);
     const timeoutMs = opts.timeout ? Number(opts.timeout) * 1000 : 30 * 60_000;
-    const end = await engine.waitFor(runId, (r) => ['succeeded', 'failed', 'escalated', 'cancelled', 'refused'].includes(r.status) || (r.status === 'waiting_approval' && !opts.autoApprove) || (r.status === 'waiting_lock' && !offWorker), timeoutMs);
+    const end = await engine.waitFor(runId, (r) => ['succeeded', 'failed', 'escalated', 'cancelled', 'refused'].includes(r.status) || (r.status === 'waiting_approval' && !opts.autoApprove && !opts.dryRun) || (r.status === 'waiting_lock' && !offWorker), timeoutMs);
     for (const ev of await engine.store.events(runId)) print(ev);
     await off();
     if (opts.json) process.stdout.write(JSON.stringify({ ...end, events: await engine.store.events(runId) }, null, 2) + '\n');
-    else out.write(summary(end));
+    else out.write(summary(end, await engine.store.events(runId)));
     if (end.status === 'succeeded') return EXIT.ok;
     if (end.status === 'waiting_approval' || end.status === 'waiting_lock') return EXIT.parked;
     return EXIT.failed;
@@ -147,41 +191,73 @@ function cmpId(a: string, b: string): number {
   return a1! - b1! || a2! - b2!;
 }
 
-function summary(r: RunRecord): string {
-  const lines = [`\nrun ${r.id} ${r.status.toUpperCase()}${r.outcome ? ` — ${r.outcome}` : ''}`];
+function summary(r: RunRecord, events: StepEvent[]): string {
+  const mark = { good: '✓', bad: '✗', warn: '⚑', neutral: '●' }[statusTone(r.status)];
+  const lines = [`\n${mark} run ${r.id} ${r.status.toUpperCase()}${r.dryRun ? ' (DRY RUN: nothing was written)' : ''}${r.outcome ? ` — ${r.outcome.trim()}` : ''}`];
   if (r.status === 'waiting_approval') lines.push(`waiting for approval at step '${r.currentStep}': approve with the API or dashboard (exit 3)`);
+  const next = nextSteps(r, events);
+  if (next.length) lines.push('what to look at:', ...next.map((n) => `  - ${n}`));
+  lines.push(`incident report: runwright report ${r.id}`);
   return lines.join('\n') + '\n';
+}
+
+async function cmdReport(runId: string, opts: { json?: boolean }): Promise<number> {
+  const config = cliConfig();
+  await checkRedis(config.redisUrl);
+  const store = new RunStore(config.redisUrl, config.prefix);
+  try {
+    const run = await store.get(runId);
+    if (!run) throw new UsageError(`no run '${runId}' under prefix ${config.prefix} at ${config.redisUrl.replace(/\/\/[^@/]*@/, '//***@')} (REDIS_URL, RUNWRIGHT_PREFIX)`);
+    const events = await store.events(runId);
+    let title: string | undefined;
+    try {
+      title = loadRunbookArg(run.runbookId, config).title;
+    } catch {
+      title = undefined; // the runbook may have been removed since; the id still names it
+    }
+    const md = incidentReport(run, events, { runbookTitle: title, dashboardUrl: runPageUrl(config.api.dashboardUrl ?? config.http.publicUrl, run.id) });
+    process.stdout.write(opts.json ? JSON.stringify({ runId, status: run.status, markdown: md }) + '\n' : md);
+    return EXIT.ok;
+  } finally {
+    await store.close();
+  }
 }
 
 async function cmdServe(opts: { role: string; port?: string }): Promise<number> {
   const role = opts.role;
   if (!['api', 'worker', 'all'].includes(role)) throw new UsageError(`--role must be api, worker or all (got '${role}')`);
-  const config = loadConfig(process.env, opts.port ? { http: { ...loadConfig().http, port: Number(opts.port) } } : {});
-  const mod = '../api/server.js';
-  const server = (await import(mod).catch(() => null)) as { startServer?: (o: { config: Config; role: string }) => Promise<unknown> } | null;
-  if (server?.startServer) {
-    await server.startServer({ config, role });
-    return -1; // keeps running
-  }
-  if (role !== 'worker') throw new UsageError('the HTTP API is not built into this version; use --role worker');
+  if (opts.port !== undefined && !/^\d{1,5}$/.test(opts.port)) throw new UsageError(`--port takes a port number (got '${opts.port}')`);
+  const config = cliConfig(opts.port ? { http: { ...loadConfigNamed().http, port: Number(opts.port) } } : {});
   const { loadWorld } = await import('../engine/bootstrap.js');
   const world = loadWorld(config);
-  const logger = createLogger({ level: config.logLevel });
-  const engine = await Engine.create({ config, ...world, logger });
-  await engine.startWorker();
-  logger.info({ workerId: engine.workerId, runbooks: [...world.runbooks.keys()] }, 'worker started');
-  const stop = async () => {
-    logger.info('shutting down');
-    await engine.close();
-    process.exit(0);
-  };
-  process.once('SIGTERM', stop);
-  process.once('SIGINT', stop);
-  return -1;
+  for (const line of startupReport(config, world, role)) process.stderr.write(`runwright serve: ${line}\n`);
+  await checkRedis(config.redisUrl);
+  const { startServer } = await import('../api/server.js');
+  await startServer({ config, role, world });
+  return -1; // keeps running
+}
+
+/** What `serve` loaded, and loud warnings for what will not work: nobody can sign in, nothing to remediate. */
+export function startupReport(config: Config, world: { runbooks: Map<string, Runbook>; targets: Map<string, Target> }, role: string): string[] {
+  const lines: string[] = [];
+  const rbs = [...world.runbooks.keys()];
+  const tgs = [...world.targets.keys()];
+  lines.push(`role ${role}; Redis ${config.redisUrl.replace(/\/\/[^@/]*@/, '//***@')} prefix ${config.prefix}`);
+  lines.push(`${rbs.length} runbook${rbs.length === 1 ? '' : 's'} from ${config.runbooksDir}/${rbs.length ? `: ${rbs.join(', ')}` : ''}`);
+  lines.push(`${tgs.length} target${tgs.length === 1 ? '' : 's'} from ${config.targetsFile}${tgs.length ? `: ${tgs.join(', ')}` : ''}`);
+  const tokens = config.api.tokens;
+  if (role !== 'worker') {
+    lines.push(`${tokens.length} API token${tokens.length === 1 ? '' : 's'}${tokens.length ? ` (${tokens.map((t) => `${t.name}: ${t.role}`).join(', ')})` : ''}; dashboard at http://${config.http.host === '0.0.0.0' ? '127.0.0.1' : config.http.host}:${config.http.port}/dashboard/`);
+    if (!tokens.length) lines.push('WARNING: no API tokens (RUNWRIGHT_API_TOKENS): nobody can sign in to the dashboard or use the runs API. Set e.g. RUNWRIGHT_API_TOKENS="oncall:approver:<16+ characters>"');
+  }
+  if (!rbs.length) lines.push(`WARNING: no runbooks in ${config.runbooksDir} (RUNWRIGHT_RUNBOOKS): every alert will be ignored`);
+  if (!tgs.length) lines.push(`WARNING: no targets (${existsSync(config.targetsFile) ? `${config.targetsFile} lists none` : `${config.targetsFile} not found`}; RUNWRIGHT_TARGETS): runs have nothing to remediate. Copy runwright.targets.yaml.example`);
+  if (!config.slack.token || !config.slack.channel) lines.push('Slack not configured (SLACK_BOT_TOKEN, SLACK_CHANNEL): approvals and notices only in the dashboard and API');
+  return lines;
 }
 
 export function program(): Command {
-  const p = new Command('runwright').description('Incident-runbook automation').exitOverride().showHelpAfterError();
+  const p = new Command('runwright').description('Incident-runbook automation').version(version(), '-V, --version').exitOverride().showHelpAfterError();
   p.command('validate')
     .description('validate runbooks (default: every runbook in the runbooks folder)')
     .argument('[files...]', 'runbook YAML files')
@@ -189,8 +265,8 @@ export function program(): Command {
     .action(async (files: string[], o) => finish(await cmdValidate(files, o)));
   p.command('run')
     .description('submit a run and follow it step by step')
-    .argument('<runbook>', 'runbook id or YAML file')
-    .requiredOption('--alert <file|->', 'alert file (JSON or text), or - for stdin')
+    .argument('[runbook]', 'runbook id or YAML file')
+    .option('--alert <file|->', 'alert file (JSON or text), or - for stdin (required)')
     .option('--target <name>', 'target name (default: the one whose labels match the alert)')
     .option('--targets <file>', 'targets file (default runwright.targets.yaml)')
     .option('--platform <local|gcp>', 'override the target platform')
@@ -199,10 +275,22 @@ export function program(): Command {
     .option('--auto-approve', 'approve approval gates automatically (recommended option)')
     .option('--timeout <seconds>', 'give up following after this long')
     .option('--json', 'print the final run record with every step outcome')
-    .action(async (rb: string, o: RunOpts) => {
+    .action(async (rb: string | undefined, o: RunOpts) => {
       if (o.platform && !['local', 'gcp'].includes(o.platform)) throw new UsageError(`--platform must be local or gcp`);
       finish(await cmdRun(rb, o));
     });
+  p.command('actions')
+    .description('print the action reference (docs/ACTIONS.md): every action, its parameters and outputs')
+    .action(async () => {
+      const { actionsMarkdown } = await import('../actions/reference.js');
+      process.stdout.write(actionsMarkdown(defaultRegistry()));
+      finish(EXIT.ok);
+    });
+  p.command('report')
+    .description('print the markdown incident report of a run')
+    .argument('<run-id>', 'the run id')
+    .option('--json', '{ runId, status, markdown }')
+    .action(async (id: string, o) => finish(await cmdReport(id, o)));
   p.command('serve')
     .description('run the service')
     .option('--role <role>', 'api | worker | all', 'all')
@@ -225,6 +313,10 @@ export async function main(argv = process.argv): Promise<number> {
     return -1;
   } catch (e) {
     if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : EXIT.usage;
+    if (e instanceof CliError) {
+      process.stderr.write(`runwright: ${e.message}\n`);
+      return e.exitCode;
+    }
     if (e instanceof UsageError || e instanceof NotFoundError) {
       process.stderr.write(`runwright: ${e.message}\n`);
       return EXIT.usage;
@@ -233,7 +325,9 @@ export async function main(argv = process.argv): Promise<number> {
       for (const i of e.issues) process.stderr.write(`error ${formatIssue(i)}\n`);
       return EXIT.usage;
     }
-    process.stderr.write(`runwright: ${(e as Error).stack ?? e}\n`);
+    // Anything else is still one line; the stack only when asked for (LOG_LEVEL=debug).
+    const debug = process.env.LOG_LEVEL === 'debug' || process.env.LOG_LEVEL === 'trace';
+    process.stderr.write(`runwright: ${debug ? ((e as Error).stack ?? e) : ((e as Error).message ?? e)}${debug ? '' : ' (LOG_LEVEL=debug shows where)'}\n`);
     return EXIT.failed;
   }
 }

@@ -79,6 +79,8 @@ export const ConfigSchema = z.object({
     token: z.string().optional(),
     signingSecret: z.string().optional(),
     channel: z.string().optional(),
+    /** Completion notices: one message per run, updated in place, milestones in its thread (needs the bot token). */
+    noticesChannel: z.string().optional(),
     /** Web API base (default https://slack.com/api/); tests point it at a loopback fake. */
     apiUrl: z.string().url().optional(),
     /** Slack user (U...) or user-group (S...) ids allowed to approve when runbook and target name none. */
@@ -175,6 +177,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
       token: env.SLACK_BOT_TOKEN,
       signingSecret: env.SLACK_SIGNING_SECRET,
       channel: env.SLACK_CHANNEL,
+      noticesChannel: env.SLACK_NOTICES_CHANNEL,
       apiUrl: env.SLACK_API_URL,
       approvers: env.SLACK_APPROVERS ? env.SLACK_APPROVERS.split(',').map((x) => x.trim()).filter(Boolean) : undefined,
       teamId: env.SLACK_TEAM_ID,

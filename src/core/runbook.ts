@@ -124,6 +124,8 @@ export interface Runbook {
 export interface ActionCatalog {
   has(name: string): boolean;
   requiredParams?(name: string): string[] | undefined;
+  /** Every known action name, listed when a runbook names an unknown one. */
+  names?(): string[];
 }
 
 export function stepKind(s: StepDef): 'action' | 'switch' | 'approval' | 'end' {
@@ -160,8 +162,13 @@ export function parseRunbook(source: string, file: string, actions: ActionCatalo
   const issues: ValidationIssue[] = [];
   const lineOf = (p: (string | number)[]): number | undefined => nodeLine(doc, lc, p);
   for (const e of doc.errors) {
-    const pos = e.linePos?.[0];
-    issues.push({ file, line: pos?.line, column: pos?.col, message: `YAML: ${e.message.split('\n')[0]}` });
+    // A key that runs over several lines ends where the stray `:` is — the line to fix (usually mis-indented);
+    // the "nested mapping" complaint about the same key would point one line early, so it is left out.
+    if (e.code === 'BLOCK_AS_IMPLICIT_KEY' && doc.errors.some((o) => o.code === 'MULTILINE_IMPLICIT_KEY' && o.pos[0] === e.pos[0])) continue;
+    const pos = e.code === 'MULTILINE_IMPLICIT_KEY' ? e.linePos?.[1] : e.linePos?.[0];
+    const what = e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+    const hint = e.code === 'MULTILINE_IMPLICIT_KEY' ? ' (check the indentation of this line and the one above)' : '';
+    issues.push({ file, line: pos?.line, column: pos?.col, message: `YAML: ${what}${hint}` });
   }
   // Input names like toString, constructor or __proto__ would read as built-in properties of every object (and
   // __proto__ would vanish when the YAML becomes an object): refused here, on the YAML keys themselves.
@@ -211,7 +218,7 @@ export function parseRunbook(source: string, file: string, actions: ActionCatalo
     const kinds = [s.action ? 'action' : '', s.switch ? 'switch' : '', s.approval ? 'approval' : '', s.end ? 'end' : ''].filter(Boolean);
     if (kinds.length === 0) at([], 'a step needs one of: action, switch, approval, end');
     if (kinds.length > 1) at([], `a step is one of action, switch, approval or end, not ${kinds.join(' and ')}`);
-    if (s.action && !actions.has(s.action)) at(['action'], `unknown action '${s.action}'`);
+    if (s.action && !actions.has(s.action)) at(['action'], `unknown action '${s.action}'${actions.names ? ` (known: ${actions.names().join(', ')})` : ''}`);
     if (s.action && actions.has(s.action) && actions.requiredParams) {
       const req = actions.requiredParams(s.action) ?? [];
       for (const r of req) if (!(s.with && r in s.with)) at(['with'], `action '${s.action}' needs parameter '${r}'`);

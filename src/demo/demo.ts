@@ -59,6 +59,8 @@ export interface DemoOptions {
   timeoutMs?: number;
   /** plan every side-effecting step instead of doing it */
   dryRun?: boolean;
+  /** runbook inputs (e.g. rollbackOnFailure) */
+  inputs?: Record<string, unknown>;
 }
 
 /** The incident: the service's current head, built and run on the local platform, fails; its error lines make the alert. */
@@ -117,13 +119,13 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     const show = (ev: StepEvent) => {
       if (ev.id && shown.has(ev.id)) return;
       if (ev.id) shown.add(ev.id);
-      print(formatEvent(ev));
+      print(formatEvent(ev, { dryRun: opts.dryRun }));
     };
     const off = await engine.store.subscribe((ev) => {
       if (!runId) early.push(ev);
       else if (ev.runId === runId) show(ev);
     });
-    const res = await engine.submit({ runbookId: rb.id, alert, target: target.name, autoApprove: true, dryRun: opts.dryRun });
+    const res = await engine.submit({ runbookId: rb.id, alert, target: target.name, autoApprove: true, dryRun: opts.dryRun, inputs: opts.inputs as never });
     if (res.result === 'throttled') throw new Error('throttled');
     runId = res.run.id;
     print(`run ${runId}: runbook ${rb.id} (${rb.steps.length} steps) on ${target.name} [local], auto-approve`);
@@ -163,6 +165,33 @@ export function summarize(r: DemoResult): string[] {
   return out;
 }
 
+/**
+ * `--keep`: besides the demo's own (now fixed) copy, a fresh broken sample to try by hand — its targets file, an
+ * alert file with the job's error text, and the exact commands that use them.
+ */
+export async function keepSample(root: string, variant: SampleVariant, alertText: string): Promise<string[]> {
+  const dir = path.join(root, 'sample');
+  const svc = await createSampleService(path.join(dir, 'origin'), { variant });
+  const targets = path.join(dir, 'runwright.targets.yaml');
+  writeFileSync(targets, YAML.stringify({ targets: [svc.target] }));
+  const alert = path.join(dir, 'alert.txt');
+  writeFileSync(alert, alertText.trim() + '\n');
+  const token = randomBytes(12).toString('hex');
+  const q = (p: string) => (/^[\w@%+=:,./-]+$/.test(p) ? p : `'${p.replace(/'/g, `'\\''`)}'`);
+  return [
+    '',
+    `kept ${root} — the demo's own run is in work/ and platform/; a fresh broken sample to try by hand is in ${dir}:`,
+    `  ${targets}   (target ${svc.target.name}: its repo ${svc.remote}, still broken)`,
+    `  ${alert}   (the job's error line, as an alert)`,
+    '',
+    'Run the runbook on it from this folder (needs Redis at REDIS_URL, default redis://127.0.0.1:6379; add --dry-run to only plan):',
+    `  npx runwright run sqlalchemy-mapper-failure --alert ${q(alert)} --target ${svc.target.name} --targets ${q(targets)} --platform local --auto-approve`,
+    '',
+    'Or serve the API and dashboard on it (sign in at http://127.0.0.1:8080/dashboard/ with the token below):',
+    `  RUNWRIGHT_TARGETS=${q(targets)} RUNWRIGHT_API_TOKENS=oncall:admin:${token} npx runwright serve`,
+  ];
+}
+
 async function main(): Promise<number> {
   const args = process.argv.slice(2);
   const variant: SampleVariant = args.includes('--variant') && args[args.indexOf('--variant') + 1] === 'not-cured' ? 'second-broken-model' : 'seed';
@@ -173,7 +202,7 @@ async function main(): Promise<number> {
     console.log(`runwright demo — the seed incident on the local platform${variant === 'seed' ? '' : ' (variant: the fix does not cure the job)'}\n`);
     const r = await runDemo({ redisUrl: redis.url, variant, keep });
     for (const l of summarize(r)) console.log(l);
-    if (keep) console.log(`kept ${r.root}`);
+    if (keep) for (const l of await keepSample(r.root, variant, r.alert.text)) console.log(l);
     return r.run.status === 'succeeded' ? 0 : 1;
   } finally {
     await redis.stop();

@@ -288,9 +288,11 @@ export class Engine {
     const def = rb.stepMap.get(step)!;
     const run = (await this.store.get(runId))!;
     const ctx = exprContext(run);
-    if (run.autoApprove) {
+    if (run.autoApprove || run.dryRun) {
+      // A dry run writes nothing, so it never waits for a person: its gates pass and the plan goes on.
       const choice = def.approval!.recommend ? String((await render(def.approval!.recommend, ctx)) ?? '') || undefined : undefined;
-      await this.decide(runId, { decision: 'approved', actor: 'auto-approve', comment: 'approved automatically (--auto-approve)', choice }).catch((e) => this.logger.warn({ runId, err: errorInfo(e) }, 'auto-approve failed'));
+      const [actor, comment] = run.autoApprove ? ['auto-approve', 'approved automatically (--auto-approve)'] : ['dry-run', 'dry run: passed without a person (nothing is written)'];
+      await this.decide(runId, { decision: 'approved', actor, comment, choice }).catch((e) => this.logger.warn({ runId, err: errorInfo(e) }, 'auto-approve failed'));
       return;
     }
     if (def.approval!.timeout !== undefined) {

@@ -91,6 +91,8 @@ export const api = {
   runbooks: () => getJson<{ runbooks: { id: string; title: string }[] }>('/api/runbooks'),
   targets: () => getJson<{ targets: { name: string }[] }>('/api/targets'),
   summary: () => getJson<{ counts: Record<string, number> }>('/dashboard/api/summary'),
+  alerts: () => getJson<{ records: { at: string; source: string; text?: string; outcome: string; runbook?: string; target?: string }[] }>('/api/alerts?limit=20'),
+  start: (body: { runbook: string; target: string; text: string; dryRun: boolean }, csrf: string) => postJson<{ run: Run; attached: boolean }>('/dashboard/api/runs', body, csrf),
   act: (id: string, action: 'approve' | 'reject' | 'cancel' | 'retry', body: { comment?: string; choice?: string }, csrf: string) =>
     postJson<{ run: Run }>(`/dashboard/api/runs/${encodeURIComponent(id)}/${action}`, body, csrf),
 };

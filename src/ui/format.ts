@@ -35,10 +35,11 @@ export const STEP_STATE_LABEL: Record<string, string> = {
   running: 'Running',
   succeeded: 'Succeeded',
   failed: 'Failed',
+  escalated: 'Escalated',
   skipped: 'Skipped',
   waiting: 'Waiting for approval',
 };
-export const STEP_STATE_ICON: Record<string, string> = { pending: '', running: '▶', succeeded: '✓', failed: '✕', skipped: '↷', waiting: '‖' };
+export const STEP_STATE_ICON: Record<string, string> = { pending: '', running: '▶', succeeded: '✓', failed: '✕', escalated: '⚑', skipped: '↷', waiting: '‖' };
 
 export function ago(iso: string | undefined, now = Date.now()): string {
   if (!iso) return '';

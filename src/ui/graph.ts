@@ -5,7 +5,7 @@ import { s } from './dom.js';
 import { layoutGraph, type Point } from './layout.js';
 import { STEP_STATE_ICON, STEP_STATE_LABEL } from './format.js';
 
-export type NodeState = 'pending' | 'running' | 'succeeded' | 'failed' | 'skipped' | 'waiting' | 'stopped';
+export type NodeState = 'pending' | 'running' | 'succeeded' | 'failed' | 'escalated' | 'skipped' | 'waiting' | 'stopped';
 
 export interface GraphView {
   svg: SVGSVGElement;

@@ -119,7 +119,7 @@ export async function listPage(shell: Shell, me: Me): Promise<void> {
   const error = h('p', { class: 'form-error', role: 'alert' });
   replace(
     shell.main,
-    h('div', { class: 'page list-page' }, counts, attention, h('section', { class: 'card runs-card', 'aria-labelledby': 'runs-title' }, h('div', { class: 'card-head' }, h('h1', { id: 'runs-title' }, 'Runs'), filters), error, h('div', { class: 'table-wrap' }, table), pager)),
+    h('div', { class: 'page list-page' }, counts, attention, h('section', { class: 'card runs-card', 'aria-labelledby': 'runs-title' }, h('div', { class: 'card-head' }, h('h1', { id: 'runs-title' }, 'Runs'), me.role === 'approver' || me.role === 'admin' ? h('a', { class: 'btn btn-small', href: '/dashboard/new', id: 'new-run' }, 'Start a run') : null, filters), error, h('div', { class: 'table-wrap' }, table), pager)),
   );
   tbody.appendChild(emptyRow('Loading…'));
 

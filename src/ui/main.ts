@@ -4,6 +4,7 @@ import { api } from './api.js';
 import { h, replace } from './dom.js';
 import { listPage } from './list.js';
 import { runPage } from './run.js';
+import { newRunPage } from './new-run.js';
 import { renderShell, renderSignIn } from './shell.js';
 
 async function boot(): Promise<void> {
@@ -25,6 +26,7 @@ async function boot(): Promise<void> {
   const m = /^\/dashboard\/runs\/([A-Za-z0-9_-]{1,64})\/?$/.exec(window.location.pathname);
   try {
     if (m) await runPage(shell, me, decodeURIComponent(m[1]!));
+    else if (/^\/dashboard\/new\/?$/.test(window.location.pathname)) await newRunPage(shell, me);
     else await listPage(shell, me);
   } catch (e) {
     replace(shell.main, h('div', { class: 'page' }, h('p', { class: 'form-error', role: 'alert' }, `Something went wrong: ${(e as Error).message}`)));

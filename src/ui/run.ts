@@ -9,6 +9,7 @@ import { drawGraph, type GraphView, type NodeState } from './graph.js';
 import { pathTaken } from './layout.js';
 import { jsonBlock, renderApprovalExtra, renderOutput } from './outputs.js';
 import type { Shell } from './shell.js';
+import { eventTone } from '../core/step-summary.js';
 
 const TERMINAL = new Set(['succeeded', 'failed', 'escalated', 'cancelled', 'refused']);
 
@@ -18,13 +19,21 @@ function cmpId(a: string | undefined, b: string | undefined): number {
   return a1 - b1 || a2 - b2;
 }
 
+/** A step that finished: coloured by what it found, not by whether its action threw — an `end: failed` step or a
+ * deploy whose execution failed is red, an `end: escalated` step is an escalation. */
+function finishedState(ev: StepEvent): 'succeeded' | 'failed' | 'escalated' {
+  if (ev.kind !== 'succeeded') return 'failed';
+  const tone = eventTone(ev);
+  return tone === 'bad' ? 'failed' : tone === 'warn' ? 'escalated' : 'succeeded';
+}
+
 /** Each step's state as the events tell it (the latest event about the step wins). */
 export function statesFromEvents(events: StepEvent[], runStatus: string): Record<string, NodeState> {
   const st: Record<string, NodeState> = {};
   for (const ev of events) {
     if (!ev.step || ev.kind === 'run' || ev.kind === 'progress') continue;
     const k = ev.kind;
-    st[ev.step] = k === 'started' ? 'running' : k === 'succeeded' || k === 'approved' ? 'succeeded' : k === 'failed' || k === 'rejected' ? 'failed' : k === 'waiting' ? 'waiting' : k === 'skipped' ? 'skipped' : st[ev.step] ?? 'pending';
+    st[ev.step] = k === 'started' ? 'running' : k === 'succeeded' ? finishedState(ev) : k === 'approved' ? 'succeeded' : k === 'failed' || k === 'rejected' ? 'failed' : k === 'waiting' ? 'waiting' : k === 'skipped' ? 'skipped' : st[ev.step] ?? 'pending';
   }
   if (TERMINAL.has(runStatus)) for (const [k, v] of Object.entries(st)) if (v === 'running' || v === 'waiting') st[k] = 'stopped';
   return st;
@@ -62,7 +71,7 @@ export function timelineRows(events: StepEvent[]): TimelineRow[] {
     } else if (ev.kind === 'succeeded' || ev.kind === 'failed') {
       const r = open.get(key);
       if (r) {
-        r.result = ev.kind;
+        r.result = finishedState(ev);
         r.end = ev.at;
         r.durationMs = ev.durationMs ?? Date.parse(ev.at) - Date.parse(r.at);
         if (ev.kind === 'failed') r.detail = ev.error?.message ?? ev.message;
@@ -70,7 +79,7 @@ export function timelineRows(events: StepEvent[]): TimelineRow[] {
         open.delete(key);
       } else {
         // Inline steps (switch, end) succeed without a job.
-        rows.push({ at: ev.at, step: ev.step, kind: 'inline', result: ev.kind, visit: ev.visit, detail: ev.message ?? ev.error?.message, durationMs: ev.durationMs });
+        rows.push({ at: ev.at, step: ev.step, kind: 'inline', result: finishedState(ev), visit: ev.visit, detail: ev.message ?? ev.error?.message, durationMs: ev.durationMs });
       }
     } else if (ev.kind === 'waiting') {
       const r: TimelineRow = { at: ev.at, step: ev.step, kind: 'approval', result: 'waiting', visit: ev.visit, detail: ev.message };
@@ -123,13 +132,35 @@ export async function runPage(shell: Shell, me: Me, runId: string): Promise<void
   }
   document.title = `${run.id} · ${statusLabel(run.status)} · runwright`;
 
+  // ------------------------------------------------------------ incident report
+
+  const reportBox = h('section', { class: 'card report-card', id: 'report', hidden: true, 'aria-labelledby': 'report-title' });
+  const reportButton = h('button', { type: 'button', class: 'btn btn-small', id: 'report-button' }, 'Incident report');
+  reportButton.addEventListener('click', async () => {
+    reportButton.setAttribute('aria-busy', 'true');
+    try {
+      const url = `/api/runs/${encodeURIComponent(run.id)}/report`;
+      const res = await fetch(url, { credentials: 'same-origin', headers: { accept: 'text/markdown' } });
+      const text = await res.text();
+      replace(
+        reportBox,
+        h('div', { class: 'card-head' }, h('h2', { id: 'report-title' }, 'Incident report (markdown)'), h('a', { class: 'btn btn-small', href: url, download: `incident-${run.id}.md`, id: 'report-download' }, 'Download .md')),
+        res.ok ? h('pre', { class: 'code wrap', id: 'report-text', tabindex: 0 }, text) : h('p', { class: 'form-error' }, `Could not load the report: ${res.status} ${text.slice(0, 200)}`),
+      );
+      reportBox.hidden = false;
+      reportBox.scrollIntoView({ block: 'start' });
+    } finally {
+      reportButton.removeAttribute('aria-busy');
+    }
+  });
+
   const head = h('header', { class: 'run-head card' });
   const actionPanel = h('section', { class: 'actions-panel', 'aria-label': 'Decisions and actions' });
   const graphBox = h('div', { class: 'graph-scroll', tabindex: 0, role: 'region', 'aria-label': 'Step graph' });
   const legend = h(
     'ul',
     { class: 'legend', 'aria-label': 'Legend' },
-    ...['succeeded', 'running', 'waiting', 'failed', 'pending'].map((s) => h('li', null, h('span', { class: `swatch ss-${s}`, 'aria-hidden': 'true' }), STEP_STATE_LABEL[s] ?? s)),
+    ...['succeeded', 'running', 'waiting', 'failed', 'escalated', 'pending'].map((s) => h('li', null, h('span', { class: `swatch ss-${s}`, 'aria-hidden': 'true' }), STEP_STATE_LABEL[s] ?? s)),
     h('li', null, h('span', { class: 'swatch-line taken', 'aria-hidden': 'true' }), 'path taken'),
     h('li', null, h('span', { class: 'swatch-line error', 'aria-hidden': 'true' }), 'on error / reject'),
   );
@@ -143,6 +174,7 @@ export async function runPage(shell: Shell, me: Me, runId: string): Promise<void
       { class: 'page run-page', 'data-run-id': run.id },
       h('nav', { class: 'crumbs', 'aria-label': 'Breadcrumb' }, h('a', { href: '/dashboard/' }, '← All runs')),
       head,
+      reportBox,
       // Wide screens: the graph stays in view on the left while the rest scrolls; phones: one column, decisions first.
       h(
         'div',
@@ -163,7 +195,14 @@ export async function runPage(shell: Shell, me: Me, runId: string): Promise<void
     const took = Date.parse(end ?? new Date().toISOString()) - Date.parse(run.createdAt);
     replace(
       head,
-      h('div', { class: 'run-title' }, badge(run.status, true), h('h1', null, graph?.title ?? run.runbookId)),
+      h(
+        'div',
+        { class: 'run-title' },
+        badge(run.status, true),
+        run.dryRun ? h('span', { class: 'pill warn', id: 'dry-run-flag', title: 'Every side-effecting step was planned, not done' }, 'DRY RUN — nothing written') : null,
+        h('h1', null, graph?.title ?? run.runbookId),
+        reportButton,
+      ),
       h(
         'dl',
         { class: 'meta' },

@@ -56,12 +56,12 @@ class Base2(DeclarativeBase):
     metadata = MetaData(schema="x")
 `,
     });
-    const r = tool(PY, 'reserved-scan', { root: d, sqlalchemyVersion: '1.4.46' });
+    const r = tool(PY, 'reserved-scan', { root: d });
     assert.deepEqual(r.reservedNames, ['metadata']);
     assert.deepEqual(r.found.map((f: any) => `${f.class}.${f.attribute}:${f.column}`), ['Doc.metadata:metadata']);
   });
 
-  test('registry counts only on SQLAlchemy 2.x', () => {
+  test('registry counts only where the installed SQLAlchemy objects to it (probed, not assumed from a version)', () => {
     const d = project({
       'm.py': `${BASE_14}
 
@@ -71,9 +71,11 @@ class Thing(Base):
     registry = Column(String(50))
 `,
     });
-    assert.deepEqual(tool(PY, 'reserved-scan', { root: d, sqlalchemyVersion: '1.4.46' }).found, []);
-    const two = tool(PY, 'reserved-scan', { root: d, sqlalchemyVersion: '2.0.54' });
-    assert.deepEqual(two.found.map((f: any) => `${f.class}.${f.attribute}`), ['Thing.registry']);
+    const scan = tool(PY, 'reserved-scan', { root: d });
+    assert.deepEqual(scan.reservedNames, ['metadata'], 'Debian 1.4 accepts a registry column');
+    assert.deepEqual(scan.found, []);
+    const forced = tool(PY, 'reserved-scan', { root: d, names: ['registry'] });
+    assert.deepEqual(forced.found.map((f: any) => `${f.class}.${f.attribute}`), ['Thing.registry']);
   });
 
   test('a column already named explicitly keeps that name; mixins, @validates, strings and getattr follow the rename', () => {
@@ -118,7 +120,7 @@ def meta_api():
     return Doc.metadata.sorted_tables
 `,
     });
-    const r = tool(PY, 'reserved-fix', { root: d, sqlalchemyVersion: '1.4.46' });
+    const r = tool(PY, 'reserved-fix', { root: d });
     assert.deepEqual(r.renamed.map((x: any) => [x.class, x.newAttribute, x.column, x.mixin]), [['MetaMixin', 'meta_mixin_metadata', 'meta_json', true]]);
     const models = read(d, 'app/models.py');
     assert.match(models, /meta_mixin_metadata = Column\("meta_json", JSON\)/);
@@ -156,7 +158,7 @@ def make():
     return Doc(metadata={"b": 2})
 `,
     });
-    const r = tool(PY, 'reserved-fix', { root: d, sqlalchemyVersion: '1.4.46' });
+    const r = tool(PY, 'reserved-fix', { root: d });
     const api = read(d, 'app/api.py');
     assert.match(api, /Doc\(doc_metadata=\{"b": 2\}\)/);
     assert.match(api, /obj\.metadata/, 'an unknown object is not renamed');
@@ -198,6 +200,35 @@ print(sorted(Note.__table__.c.keys()), Note.note_metadata.property.columns[0].na
     const after = py(e.python, d, ['check.py']);
     assert.equal(after.code, 0, after.stderr);
     assert.equal(after.stdout.trim(), "['id', 'metadata'] metadata");
+  });
+});
+
+describe('layouts: module names from prepend_sys_path', () => {
+  test('src layout: the import added to env.py names the module the way env.py already imports it (no second import)', () => {
+    const d = project({
+      'alembic.ini': '[alembic]\nscript_location = %(here)s/migrations\nprepend_sys_path = src\nversion_locations = %(here)s/migrations/versions %(here)s/migrations/extra\nversion_path_separator = space\nsqlalchemy.url =\n',
+      'migrations/env.py': 'from app.models import Base\n\ntarget_metadata = Base.metadata\n',
+      'migrations/versions/.keep': '',
+      'src/app/__init__.py': '',
+      'src/app/models/__init__.py': `from app.models.base import Base\nfrom app.models.tenant import Tenant\n`,
+      'src/app/models/base.py': BASE_14,
+      'src/app/models/tenant.py': `from app.models.base import Base, Column, Integer\n\n\nclass Tenant(Base):\n    __tablename__ = "tenants"\n    id = Column(Integer, primary_key=True)\n`,
+      'src/app/models/event.py': `from app.models.base import Base, Column, Integer\n\n\nclass Event(Base):\n    __tablename__ = "events"\n    id = Column(Integer, primary_key=True)\n`,
+    });
+    const info = tool(PY, 'project', { projectDir: d });
+    assert.deepEqual(info.sysPathRoots, ['src']);
+    assert.deepEqual(info.versionsDirs, ['migrations/versions', 'migrations/extra']);
+    assert.equal(info.envPy, 'migrations/env.py');
+    const r = tool(PY, 'imports-fix', { projectDir: d, envPy: info.envPy, modelsDir: 'src/app/models', roots: info.sysPathRoots, exclude: info.versionsDirs });
+    assert.deepEqual(r.missing, ['app.models.event']);
+    assert.match(read(d, 'migrations/env.py'), /^import app\.models\.event {2}# noqa: F401$/m);
+    assert.doesNotMatch(read(d, 'migrations/env.py'), /src\.app/);
+    // and it really imports once: the models load with target_metadata holding both tables
+    const check = py(PY, d, ['-c', 'import sys; sys.path.insert(0, "src"); import runpy; g = runpy.run_path("migrations/env.py"); print(sorted(g["target_metadata"].tables))']);
+    assert.equal(check.code, 0, check.stderr);
+    assert.equal(check.stdout.trim(), "['events', 'tenants']");
+    const tables = tool(PY, 'model-tables', { root: d, modelsDir: 'src/app/models', roots: info.sysPathRoots, modules: ['app.models.event'] });
+    assert.deepEqual(Object.keys(tables.tables), ['events']);
   });
 });
 

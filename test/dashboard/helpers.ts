@@ -1,6 +1,7 @@
 // Dashboard tests: the real service (startServer: engine + worker on real Redis with a unique prefix, the fastify app
 // on loopback) and a real browser (Debian's chromium through playwright-core, headless, fresh profile).
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { after, before } from 'node:test';
 import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
@@ -191,4 +192,19 @@ export async function until<T>(fn: () => Promise<T | undefined | null | false>, 
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await sleep(50);
   }
+}
+
+/** A service and a browser for the whole test file (started before, closed after). */
+export function useDashboard(opts: Parameters<typeof startDashboard>[0] = {}): { srv: () => DashServer; browser: () => Browser } {
+  let srv: DashServer | undefined;
+  let browser: Browser | undefined;
+  before(async () => {
+    srv = await startDashboard(opts);
+    browser = await launchBrowser();
+  });
+  after(async () => {
+    await browser?.close();
+    await srv?.close();
+  });
+  return { srv: () => srv!, browser: () => browser! };
 }

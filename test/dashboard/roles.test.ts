@@ -147,7 +147,8 @@ describe('an approver', () => {
     assert.match(text, /wrong service: this is billing-api/);
     assert.match((await page.textContent('#run-outcome')) ?? '', /Rejected by alice/);
     assert.equal(await page.getAttribute('.node[data-step="approve"]', 'data-state'), 'failed');
-    assert.equal(await page.getAttribute('.node[data-step="rejected"]', 'data-state'), 'succeeded');
+    // the rejected gate led to `end: escalated`: drawn as an escalation, never as a green success
+    assert.equal(await page.getAttribute('.node[data-step="rejected"]', 'data-state'), 'escalated');
     const run = (await srv.engine.store.get(waitingRun))!;
     assert.equal(run.approval?.decision, 'rejected');
     assert.equal(run.approval?.actor, 'alice');

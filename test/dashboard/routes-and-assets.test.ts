@@ -108,6 +108,7 @@ describe('asset build', () => {
       cpSync(UI_SRC_DIR, src, { recursive: true });
       // The UI imports shared types from ../core and ../api (types only: erased in the bundle).
       cpSync(path.join(UI_SRC_DIR, '..', 'core', 'types.ts'), path.join(tmp, 'src', 'core', 'types.ts'));
+      cpSync(path.join(UI_SRC_DIR, '..', 'core', 'step-summary.ts'), path.join(tmp, 'src', 'core', 'step-summary.ts'));
       cpSync(path.join(UI_SRC_DIR, '..', 'api', 'dashboard-types.ts'), path.join(tmp, 'src', 'api', 'dashboard-types.ts'));
       const a = await ensureUiBuilt({ srcDir: src, outDir: out });
       assert.equal(a.built, true);

@@ -55,11 +55,41 @@ describe('seed incident end to end (local platform)', () => {
     assert.ok(!stepOrder(r).includes('done'));
   });
 
+  test('rollbackOnFailure: a fix that does not cure puts the job back on its previous image, and the outcome says so', async () => {
+    const r = await runDemo({ redisUrl: REDIS_URL, variant: 'second-broken-model', print: () => {}, keep: true, inputs: { rollbackOnFailure: true } });
+    try {
+      assert.equal(r.run.status, 'failed');
+      const s = r.run.steps as Record<string, any>;
+      assert.equal(s.verify.status, 'failed');
+      assert.equal(s.rollback.status, 'succeeded');
+      const previous = s.deploy.output.previousImage as string;
+      assert.match(previous, /^[0-9a-f]{40}$/);
+      assert.notEqual(previous, s.push.output.sha);
+      assert.equal(s.rollback.output.image, previous);
+      const { readFileSync } = await import('node:fs');
+      const state = JSON.parse(readFileSync(`${r.platformDir}/content-worker/state.json`, 'utf8'));
+      assert.equal(state.image, previous, 'the job runs the image it ran before the deploy');
+      assert.match(r.run.outcome ?? '', /Rolled the job back to [0-9a-f]{40}/);
+      assert.equal((await simpleGit(r.remote).raw(['rev-parse', 'refs/heads/main'])).trim(), s.push.output.sha, 'the fix commit stays pushed');
+    } finally {
+      const { rmSync } = await import('node:fs');
+      rmSync(r.root, { recursive: true, force: true });
+    }
+  });
+
+  test('without rollbackOnFailure the outcome says the job still runs the fix', async () => {
+    const r = await runDemo({ redisUrl: REDIS_URL, variant: 'second-broken-model', print: () => {} });
+    assert.equal(r.run.status, 'failed');
+    assert.equal((r.run.steps as Record<string, any>).rollback, undefined);
+    assert.match(r.run.outcome ?? '', /Not rolled back: the job runs the fix/);
+  });
+
   test('a dry run plans push, build and deploy (nothing pushed, nothing run) and the graph still reaches the end', async () => {
     const r = await runDemo({ redisUrl: REDIS_URL, dryRun: true, print: () => {}, keep: true });
     try {
       assert.equal(r.run.status, 'succeeded', r.run.outcome);
       const s = r.run.steps as Record<string, any>;
+      assert.match(r.run.outcome ?? '', /^DRY RUN, nothing written: fix [ABC] would be pushed to main/, 'the outcome never claims a push it did not make');
       assert.equal(s.build.output.buildId, 'dry-run');
       assert.equal(s.deploy.output.executionName, 'dry-run');
       assert.equal(s.verify.output.count, 0);

@@ -2,44 +2,16 @@
 // worktrees, real SQLAlchemy checks, a bare repo as the remote. Re-runs with the same idempotency key are safe.
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import type { ActionContext } from '../../src/core/action.js';
-import type { Action } from '../../src/core/action.js';
 import { RunwrightError } from '../../src/core/errors.js';
-import { actions as sqlaActions } from '../../src/actions/sqlalchemy/index.js';
-import { actions as gitActions } from '../../src/actions/git/index.js';
-import { actionContext, testAlert } from '../helpers/action-ctx.js';
 import { alertText, changedPaths, git, runCheck } from '../fixtures/sqlalchemy/generate.js';
 import { cleanupServices, isSkip, pythonFor, scenarios, service, type PythonEnv, type Service } from './helpers.js';
+import { all, runner } from './runner.js';
 
-const all = new Map<string, Action>([...sqlaActions, ...gitActions].map((a) => [a.name, a]));
 const MODELS = 'backend/app/models';
 
 after(() => cleanupServices());
-
-/** One run: a shared run id and workdir; each call is its own step (ctx like the engine builds). */
-function runner(svc: Service, alert = '') {
-  const runId = `r${Math.random().toString(36).slice(2, 10)}`;
-  const workdir = mkdtempSync(path.join(os.tmpdir(), 'rw-sqla-act-'));
-  const steps: ActionContext['steps'] = {};
-  return {
-    workdir,
-    ctx(stepId: string, visit = 1): ActionContext {
-      const c = actionContext({ target: svc.target, alert: testAlert(alert), runId, stepId, workdir, steps });
-      return { ...c, step: { id: stepId, visit, attempt: 1 }, idempotencyKey: `${runId}.${stepId}.${visit}` };
-    },
-    async call(name: string, stepId: string, params: unknown, visit = 1): Promise<any> {
-      const a = all.get(name)!;
-      const parsed = a.params.safeParse(params);
-      if (!parsed.success) throw new Error(`bad params for ${name}: ${JSON.stringify(parsed.error.issues)}`);
-      const out = await a.run(parsed.data, this.ctx(stepId, visit));
-      steps[stepId] = { status: 'succeeded', output: out as any, visit, attempt: 1 };
-      return JSON.parse(JSON.stringify(out));
-    },
-  };
-}
 
 function remoteHead(svc: Service): string {
   return git(svc.remote, ['rev-parse', 'main']);
@@ -80,8 +52,12 @@ describe('sqlalchemy + git actions, one by one', { skip }, () => {
     assert.deepEqual(ins.problemKinds, ['missing_class']);
     assert.equal(ins.needsPerson, true);
 
-    const plan = await r.call('sqlalchemy.plan_fix', 'plan', { dir: cf.dir, mapper: 'Organization', problems: ins.problems, policy: 'auto' });
+    assert.equal(cf.failure.property, 'Organization.feature_flags', 'the probe names the property SQLAlchemy was configuring');
+    assert.equal(cf.failure.file, `${MODELS}/organization.py`);
+    assert.deepEqual(cf.mapped.classes, ['Organization', 'User']);
+    const plan = await r.call('sqlalchemy.plan_fix', 'plan', { dir: cf.dir, mapper: 'Organization', problems: ins.problems, policy: 'auto', explained: ins.explained, failure: cf.failure });
     assert.equal(plan.fix, 'A');
+    assert.deepEqual(plan.tied, ['Organization.feature_flags']);
     assert.equal(plan.needsPerson, true);
     assert.deepEqual(plan.sequence, ['A', 'B']);
     assert.equal(plan.options.C.applicable, false);
@@ -110,8 +86,10 @@ describe('sqlalchemy + git actions, one by one', { skip }, () => {
     assert.equal(again.sha, cm.sha, 're-run with the same key returns the same commit');
     assert.equal(again.created, false);
 
-    const pf = await r.call('sqlalchemy.preflight', 'preflight', { dir: co.dir, sha: cm.sha, fix: 'A', fallback: plan.fallback });
+    const pf = await r.call('sqlalchemy.preflight', 'preflight', { dir: co.dir, sha: cm.sha, fix: 'A', fallback: plan.fallback, before: cf.mapped, broken: plan.broken, edits: ap.edits, needsPerson: plan.needsPerson });
     assert.equal(pf.passed, true);
+    assert.deepEqual(pf.lost, ['Organization.feature_flags'], 'only the broken relationship is gone');
+    assert.equal(pf.needsApproval, true, 'a missing model class needs a person');
     assert.equal(pf.cleanWorktree, true);
     assert.equal('next' in pf, false);
 
@@ -159,17 +137,21 @@ describe('sqlalchemy + git actions, one by one', { skip }, () => {
     const r = runner(svc);
     const co = await r.call('git.checkout', 'checkout', {});
     const cf = await r.call('sqlalchemy.confirm', 'confirm', { dir: co.dir, head: co.head, alertMapper: 'Invoice' });
-    // configure_mappers() says "Mapper 'User' has no property 'organization'": the target, not the failing mapper
-    assert.equal(cf.mapper, null);
+    // configure_mappers() says "Mapper 'User' has no property 'organization'": the target, not the failing mapper;
+    // the runtime probe knows SQLAlchemy was configuring Organization.users when it raised
+    assert.equal(cf.mapper.class, 'Organization');
+    assert.equal(cf.mapperFrom, 'probe');
+    assert.equal(cf.failure.property, 'Organization.users');
     assert.deepEqual(cf.cause, { kind: 'no_property', owner: 'User', attr: 'organization' });
-    const ins = await r.call('sqlalchemy.inspect', 'inspect', { dir: cf.dir, mapper: cf.mapper?.class, cause: cf.cause });
+    // the inspector can still infer the mapper from the cause alone (the check's text did not name it)
+    const ins = await r.call('sqlalchemy.inspect', 'inspect', { dir: cf.dir, mapper: null, cause: cf.cause });
     assert.equal(ins.mapper.class, 'Organization', 'the relationship that explains the error names the failing mapper');
     assert.equal(ins.mapper.inferred, true);
     assert.deepEqual(ins.explained, ['Organization.users']);
-    const plan = await r.call('sqlalchemy.plan_fix', 'plan', { dir: cf.dir, mapper: 'Organization', problems: ins.problems });
+    const plan = await r.call('sqlalchemy.plan_fix', 'plan', { dir: cf.dir, mapper: 'Organization', problems: ins.problems, explained: ins.explained, failure: cf.failure });
     assert.equal(plan.fix, 'C');
     assert.equal(plan.needsPerson, false);
-    const forcedA = await r.call('sqlalchemy.plan_fix', 'plan', { dir: cf.dir, mapper: 'Organization', problems: ins.problems, policy: 'A' });
+    const forcedA = await r.call('sqlalchemy.plan_fix', 'plan', { dir: cf.dir, mapper: 'Organization', problems: ins.problems, policy: 'A', explained: ins.explained });
     assert.equal(forcedA.fix, 'A');
     assert.deepEqual(forcedA.sequence, ['A', 'B']);
   });
@@ -184,7 +166,7 @@ describe('sqlalchemy + git actions, one by one', { skip }, () => {
     assert.match(cf.summary, /the alert said Invoice; following the repo/);
     const ins = await r.call('sqlalchemy.inspect', 'inspect', { dir: cf.dir, mapper: cf.mapper.class, cause: cf.cause });
     assert.equal(ins.problems.length, 2);
-    const plan = await r.call('sqlalchemy.plan_fix', 'plan', { dir: cf.dir, mapper: 'Organization', problems: ins.problems, policy: 'C' });
+    const plan = await r.call('sqlalchemy.plan_fix', 'plan', { dir: cf.dir, mapper: 'Organization', problems: ins.problems, policy: 'C', explained: ins.explained, failure: cf.failure });
     assert.equal(plan.fix, 'A');
     assert.match(plan.reason, /policy C cannot apply.*falling back to A/);
   });

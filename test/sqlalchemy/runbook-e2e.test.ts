@@ -1,36 +1,25 @@
 // The whole sqlalchemy-mapper-failure runbook through the Engine on real Redis, per scenario: real git (a bare
 // remote, fresh clones and worktrees), real SQLAlchemy (Debian 1.4; 2.x in a venv). Afterwards the check passes
 // at the remote's new HEAD, the commit touches exactly what it must, and nobody's working copy changed.
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { RunRecord } from '../../src/core/types.js';
 import { matchesAlert } from '../../src/core/runbook.js';
-import { alert as mkAlert, loadTestRunbooks, testConfig, testEngine } from '../helpers/engine.js';
-import { testPrefix } from '../helpers/redis.js';
+import { alert as mkAlert } from '../helpers/engine.js';
 import { alertText, changedPaths, git, runCheck, runWorker } from '../fixtures/sqlalchemy/generate.js';
-import { cleanupServices, isSkip, pythonFor, scenarios, service, type PythonEnv, type Scenario, type Service } from './helpers.js';
+import { isSkip, pythonFor, scenarios, service, type PythonEnv, type Scenario, type Service } from './helpers.js';
+import { sqlaRunbookEngine } from './engine-setup.js';
 
-const RUNBOOK = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../runbooks/sqlalchemy-mapper-failure.yaml');
-const runbooks = loadTestRunbooks([RUNBOOK]);
-const rb = runbooks.get('sqlalchemy-mapper-failure')!;
-
-let h: Awaited<ReturnType<typeof testEngine>>;
-const platformDir = mkdtempSync(path.join(os.tmpdir(), 'rw-sqla-platform-'));
-before(async () => {
-  const prefix = testPrefix('sqlae2e');
-  // the local platform (deployments, job logs) lives in its own temp dir
-  h = await testEngine({ runbooks, prefix, config: testConfig(prefix, { local: { platformDir, executionTimeoutMs: 120_000 } } as any) });
-});
-after(async () => {
-  await h?.close();
-  rmSync(h.config.workdir, { recursive: true, force: true });
-  rmSync(platformDir, { recursive: true, force: true });
-  cleanupServices();
-});
+const e2e = sqlaRunbookEngine('sqlae2e');
+const rb = e2e.rb;
+const h = {
+  get engine() {
+    return e2e.engine;
+  },
+};
 
 interface Started {
   svc: Service;
@@ -221,8 +210,9 @@ describe('approvals, dry runs and a hostile target', () => {
       const res = await h.engine.submit({ runbookId: rb.id, alert: mkAlert(alertText(svc)), target: svc.target, autoApprove: true });
       const run = await h.engine.waitForEnd((res as { run: RunRecord }).run.id, 120_000);
       assert.equal(run.status, 'escalated', run.outcome);
-      assert.equal(run.steps.inspect?.status, 'failed');
-      assert.equal(run.steps.inspect?.error?.code, 'unsafe_path', 'refused by resolveInside before Python reads anything');
+      assert.equal(run.steps.confirm?.status, 'failed');
+      assert.equal(run.steps.confirm?.error?.code, 'unsafe_path', 'refused by resolveInside before any target code or Python tool runs');
+      assert.equal(run.steps.inspect, undefined);
       assert.equal(run.steps.commit, undefined);
       assert.equal(git(svc.remote, ['rev-parse', 'main']), svc.head);
       assert.equal(readFileSync(path.join(svc.outsideDir, 'feature_flag.py'), 'utf8'), outsideBefore);

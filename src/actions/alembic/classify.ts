@@ -29,6 +29,9 @@ const SIGNALS: { cause: Cause; needle: string; signal: string }[] = [
   { cause: 'missing_imports', needle: 'model tables missing from target_metadata', signal: 'model tables absent from target_metadata' },
   { cause: 'db_unavailable', needle: 'connection refused', signal: 'connection refused' },
   { cause: 'db_unavailable', needle: 'connect call failed', signal: 'connection refused (asyncpg)' },
+  { cause: 'db_unavailable', needle: 'connection failed: connection to server at', signal: 'connection failed (psycopg 3)' },
+  { cause: 'db_unavailable', needle: 'failed: connection refused', signal: 'connection refused (libpq: psycopg2 / psycopg 3)' },
+  { cause: 'db_unavailable', needle: 'cannotconnectnowerror', signal: 'database starting up (asyncpg)' },
   { cause: 'db_unavailable', needle: 'could not connect to server', signal: 'could not connect to server' },
   { cause: 'db_unavailable', needle: 'is the server running on that host', signal: 'server not running' },
   { cause: 'db_unavailable', needle: 'the database system is starting up', signal: 'database starting up' },
@@ -50,6 +53,8 @@ function evidence(text: string, at: number, len: number): string {
 
 export function classifyText(input: string): {
   causes: Cause[];
+  alembicFailure: boolean;
+  mentions: string[];
   primary: Cause | 'unknown';
   reservedAttributes: string[];
   notReserved: string[];
@@ -81,8 +86,14 @@ export function classifyText(input: string): {
     hits.push({ cause: 'async_driver', signal: `driver module '${noModule[1]}' is not installed`, evidence: evidence(text, noModule.index, noModule[0].length) });
   }
   const causes = ORDER.filter((c) => hits.some((h) => h.cause === c));
+  // Does the text speak of Alembic / SQLAlchemy / a PostgreSQL driver at all? A bare "connection refused" from some
+  // other client (Redis, an HTTP API) is not an Alembic failure.
+  const specific = causes.some((c) => c !== 'db_unavailable');
+  const about = ['alembic', 'sqlalchemy', 'psycopg', 'asyncpg', 'postgres'].filter((w) => lower.includes(w));
   return {
     causes,
+    alembicFailure: specific || about.length > 0,
+    mentions: about,
     primary: causes[0] ?? 'unknown',
     reservedAttributes: [...reserved].sort(),
     notReserved: [...notReserved].sort(),

@@ -10,6 +10,13 @@ import { alembicSettings, diffOf, projectInfo, projectPaths, runTool } from './l
  * connection.run_sync() recipe and give the engine the async form of the URL. Offline mode is left as it is.
  * What it cannot rewrite safely is returned in `problems` (nothing written).
  */
+/** Which way the driver mismatch went, in words for the commit message. */
+function direction(a: { asyncEngine: boolean; engineCalls: { func: string }[] }): string {
+  return a.asyncEngine
+    ? 'an async engine (async_engine_from_config / create_async_engine / AsyncEngine) was given a sync driver URL'
+    : 'a sync engine (engine_from_config / create_engine) was given an async driver URL';
+}
+
 export default defineAction({
   name: 'alembic.fix_async_env',
   description: 'Fix the async/sync driver mismatch in alembic/env.py (sync engine on the sync URL, or the run_sync recipe)',
@@ -28,9 +35,11 @@ export default defineAction({
       mode: r.mode,
       requestedMode: r.requestedMode,
       analysis: r.analysis,
-      problems: r.problems,
-      fixed: r.problems.length === 0,
+      problems: r.problems.length || changedFiles.length ? r.problems : [`${paths.toRepo(info.envPy)} already builds its engine for the driver its URL names (mode ${r.mode}): nothing to change, so this is not the cause`],
+      // an action that changed nothing fixed nothing
+      fixed: r.problems.length === 0 && changedFiles.length > 0,
       changed: changedFiles.length > 0,
+      direction: direction(r.analysis),
       changedFiles,
       edits: r.changes.flatMap((c: any) => c.edits),
       offlineMode: r.offlineMode,

@@ -18,7 +18,7 @@ export default defineAction({
     const info = await projectInfo(ctx, s, paths);
     const models = modelsRel(ctx, paths);
     await ctx.progress(`checking that ${paths.toRepo(info.envPy)} imports every model module`);
-    const r = await runTool(ctx, s, 'imports-fix', { projectDir: paths.project, envPy: info.envPy, modelsDir: models, exclude: info.versionsDirs, apply: true });
+    const r = await runTool(ctx, s, 'imports-fix', { projectDir: paths.project, envPy: info.envPy, modelsDir: models, exclude: info.versionsDirs, roots: info.sysPathRoots, apply: true });
     const changedFiles: string[] = r.changedFiles.map(paths.toRepo);
     ctx.logger.info({ missing: r.missing, problems: r.problems }, 'model imports');
     return {
@@ -27,8 +27,8 @@ export default defineAction({
       modelModules: r.modelModules,
       missing: r.missing,
       targetMetadata: r.targetMetadata,
-      problems: r.problems,
-      fixed: r.problems.length === 0,
+      problems: r.problems.length || changedFiles.length ? r.problems : [`every model module under ${ctx.target.modelsDir} is already imported where target_metadata is built: nothing to change`],
+      fixed: r.problems.length === 0 && changedFiles.length > 0,
       changedFiles,
       diff: await diffOf(ctx, paths.repo, changedFiles),
     };

@@ -23,12 +23,15 @@ export default defineAction({
     const paths = projectPaths(ctx, p.dir, s);
     const info = await projectInfo(ctx, s, paths);
     await ctx.progress('looking for reserved declarative attribute names');
-    const r = await runTool(ctx, s, 'reserved-fix', { root: paths.project, exclude: info.versionsDirs, rename: p.rename ?? {}, apply: true });
+    const r = await runTool(ctx, s, 'reserved-fix', { root: paths.project, exclude: info.versionsDirs, roots: info.sysPathRoots, rename: p.rename ?? {}, apply: true });
     const changedFiles: string[] = r.changedFiles.map(paths.toRepo);
     const unresolved = (r.unresolved as any[]).map((u) => ({ ...u, file: paths.toRepo(u.file) }));
     ctx.logger.info({ renamed: r.renamed.length, changed: changedFiles.length, unresolved: unresolved.length }, 'reserved attributes');
     return {
       found: r.renamed.length > 0,
+      // an action that changed nothing fixed nothing (e.g. `registry` on a SQLAlchemy that accepts it)
+      fixed: r.renamed.length > 0 && changedFiles.length > 0,
+      probe: r.probe ?? null,
       sqlalchemyVersion: r.sqlalchemyVersion,
       reservedNames: r.reservedNames,
       renamed: (r.renamed as any[]).map((x) => ({ ...x, file: paths.toRepo(x.file) })),

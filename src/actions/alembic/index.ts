@@ -7,5 +7,6 @@ import fixModelImports from './fix-model-imports.js';
 import waitForDb from './wait-for-db.js';
 import verify from './verify.js';
 import commitMessage from './commit-message.js';
+import reproduce from './reproduce.js';
 
-export const actions: Action[] = [classify, fixReservedAttr, fixAsyncEnv, fixModelImports, waitForDb, verify, commitMessage];
+export const actions: Action[] = [classify, fixReservedAttr, fixAsyncEnv, fixModelImports, waitForDb, verify, commitMessage, reproduce];

@@ -1,13 +1,13 @@
 import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync, unlinkSync, existsSync } from 'node:fs';
+import { readFileSync, unlinkSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { defineAction } from '../../core/action.js';
-import { resolveInside } from '../../core/safe-path.js';
 import {
   alembicSettings, cap, databaseUrl, modelsRel, projectInfo, projectPaths, redactDbUrl, runAlembic, runTool, scratchName, tail, withDatabase,
-  type AlembicRun, type ProjectPaths,
+  type AlembicRun,
 } from './lib/common.js';
+import { autogenerate, isDestructive, opSummary, removeOwnRevision, tablesOf, withScratchDb } from './lib/autogen.js';
 import { json } from '../deploy/lib/common.js';
 
 type Columns = Record<string, string[]>;
@@ -20,13 +20,15 @@ interface Stage {
 }
 
 /**
- * Prove the migrations work, on a scratch database created for this step and dropped after it:
- * `alembic upgrade head` (the existing history), `alembic revision --autogenerate` (the migration, recorded with
- * its operations for review), `alembic upgrade head`, `alembic downgrade -1`, and offline `upgrade head --sql`.
- * Records the database's column names before the new migration, after it, and after the downgrade; fails
- * (ok=false, with the text that says why) when autogenerate wants to drop or rename what exists, when a table the
- * models declare is missing after the upgrade, or when the downgrade does not restore the columns.
- * A failed verification removes the migration it generated; a passing one leaves it in the clone to commit.
+ * Prove the fixed tree migrates, on a scratch database created for this step and dropped after it:
+ * `alembic upgrade head` (the existing history), `alembic revision --autogenerate`, of whose operations only the
+ * fix's own schema change is kept (tables of the model modules an imports fix brought into target_metadata; a
+ * reserved-name or env.py fix implies none) while model drift that existed before the fix is pruned from the file
+ * and reported; `alembic upgrade head`; autogenerate again, which must find nothing but that drift; `alembic
+ * downgrade -1` when a migration was kept; offline `upgrade head --sql`. Records the database's column names and
+ * fails (ok=false, with the text that says why) when autogenerate newly wants to drop or rename what exists, when a
+ * declared table is still missing, or when the downgrade does not restore the columns. A failed verification
+ * removes the migration it generated; a passing one leaves the kept migration in the clone to commit.
  */
 export default defineAction({
   name: 'alembic.verify',
@@ -36,6 +38,10 @@ export default defineAction({
     dir: z.string().min(1),
     message: z.string().max(200).default('autogenerate pending model changes'),
     offline: z.boolean().default(true),
+    /** What autogenerate proposed at the base commit (alembic.reproduce's drift); null when it could not run there. */
+    baseline: z.array(z.string()).nullish(),
+    /** Model modules a fix brought into target_metadata: migrations for their tables are the fix's own change. */
+    importedModules: z.array(z.string()).nullish(),
   }),
   async plan(p, ctx) {
     const s = alembicSettings(ctx);
@@ -54,11 +60,13 @@ export default defineAction({
     const scratch = withDatabase(server, name);
     const rid = `rw${createHash('sha256').update(`${ctx.run.id}.${ctx.step.id}`).digest('hex').slice(0, 10)}`;
     const message = p.message.replace(/[^A-Za-z0-9 _.,:()-]+/g, ' ').replace(/\s+/g, ' ').trim().slice(0, 72) || 'autogenerate';
+    const baseline = p.baseline ?? null;
     const stages: Stage[] = [];
     const t0 = Date.now();
     const columns: { before?: Columns; after?: Columns; afterDowngrade?: Columns } = {};
     let migration: any = null;
     let generated: string | null = null;
+    let drift: string[] = [];
 
     removeOwnRevision(paths, info.versionsDirs, rid); // an earlier delivery of this step may have left it
     const base = { scratchDb: name, server: redactDbUrl(server), revision: rid };
@@ -66,7 +74,7 @@ export default defineAction({
       if (generated && existsSync(generated)) unlinkSync(generated);
       const out = run ? tail(`${run.stderr}\n${run.stdout}`.trim(), 6000) : '';
       ctx.logger.warn({ stage, why: why.slice(0, 300) }, 'alembic verification failed');
-      return json({ ...base, ok: false, stage, reason: why, failureText: `${why}\n${out}`.trim(), migration, columns, stages, durationMs: Date.now() - t0 });
+      return json({ ...base, ok: false, stage, reason: why, failureText: `${why}\n${out}`.trim(), migration, drift, columns, stages, durationMs: Date.now() - t0 });
     };
     const alembic = async (stage: string, args: string[]) => {
       await ctx.progress(`alembic ${args.join(' ')}`);
@@ -79,35 +87,44 @@ export default defineAction({
       return r.ok ? sorted(r.tables as Columns) : { error: String(r.error) };
     };
 
-    const created = await runTool(ctx, s, 'db-create', { url: server, name });
-    stages.push({ stage: 'create_scratch_db', code: created.ok ? 0 : 1 });
-    if (!created.ok) return fail('create_scratch_db', `cannot create scratch database ${name} on ${redactDbUrl(server)}: ${created.error}`);
-    try {
+    return await withScratchDb(ctx, s, server, name, async (created) => {
+      stages.push({ stage: 'create_scratch_db', code: created.ok ? 0 : 1 });
+      if (!created.ok) return fail('create_scratch_db', `cannot create scratch database ${name} on ${redactDbUrl(server)}: ${created.error}`);
       let r = await alembic('upgrade_existing', ['upgrade', 'head']);
       if (r.code !== 0) return fail('upgrade_existing', `alembic upgrade head failed on the existing migrations (exit ${r.code}${r.timedOut ? ', timed out' : ''})`, r);
       const before = await cols();
       if ('error' in before) return fail('columns_before', `cannot list columns: ${before.error}`);
       columns.before = before as Columns;
 
-      r = await alembic('autogenerate', ['revision', '--autogenerate', '-m', message, '--rev-id', rid]);
-      generated = findGenerated(paths, info.versionsDirs, rid, r.stdout);
-      if (r.code !== 0 || !generated) return fail('autogenerate', `alembic revision --autogenerate failed (exit ${r.code}${r.timedOut ? ', timed out' : ''})`, r);
-      const autogenLog = r;
-      const ops = await runTool(ctx, s, 'migration-ops', { file: generated });
+      await ctx.progress('alembic revision --autogenerate');
+      const ag = await autogenerate(ctx, s, paths, info, scratch, rid, { message, keep: true });
+      stages.push({ stage: 'autogenerate', args: ag.run.args, code: ag.run.code, durationMs: ag.run.durationMs });
+      generated = ag.file;
+      if (!ag.ok || !generated) return fail('autogenerate', `alembic revision --autogenerate failed (exit ${ag.run.code}${ag.run.timedOut ? ', timed out' : ''})`, ag.run);
+      // The fix's own schema change: only the tables of model modules a fix brought into target_metadata.
+      const keepTables = p.importedModules?.length ? Object.keys(await tablesOf(ctx, s, paths, info, models, p.importedModules)) : [];
+      const own = ag.upgrade.filter((o) => o.table && keepTables.includes(o.table) && !isDestructive(o));
+      const unexplained = ag.upgrade.filter(isDestructive).filter((o) => !(baseline ?? []).includes(opSummary(o)));
+      if (unexplained.length) {
+        const what = unexplained.map(opSummary).join(', ');
+        const detected = ag.run.stderr.split('\n').filter((l) => /Detected (removed|renamed)/.test(l)).join('\n');
+        return fail('review', `autogenerate wants to drop or rename what the database has (${what}), and it did not before the fix: models are missing from target_metadata, or a column was renamed\n${detected}`);
+      }
+      drift = ag.upgrade.filter((o) => !own.includes(o)).map(opSummary);
+      const pruned = await runTool(ctx, s, 'migration-prune', { file: generated, keepTables });
       migration = {
-        revision: ops.revision,
-        downRevision: ops.downRevision,
+        revision: ag.revision,
+        downRevision: ag.downRevision,
         file: path.relative(paths.repo, generated),
-        text: cap(readFileSync(generated, 'utf8'), 20_000),
-        upgrade: ops.upgrade,
-        downgrade: ops.downgrade,
-        empty: ops.empty,
-        summary: (ops.upgrade as any[]).map((o) => `${o.op} ${o.table ?? ''}${o.column ? '.' + o.column : ''}`.trim()),
+        upgrade: pruned.kept.upgrade,
+        downgrade: pruned.kept.downgrade,
+        empty: pruned.empty,
+        summary: own.map(opSummary),
+        text: pruned.empty ? '' : cap(readFileSync(generated, 'utf8'), 20_000),
       };
-      if (ops.destructive.length) {
-        const what = (ops.destructive as any[]).map((o) => `${o.op} ${o.table}${o.column ? '.' + o.column : ''}${o.newColumnName ? ' -> ' + o.newColumnName : ''}`).join(', ');
-        const detected = autogenLog.stderr.split('\n').filter((l) => /Detected (removed|renamed)/.test(l)).join('\n');
-        return fail('review', `autogenerate wants to drop or rename what the database has (${what}): models are missing from target_metadata, or a column was renamed\n${detected}`);
+      if (pruned.empty) {
+        unlinkSync(generated); // the fix implies no schema change: nothing to migrate, nothing to commit
+        generated = null;
       }
 
       r = await alembic('upgrade', ['upgrade', 'head']);
@@ -117,17 +134,27 @@ export default defineAction({
       columns.after = after as Columns;
       const dropped = lost(columns.before, columns.after);
       if (dropped.length) return fail('columns', `columns of the database changed name or disappeared: ${dropped.join(', ')}`);
-      const declared = await runTool(ctx, s, 'model-tables', { root: paths.project, modelsDir: models, exclude: info.versionsDirs });
-      const missingTables = Object.keys(declared.tables).filter((t) => !(t in columns.after!)).sort();
-      if (missingTables.length) return fail('tables', `model tables missing from target_metadata: ${missingTables.join(', ')} (declared in ${missingTables.map((t) => declared.tables[t].module).join(', ')}, absent after upgrade head)`);
+      const declared = await tablesOf(ctx, s, paths, info, models, []);
+      const pendingTables = new Set(ag.upgrade.filter((o) => o.op === 'create_table' && !own.includes(o)).map((o) => o.table));
+      const missingTables = Object.keys(declared).filter((t) => !(t in columns.after!) && !pendingTables.has(t)).sort();
+      if (missingTables.length) return fail('tables', `model tables missing from target_metadata: ${missingTables.join(', ')} (declared in ${missingTables.map((t) => declared[t]!.module).join(', ')}, absent after upgrade head)`);
 
-      r = await alembic('downgrade', ['downgrade', '-1']);
-      if (r.code !== 0) return fail('downgrade', `alembic downgrade -1 failed (exit ${r.code})`, r);
-      const down = await cols();
-      if ('error' in down) return fail('columns_after_downgrade', `cannot list columns: ${down.error}`);
-      columns.afterDowngrade = down as Columns;
-      if (JSON.stringify(sorted(columns.afterDowngrade)) !== JSON.stringify(sorted(columns.before))) {
-        return fail('downgrade_columns', `downgrade -1 did not restore the columns: before ${JSON.stringify(sorted(columns.before))}, after downgrade ${JSON.stringify(sorted(columns.afterDowngrade))}`);
+      // After the fix's own migration, autogenerate must find nothing but the drift that is not ours to commit.
+      const again = await autogenerate(ctx, s, paths, info, scratch, `${rid}c`);
+      stages.push({ stage: 'recheck', args: again.run.args, code: again.run.code, durationMs: again.run.durationMs });
+      if (!again.ok) return fail('recheck', `alembic revision --autogenerate failed after upgrade head (exit ${again.run.code})`, again.run);
+      const residual = again.upgrade.map(opSummary).filter((o) => !drift.includes(o));
+      if (residual.length) return fail('recheck', `after upgrade head autogenerate still proposes ${residual.join(', ')}`);
+
+      if (generated) {
+        r = await alembic('downgrade', ['downgrade', '-1']);
+        if (r.code !== 0) return fail('downgrade', `alembic downgrade -1 failed (exit ${r.code})`, r);
+        const down = await cols();
+        if ('error' in down) return fail('columns_after_downgrade', `cannot list columns: ${down.error}`);
+        columns.afterDowngrade = down as Columns;
+        if (JSON.stringify(sorted(columns.afterDowngrade)) !== JSON.stringify(sorted(columns.before))) {
+          return fail('downgrade_columns', `downgrade -1 did not restore the columns: before ${JSON.stringify(sorted(columns.before))}, after downgrade ${JSON.stringify(sorted(columns.afterDowngrade))}`);
+        }
       }
       let offlineBytes: number | null = null;
       if (p.offline) {
@@ -135,29 +162,24 @@ export default defineAction({
         if (r.code !== 0) return fail('offline', `offline mode (alembic upgrade head --sql) failed (exit ${r.code})`, r);
         offlineBytes = r.stdout.length;
       }
-      if (migration.empty) {
-        unlinkSync(generated); // the models and the database agree: nothing to migrate, nothing to commit
-        generated = null;
-      }
       const added = gained(columns.before, columns.after);
-      ctx.logger.info({ revision: rid, ops: migration.summary, added }, 'alembic verification passed');
+      ctx.logger.info({ revision: rid, ops: migration.summary, drift, added }, 'alembic verification passed');
       return json({
         ...base,
         ok: true,
         stage: 'done',
-        migration: { ...migration, kept: !migration.empty },
+        migration: { ...migration, kept: !!generated },
+        drift,
+        baselineDrift: baseline,
         columns,
         columnsUnchanged: true,
         addedColumns: added,
-        declaredTables: Object.keys(declared.tables).sort(),
+        declaredTables: Object.keys(declared).sort(),
         offlineSqlBytes: offlineBytes,
         stages,
         durationMs: Date.now() - t0,
       });
-    } finally {
-      const dropped = await runTool(ctx, s, 'db-drop', { url: server, name }).catch((e) => ({ ok: false, error: (e as Error).message }));
-      if (!dropped.ok) ctx.logger.warn({ scratchDb: name, error: dropped.error }, 'could not drop the scratch database');
-    }
+    });
   },
 });
 
@@ -175,23 +197,3 @@ function gained(a: Columns, b: Columns): string[] {
   return lost(b, a);
 }
 
-function versionsAbs(p: ProjectPaths, dirs: string[]): string[] {
-  return dirs.map((d) => resolveInside(p.project, d)).filter((d) => existsSync(d));
-}
-
-function removeOwnRevision(p: ProjectPaths, dirs: string[], rid: string): void {
-  for (const d of versionsAbs(p, dirs)) for (const f of readdirSync(d)) if (f.startsWith(`${rid}_`) && f.endsWith('.py')) unlinkSync(path.join(d, f));
-}
-
-/** The file alembic generated for `rid` (from its "Generating <path> ... done" line, else by name), inside a versions dir. */
-function findGenerated(p: ProjectPaths, dirs: string[], rid: string, stdout: string): string | null {
-  const roots = versionsAbs(p, dirs);
-  const m = /Generating (.+?) \.\.\.\s+done/.exec(stdout);
-  const candidates = m ? [m[1]!.trim()] : [];
-  for (const d of roots) for (const f of readdirSync(d)) if (f.startsWith(`${rid}_`) && f.endsWith('.py')) candidates.push(path.join(d, f));
-  for (const c of candidates) {
-    const abs = path.resolve(p.project, c);
-    if (path.basename(abs).startsWith(`${rid}_`) && roots.some((r) => path.dirname(abs) === r) && existsSync(abs)) return resolveInside(p.project, path.relative(p.project, abs));
-  }
-  return null;
-}

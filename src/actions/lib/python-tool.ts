@@ -4,7 +4,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PermanentError } from '../../core/errors.js';
 
-export function pythonToolPath(file: 'sqla_tool.py' | 'alembic_tool.py'): string {
+export function pythonToolPath(file: 'sqla_tool.py' | 'sqla_probe.py' | 'alembic_tool.py'): string {
   const here = path.dirname(fileURLToPath(import.meta.url));
   for (const up of ['../../../python', '../../../../python']) {
     const p = path.resolve(here, up, file);

@@ -1,17 +1,31 @@
 import { z } from 'zod';
 import { defineAction } from '../../core/action.js';
 import type { Json } from '../../core/types.js';
+import { resolveInside } from '../../core/safe-path.js';
 import { ownDir } from '../git/paths.js';
-import { readSqlalchemyError } from './lib/error-text.js';
+import { readSqlalchemyError, type MapperRef } from './lib/error-text.js';
+import { localisation, runProbe } from './lib/probe.js';
 import { runCheck, worktreeAt } from './lib/tool.js';
 
+const EXCEPTION_LINE = /^\s*(?:[A-Za-z_][\w.]*\.)?[A-Za-z_]\w*(?:Error|Exception|Warning|Exit)\b:?.*$/;
+
+/** The line of the check's output that says what went wrong: the last exception line, else the last line. */
+export function firstErrorLine(output: string): string {
+  const lines = output.split('\n').map((l) => l.trimEnd()).filter((l) => l.trim());
+  const exc = lines.filter((l) => EXCEPTION_LINE.test(l) && !/^\s*(File|Traceback)\b/.test(l));
+  return (exc.pop() ?? lines.pop() ?? '').trim().slice(0, 500);
+}
+
 /**
- * The repo, not the alert, is the truth: run the target's check (e.g. import the models and
- * configure_mappers()) in a clean worktree of the cloned head, and read what SQLAlchemy says there.
+ * The repo, not the alert, is the truth: run the target's check (e.g. import the models and configure_mappers())
+ * in a clean worktree of the cloned head — its result decides healthy or failing — then the runtime probe
+ * (python/sqla_probe.py, in the target's runtime, through the same runner as the check) says where SQLAlchemy
+ * failed (mapper, property, exception, file:line) and what is mapped. The alert's mapper is kept only as a hint
+ * when neither the check's output nor the probe names one.
  */
 export default defineAction({
   name: 'sqlalchemy.confirm',
-  description: "Run the target's check in a clean checkout and read the real mapper error",
+  description: "Run the target's check in a clean checkout, then probe the models in the target's runtime",
   sideEffects: false,
   params: z.object({
     dir: z.string().min(1),
@@ -21,25 +35,59 @@ export default defineAction({
   async run(p, ctx) {
     const repo = ownDir(ctx, p.dir);
     const wt = await worktreeAt(ctx, repo, p.head, `base-${p.head.slice(0, 12)}`);
-    await ctx.progress(`running the check of ${ctx.target.name} at ${p.head.slice(0, 12)}`);
+    resolveInside(wt, ctx.target.modelsDir); // a models folder leaving the repo is refused before any target code runs
+    const short = p.head.slice(0, 12);
+    await ctx.progress(`running the check of ${ctx.target.name} at ${short}`);
     const check = await runCheck(ctx, wt);
+    await ctx.progress(`probing the models of ${ctx.target.name} in its runtime`);
+    const probed = await runProbe(ctx, wt);
+    const probe = probed.ok ? probed.probe : null;
+    const failure = !check.passed && probe?.failure ? probe.failure : null;
     const reading = check.passed ? null : readSqlalchemyError(check.output);
-    const mapper = reading?.mapper ?? null;
-    const agrees = check.passed ? null : !p.alertMapper || !mapper ? null : p.alertMapper === mapper.class;
+    // What SQLAlchemy raised, read from the check's output, else from the exception the probe caught.
+    const probeReading = failure ? readSqlalchemyError(failure.message) : null;
+    const hint = p.alertMapper && /^[A-Za-z_]\w*$/.test(p.alertMapper) ? p.alertMapper : null;
+    let mapper: MapperRef | null = reading?.mapper ?? null;
+    let mapperFrom: 'check' | 'probe' | 'alert' | null = mapper ? 'check' : null;
+    if (!mapper && failure?.mapper) [mapper, mapperFrom] = [{ class: failure.mapper.class, table: failure.mapper.table, wording: null }, 'probe'];
+    // The alert's hint is kept only when the repo says nothing better (a terse check, no probe answer).
+    if (!mapper && !check.passed && hint && !failure) [mapper, mapperFrom] = [{ class: hint, table: null, wording: null }, 'alert'];
+    const cause = reading?.cause && reading.cause.kind !== 'unknown' ? reading.cause : (probeReading?.cause ?? reading?.cause ?? null);
+    const agrees = check.passed || mapperFrom === 'alert' ? null : !hint || !mapper ? null : hint === mapper.class;
+    const checkSaid = check.passed ? null : firstErrorLine(check.output);
+    const where = failure ? localisation(failure) : null;
+    const configureError = !check.passed && (failure?.phase === 'configure' || !!reading?.readable);
     const summary = check.passed
-      ? `the check passes at ${p.head.slice(0, 12)}: the repo is healthy`
-      : `the check fails at ${p.head.slice(0, 12)}: ${reading?.readable ? `mapper ${mapper?.class ?? '(not named)'}, cause ${reading.cause?.kind ?? 'unknown'}` : 'not a mapper error it can read'}${agrees === false ? ` (the alert said ${p.alertMapper}; following the repo)` : ''}`;
-    ctx.logger.info({ passed: check.passed, mapper: mapper?.class, agrees }, summary);
+      ? `the check passes at ${short}: the repo is healthy`
+      : `the check fails at ${short}: ${
+          where
+            ? `${failure!.phase === 'import' ? 'the models fail to import at' : 'SQLAlchemy fails configuring'} ${where}`
+            : reading?.readable
+              ? `mapper ${mapper?.class ?? '(not named)'}, cause ${cause?.kind ?? 'unknown'}`
+              : `the models import and configure cleanly in the probe${probed.ok ? '' : ` (probe: ${probed.error})`}, so this is not a mapper error it can explain; the check said: ${checkSaid || '(nothing)'}`
+        }${agrees === false ? ` (the alert said ${hint}; following the repo)` : ''}`;
+    ctx.logger.info({ passed: check.passed, mapper: mapper?.class, property: failure?.property, agrees, probe: probed.ok }, summary);
     return {
       healthy: check.passed,
       dir: wt,
       head: p.head,
       mapper,
-      cause: reading?.cause ?? null,
+      mapperFrom,
+      cause,
       form: reading?.form ?? null,
       version: reading?.version ?? null,
-      readable: reading?.readable ?? null,
+      readable: check.passed ? null : !!(reading?.readable || failure),
+      configureError,
       agreesWithAlert: agrees,
+      failure: failure
+        ? { mapper: failure.mapper?.class ?? null, property: failure.property, exceptionClass: failure.exceptionClass, message: failure.message, file: failure.file, line: failure.line, phase: failure.phase, declaredIn: failure.declaredIn ?? null, table: failure.mapper?.table ?? null, exceptionType: failure.exceptionType, attributes: failure.attributes }
+        : null,
+      localisation: where,
+      mapped: probe ? probe.mapped : null,
+      probe: probe
+        ? { ok: true, sqlalchemy: probe.sqlalchemy, python: probe.python, package: probe.package, imported: probe.imported, configured: probe.configured, modules: probe.modules, notImported: probe.notImported, warnings: probe.warnings }
+        : { ok: false, error: (probed as { error: string }).error },
+      checkSaid,
       summary,
       check,
     } as unknown as Json;

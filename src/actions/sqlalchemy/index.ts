@@ -6,5 +6,6 @@ import inspect from './inspect.js';
 import planFix from './plan-fix.js';
 import applyFix from './apply-fix.js';
 import preflight from './preflight.js';
+import escalation from './escalation.js';
 
-export const actions: Action[] = [identify, confirm, inspect, planFix, applyFix, preflight];
+export const actions: Action[] = [identify, confirm, inspect, planFix, applyFix, preflight, escalation];

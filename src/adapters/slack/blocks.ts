@@ -96,3 +96,46 @@ export function decidedBlocks(req: ApprovalRequest, outcome: string): any[] {
   else blocks.push(section(outcome));
   return blocks;
 }
+
+/** What a run's status message shows (built by src/api/slack/run-notices.ts from the run record). */
+export interface RunNoticeView {
+  runId: string;
+  runbookId: string;
+  target: string;
+  status: string;
+  /** ':white_check_mark:' / ':x:' / ':warning:' / ':arrows_counterclockwise:' … by the status's tone. */
+  emoji: string;
+  dryRun: boolean;
+  currentStep?: string;
+  /** The run has ended (currentStep is then where). */
+  ended?: boolean;
+  outcome?: string;
+  alertText: string;
+  links: { label: string; text: string; href?: string }[];
+  dashboardUrl?: string;
+}
+
+export function runNoticeText(v: RunNoticeView): string {
+  return clip(`${v.dryRun ? '[DRY RUN] ' : ''}${v.runbookId} on ${v.target} (run ${v.runId}): ${v.status.toUpperCase()}${v.outcome ? ` — ${v.outcome}` : ''}`, 3000);
+}
+
+/** The run's one message, updated in place: status by tone, what fired, the outcome, links to what it produced. */
+export function runNoticeBlocks(v: RunNoticeView): any[] {
+  const runLink = v.dashboardUrl ? `<${v.dashboardUrl}|${escapeMrkdwn(v.runId)}>` : `\`${escapeMrkdwn(v.runId)}\``;
+  const blocks: any[] = [
+    section(`${v.emoji} *${escapeMrkdwn(v.status.toUpperCase().replace(/_/g, ' '))}*${v.dryRun ? ' · _DRY RUN, nothing written_' : ''} — ${escapeMrkdwn(v.runbookId)} on *${escapeMrkdwn(v.target)}*`),
+    {
+      type: 'section',
+      fields: [
+        { type: 'mrkdwn', text: `*Run*\n${runLink}` },
+        { type: 'mrkdwn', text: `*${v.ended ? 'Ended at' : 'Step'}*\n${v.currentStep ? `\`${escapeMrkdwn(v.currentStep)}\`` : '—'}` },
+      ],
+    },
+    section(`*What fired*\n${codeBlock(v.alertText, 600)}`),
+  ];
+  if (v.outcome) blocks.push(section(`*Outcome*\n${escapeMrkdwn(clip(v.outcome, 1500))}`));
+  const links = v.links.map((l) => (l.href ? `<${l.href}|${escapeMrkdwn(`${l.label} ${l.text}`)}>` : `${escapeMrkdwn(l.label)} \`${escapeMrkdwn(clip(l.text, 120))}\``));
+  if (v.dashboardUrl) links.push(`<${v.dashboardUrl}|Dashboard>`);
+  if (links.length) blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: clip(links.join(' · '), 3000) }] });
+  return blocks;
+}

@@ -95,6 +95,17 @@ export class SlackChat implements ChatPort {
     await this.client.chat.update({ channel: handle.channel, ts: handle.ts, text: `${fallbackText(req)} — ${text}`.slice(0, 3000), blocks: decidedBlocks(req, text) });
   }
 
+  /** A plain message (run notices): in `channel`, or as a reply in the thread of `thread`. Throws when Slack fails. */
+  async postMessage(channel: string, text: string, blocks?: unknown[], thread?: MessageHandle): Promise<MessageHandle> {
+    const res = await this.client.chat.postMessage({ channel: thread?.channel ?? channel, text: text.slice(0, 3000), ...(blocks ? { blocks: blocks as never } : {}), ...(thread ? { thread_ts: thread.ts } : {}), unfurl_links: false, unfurl_media: false });
+    return { channel: String(res.channel), ts: String(res.ts) };
+  }
+
+  /** Replace a message's text and blocks in place. */
+  async updateMessage(handle: MessageHandle, text: string, blocks: unknown[]): Promise<void> {
+    await this.client.chat.update({ channel: handle.channel, ts: handle.ts, text: text.slice(0, 3000), blocks: blocks as never });
+  }
+
   /** A message only `user` sees (answers to clicks that change nothing). */
   async postEphemeral(channel: string, user: string, text: string): Promise<void> {
     await this.client.chat.postEphemeral({ channel, user, text });

@@ -2,7 +2,7 @@
 // python/alembic_tool.py and real alembic as argv subprocesses, scratch database names, and redaction of
 // database URLs (a password never reaches a log line or a step output).
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import type { ActionContext } from '../../../core/action.js';
@@ -83,9 +83,15 @@ export function projectPaths(ctx: ActionContext, dir: string, s: AlembicSettings
 
 /** The models folder relative to the project folder (target.modelsDir is repo-relative). */
 export function modelsRel(ctx: ActionContext, p: ProjectPaths): string {
-  resolveInside(p.repo, ctx.target.modelsDir);
   const rel = path.relative(p.projectRel, path.normalize(ctx.target.modelsDir));
-  if (!rel || rel.startsWith('..') || path.isAbsolute(rel)) throw new PermanentError(`modelsDir ${ctx.target.modelsDir} is not inside the alembic project folder ${p.projectRel}`, 'models_outside_project');
+  // A modelsDir that is not in this project (the targets file's default app/models, a folder that moved, models
+  // outside the alembic folder): look for models in the whole project folder instead of failing the run.
+  if (!rel || rel.startsWith('..') || path.isAbsolute(rel)) return '.';
+  try {
+    if (!existsSync(resolveInside(p.project, rel)) && !existsSync(resolveInside(p.project, `${rel}.py`))) return '.';
+  } catch {
+    return '.';
+  }
   return rel;
 }
 
@@ -127,17 +133,61 @@ export interface AlembicRun {
   stderr: string;
 }
 
-/** `python -m alembic -c <ini> ...args` in the project folder with the URL in the project's env var. */
-export async function runAlembic(ctx: ActionContext, s: AlembicSettings, p: ProjectPaths, args: string[], url: string): Promise<AlembicRun> {
-  resolveInside(p.project, s.ini);
-  const argv = [pythonOf(ctx, s), '-B', '-m', 'alembic', '-c', s.ini, ...args];
-  const r = await ctx.ports.proc.run(argv, {
-    cwd: p.project,
-    env: { [s.databaseUrlEnv]: url, PYTHONDONTWRITEBYTECODE: '1', PYTHONUNBUFFERED: '1' },
-    timeoutMs: s.commandTimeout,
-    signal: ctx.signal,
-  });
-  return { args, code: r.code, timedOut: r.timedOut, durationMs: r.durationMs, stdout: redactSecrets(r.stdout, [url]), stderr: redactSecrets(r.stderr, [url]) };
+/**
+ * `python -m alembic -c <ini> ...args` in the project folder, pointed at `url` both ways a project can take its
+ * database: the project's env var (databaseUrlEnv) and alembic.ini's sqlalchemy.url, through a private copy of
+ * the ini next to it (same %(here)s; removed afterwards) whose URL names `url`'s server and database but keeps the
+ * driver the project's ini names (a template env.py connects with exactly that driver).
+ */
+export async function runAlembic(ctx: ActionContext, s: AlembicSettings, p: ProjectPaths, args: string[], url: string, extraEnv: Record<string, string> = {}): Promise<AlembicRun> {
+  const iniPath = resolveInside(p.project, s.ini);
+  const privateIni = path.join(path.dirname(iniPath), `.runwright-${createHash('sha256').update(`${ctx.idempotencyKey}.${process.pid}.${Math.random()}`).digest('hex').slice(0, 12)}.ini`);
+  let iniArg = s.ini;
+  if (existsSync(iniPath)) {
+    writeFileSync(privateIni, iniWithUrl(readFileSync(iniPath, 'utf8'), url), { mode: 0o600 });
+    iniArg = path.relative(p.project, privateIni);
+  }
+  try {
+    const argv = [pythonOf(ctx, s), '-B', '-m', 'alembic', '-c', iniArg, ...args];
+    const r = await ctx.ports.proc.run(argv, {
+      cwd: p.project,
+      env: { ...extraEnv, [s.databaseUrlEnv]: url, PYTHONDONTWRITEBYTECODE: '1', PYTHONUNBUFFERED: '1' },
+      timeoutMs: s.commandTimeout,
+      signal: ctx.signal,
+    });
+    const clean = (t: string) => redactSecrets(t, [url]).split(path.basename(privateIni)).join(path.basename(s.ini));
+    return { args, code: r.code, timedOut: r.timedOut, durationMs: r.durationMs, stdout: clean(r.stdout), stderr: clean(r.stderr) };
+  } finally {
+    rmSync(privateIni, { force: true });
+  }
+}
+
+/** The ini text with [alembic] sqlalchemy.url set to `url` (the ini's own postgres driver kept; % escaped for configparser). */
+export function iniWithUrl(ini: string, url: string): string {
+  const lines = ini.split(/\r?\n/);
+  let section = '';
+  let at = -1;
+  let header = -1;
+  for (let i = 0; i < lines.length; i++) {
+    const h = /^\s*\[([^\]]+)\]/.exec(lines[i]!);
+    if (h) {
+      section = h[1]!.trim();
+      if (section === 'alembic') header = i;
+      continue;
+    }
+    if (section === 'alembic' && /^\s*sqlalchemy\.url\s*[=:]/.test(lines[i]!)) at = i;
+  }
+  let target = url;
+  if (at >= 0) {
+    const own = /[=:]\s*(postgres(?:ql)?(?:\+[A-Za-z0-9_]+)?):\/\//.exec(lines[at]!)?.[1];
+    if (own) target = url.replace(/^postgres(?:ql)?(?:\+[A-Za-z0-9_]+)?:/i, `${own}:`);
+    let end = at + 1;
+    while (end < lines.length && /^[ \t]+\S/.test(lines[end]!)) end++; // continuation lines of the old value
+    lines.splice(at, end - at, `sqlalchemy.url = ${target.replace(/%/g, '%%')}`);
+  } else if (header >= 0) {
+    lines.splice(header + 1, 0, `sqlalchemy.url = ${target.replace(/%/g, '%%')}`);
+  }
+  return lines.join('\n');
 }
 
 /** A URL with its password masked (user kept). */
@@ -204,13 +254,15 @@ export interface ProjectInfo {
   envPy: string;
   versionsDirs: string[];
   prependSysPath: string | null;
+  /** prepend_sys_path entries inside the project (project-relative): where module names are computed from. */
+  sysPathRoots: string[];
   hasUrl: boolean;
 }
 
 /** alembic.ini read by the tool: script location, env.py, versions folders (all project-relative, checked inside). */
 export async function projectInfo(ctx: ActionContext, s: AlembicSettings, p: ProjectPaths): Promise<ProjectInfo> {
   const info = await runTool<ProjectInfo>(ctx, s, 'project', { projectDir: p.project, ini: s.ini });
-  for (const rel of [info.scriptLocation, info.envPy, ...info.versionsDirs]) resolveInside(p.project, rel);
+  for (const rel of [info.scriptLocation, info.envPy, ...info.versionsDirs, ...info.sysPathRoots]) resolveInside(p.project, rel);
   return info;
 }
 

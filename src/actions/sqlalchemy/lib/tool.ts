@@ -61,27 +61,50 @@ export interface CheckResult {
   output: string;
 }
 
-/** Run target.check in a checkout dir (argv, no shell). `python`/`python3` as argv[0] means the target's python. */
-export async function runCheck(ctx: ActionContext, dir: string): Promise<CheckResult> {
+interface TargetRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  timedOut: boolean;
+  durationMs: number;
+  argv: string[];
+  cwd: string;
+}
+
+/**
+ * Run target code in a checkout dir the way the target's check runs (argv, no shell): the check's folder, its env
+ * and timeout; `python`/`python3` as argv[0] means the target's python. The check and the runtime probe both go
+ * through here, so whatever confines target code confines both.
+ */
+export async function runInTarget(ctx: ActionContext, dir: string, argv: string[], opts: { input?: string; what: string }): Promise<TargetRun> {
   const check = ctx.target.check;
-  if (!check || check.command.length === 0) throw new PermanentError(`target ${ctx.target.name} has no check command`, 'no_check');
-  const argv = [...check.command];
+  argv = [...argv];
   if ((argv[0] === 'python' || argv[0] === 'python3') && ctx.target.python) argv[0] = ctx.target.python;
-  const cwd = check.cwd ? resolveInside(dir, check.cwd) : dir;
+  const cwd = check?.cwd ? resolveInside(dir, check.cwd) : dir;
+  const timeoutMs = check?.timeoutMs ?? 120_000;
   let r;
   try {
     r = await ctx.ports.proc.run(argv, {
       cwd,
-      env: { PYTHONDONTWRITEBYTECODE: '1', ...(check.env ?? {}) },
-      timeoutMs: check.timeoutMs ?? 120_000,
+      env: { PYTHONDONTWRITEBYTECODE: '1', ...(check?.env ?? {}) },
+      timeoutMs,
       signal: ctx.signal,
+      input: opts.input,
     });
   } catch (e) {
-    throw new PermanentError(`cannot run the check ${argv[0]}: ${(e as Error).message}`, 'check_spawn', undefined, e);
+    throw new PermanentError(`cannot run the ${opts.what} ${argv[0]}: ${(e as Error).message}`, `${opts.what}_spawn`, undefined, e);
   }
-  if (r.timedOut) throw new RetryableError(`the check timed out after ${check.timeoutMs ?? 120_000} ms`, 'check_timeout');
+  if (r.timedOut) throw new RetryableError(`the ${opts.what} timed out after ${timeoutMs} ms`, `${opts.what}_timeout`);
+  return { code: r.code, stdout: r.stdout, stderr: r.stderr, timedOut: r.timedOut, durationMs: r.durationMs, argv, cwd };
+}
+
+/** Run target.check in a checkout dir. */
+export async function runCheck(ctx: ActionContext, dir: string): Promise<CheckResult> {
+  const check = ctx.target.check;
+  if (!check || check.command.length === 0) throw new PermanentError(`target ${ctx.target.name} has no check command`, 'no_check');
+  const r = await runInTarget(ctx, dir, check.command, { what: 'check' });
   const both = `${r.stdout}${r.stdout && r.stderr ? '\n' : ''}${r.stderr}`;
-  return { passed: r.code === 0, exitCode: r.code, timedOut: r.timedOut, durationMs: r.durationMs, argv, cwd: path.relative(dir, cwd) || '.', output: both.slice(-8000) };
+  return { passed: r.code === 0, exitCode: r.code, timedOut: r.timedOut, durationMs: r.durationMs, argv: r.argv, cwd: path.relative(dir, r.cwd) || '.', output: both.slice(-8000) };
 }
 
 /** A clean worktree of `sha` under the run's workdir (reused when it is already there at that sha). */

@@ -1,11 +1,12 @@
 // Executor benchmark: runs of a 10-step no-op runbook through the real Engine (BullMQ worker in this process),
 // next to raw BullMQ no-op jobs on the same Redis with the same worker concurrency and job options.
 //
-// Transition latency = from "step k recorded" (the Lua transition that records step k and moves the cursor has
-// returned to the worker) to "step k+1 started" (the BEGIN script for the next job has returned). It is taken by
-// wrapping this engine instance's store.apply/store.begin, on one monotonic clock (worker and store share this
-// process). The raw BullMQ analogue: a chained no-op job adds the next one; from the end of job k's work to the
-// start of job k+1's processor.
+// Transition latency = from the end of step k's work (its action returned) to the start of step k+1's work (its
+// action called): recording the outcome, deciding and starting the next step are all inside, whether the next
+// step runs in a new job or in the same one (sticky execution). Taken by wrapping the noop action, on one
+// monotonic clock (worker and actions share this process). (Until issue 15 it was measured from "step k recorded"
+// to "step k+1's BEGIN returned", which left out the recording; this is stricter.) The raw BullMQ analogue: a
+// chained no-op job adds the next one; from the end of job k's work to the start of job k+1's processor.
 import path from 'node:path';
 import os from 'node:os';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -15,7 +16,8 @@ import { Redis } from 'ioredis';
 import { Engine } from '../src/engine/engine.js';
 import { loadConfig } from '../src/config/config.js';
 import { loadRunbookFiles } from '../src/core/runbook.js';
-import { defaultRegistry } from '../src/actions/index.js';
+import { ActionRegistry, builtinActions } from '../src/actions/index.js';
+import type { Action } from '../src/core/action.js';
 import type { Alert, Target } from '../src/core/types.js';
 import { BENCH, benchPrefix, dropPrefix, summary, until, withCpu } from './lib.js';
 import { CommandCounter } from './profile.js';
@@ -149,35 +151,31 @@ async function paced(n: number, perSec: number, start: (i: number) => Promise<un
   await Promise.all(inflight);
 }
 
-/** Wrap this engine's store so every "recorded" (apply that moved the cursor to a job) and "started" (begin ok) is timed. */
-function instrument(engine: Engine) {
-  const recordedAt = new Map<string, number>();
-  const gaps = new Map<string, number>(); // jobId -> ms
-  const store = engine.store;
-  const apply = store.apply.bind(store);
-  const begin = store.begin.bind(store);
-  store.apply = async (runId, expected, patch) => {
-    const res = await apply(runId, expected, patch);
-    const next = patch.set?.cursor;
-    if (res.ok && typeof next === 'string' && next && next !== expected && !next.endsWith('.approval')) recordedAt.set(next, performance.now());
-    return res;
-  };
-  store.begin = async (runId, jobId, patch) => {
-    const res = await begin(runId, jobId, patch);
-    const t = performance.now();
-    const rec = recordedAt.get(jobId);
-    if (res.ok && rec !== undefined) {
-      gaps.set(jobId, t - rec);
-      recordedAt.delete(jobId);
-    }
-    return res;
-  };
-  return {
-    /** Gaps of jobs of these runs, transitions only (the first step of a run has no predecessor). */
-    gapsFor(runIds: Set<string>): number[] {
-      const out: number[] = [];
-      for (const [jobId, ms] of gaps) if (runIds.has(jobId.slice(0, jobId.indexOf('.')))) out.push(ms);
+/**
+ * Time every transition at the actions: from the end of step k's work (its action returned) to the start of
+ * step k+1's work (its action called), on one monotonic clock — the same two points as the raw BullMQ analogue
+ * (end of job k's processor → start of job k+1's). Everything the engine does between two steps is inside: the
+ * outcome recorded, the next step decided and started, whether by a new job or by the same one (sticky).
+ */
+function instrumentedRegistry() {
+  const lastEnd = new Map<string, number>(); // runId -> when its last step's action returned
+  const gaps: { runId: string; ms: number }[] = [];
+  const timed = (a: Action): Action => ({
+    ...a,
+    run: async (params, ctx) => {
+      const t = performance.now();
+      const prev = lastEnd.get(ctx.run.id);
+      if (prev !== undefined) gaps.push({ runId: ctx.run.id, ms: t - prev });
+      const out = await a.run(params, ctx);
+      lastEnd.set(ctx.run.id, performance.now());
       return out;
+    },
+  });
+  return {
+    registry: new ActionRegistry(builtinActions().map((a) => (a.name === 'noop' ? timed(a) : a))),
+    /** Gaps of these runs (transitions only: the first step of a run has no predecessor). */
+    gapsFor(runIds: Set<string>): number[] {
+      return gaps.filter((g) => runIds.has(g.runId)).map((g) => g.ms);
     },
   };
 }
@@ -204,7 +202,7 @@ async function pool<T>(n: number, width: number, fn: (i: number) => Promise<T>):
 
 interface BenchEngine {
   engine: Engine;
-  probe: ReturnType<typeof instrument>;
+  probe: ReturnType<typeof instrumentedRegistry>;
   submit(i: number): Promise<string>;
   succeeded(): Promise<number>;
   close(): Promise<void>;
@@ -214,11 +212,12 @@ async function benchEngine(redisUrl: string): Promise<BenchEngine> {
   const prefix = benchPrefix('exec');
   const workdir = mkdtempSync(path.join(os.tmpdir(), 'rwbench-exec-'));
   const config = loadConfig({ REDIS_URL: redisUrl }, { prefix, workdir, retentionDays: 0 } as any);
-  const runbooks = loadRunbookFiles([path.join(BENCH, 'runbooks', 'noop10.yaml')], defaultRegistry().catalog());
-  const engine = await Engine.create({ config, runbooks });
+  const probe = instrumentedRegistry();
+  const runbooks = loadRunbookFiles([path.join(BENCH, 'runbooks', 'noop10.yaml')], probe.registry.catalog());
+  const engine = await Engine.create({ config, runbooks, registry: probe.registry });
   return {
     engine,
-    probe: instrument(engine),
+    probe,
     submit: async (i) => {
       const r = await engine.submit({ runbookId: 'bench-noop10', alert: benchAlert(i), target: benchTarget(i) });
       return r.result === 'throttled' ? '' : r.run.id;

@@ -10,6 +10,8 @@ export const ConfigSchema = z.object({
   prefix: z.string().regex(/^[A-Za-z0-9_.-]+$/).default('runwright'),
   /** Where runs keep clones and worktrees. */
   workdir: z.string().default('.runwright/work'),
+  /** Disk budget for the per-target git mirrors under the workdir (least recently used evicted first; 0 = no mirrors). */
+  mirrorBudgetMb: z.coerce.number().min(0).default(2048),
   runbooksDir: z.string().default('runbooks'),
   targetsFile: z.string().default('runwright.targets.yaml'),
   /** Days to keep finished runs (0 = forever). */
@@ -146,6 +148,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     redisUrl: env.REDIS_URL,
     prefix: env.RUNWRIGHT_PREFIX,
     workdir: env.RUNWRIGHT_WORKDIR,
+    mirrorBudgetMb: env.RUNWRIGHT_MIRROR_BUDGET_MB,
     runbooksDir: env.RUNWRIGHT_RUNBOOKS,
     targetsFile: env.RUNWRIGHT_TARGETS,
     retentionDays: env.RUNWRIGHT_RETENTION_DAYS,

@@ -16,10 +16,12 @@ import type { Alert, ApprovalDecision, Json, RunRecord, RunStatus, StepEvent, St
 import { isTerminal } from '../core/types.js';
 import { PermanentError, RunwrightError, StepTimeoutError, ValidationError, errorInfo, isRetryable } from '../core/errors.js';
 import { parseRunbook, resolveInputs, parseDurationMs, type Runbook, type StepDef } from '../core/runbook.js';
-import { afterFailure, enter, exprContext, nextAfterDecision, nextAfterSuccess, stepTimeoutMs, type Advance } from '../core/graph.js';
-import { render } from '../core/expr.js';
-import type { Ports, ApprovalRequest } from '../ports/index.js';
-import { RunStore, internals, type Patch } from './store.js';
+import { exprContext, stepTimeoutMs } from '../core/graph.js';
+import { transition as machine, type MachineState, type RunEvent, type StepError, type Transition } from '../core/machine.js';
+import { ExpressionError, render } from '../core/expr.js';
+import type { Ports, ApprovalRequest, WorkspacePort } from '../ports/index.js';
+import { LocalWorkspace } from '../adapters/local/workspace.js';
+import { RunStore, internals, withInternals, type Patch } from './store.js';
 import type { Config } from '../config/config.js';
 import { ActionRegistry, defaultRegistry } from '../actions/index.js';
 import { createPorts } from '../adapters/index.js';
@@ -54,6 +56,10 @@ export interface EngineOptions {
   hooks?: EngineHooks;
   /** Default step timeout when a step sets none. */
   defaultStepTimeoutMs?: number;
+  /** Where runs keep their checkouts on this machine (default: the local disk under config.workdir). */
+  workspace?: WorkspacePort;
+  /** Consecutive steps one job may run (sticky execution; 0 = every step its own job). Default 100. */
+  stickySteps?: number;
 }
 
 export interface SubmitRequest {
@@ -82,6 +88,8 @@ interface StepJob {
 }
 
 const QUEUE = 'steps';
+/** Consecutive steps one job may run (sticky execution) before it hands the run to a fresh job. */
+const MAX_STICKY = 100;
 const now = () => new Date().toISOString();
 export const jobIdFor = (runId: string, step: string, visit: number, attempt: number) => `${runId}.${step}.${visit}.${attempt}`;
 const approvalCursor = (runId: string, step: string, visit: number) => `${runId}.${step}.${visit}.approval`;
@@ -101,12 +109,18 @@ function clip(v: unknown, max = 8_000): Json | undefined {
   return { truncated: true, preview: s.slice(0, max) };
 }
 
+/** The machine's view of a stored run. */
+export function stateOf(run: RunRecord): MachineState {
+  return { run, visits: internals(run).visits };
+}
+
 export class Engine {
   readonly store: RunStore;
   readonly queue: Queue;
   readonly config: Config;
   readonly registry: ActionRegistry;
   readonly logger: Logger;
+  readonly workspace: WorkspacePort;
   runbooks: Map<string, Runbook>;
   targets: Map<string, Target>;
   private readonly hooks: EngineHooks;
@@ -131,6 +145,7 @@ export class Engine {
     this.logger = opts.logger ?? silentLogger();
     this.hooks = opts.hooks ?? {};
     this.portsFor = opts.ports ?? ((p) => createPorts(this.config, p));
+    this.workspace = opts.workspace ?? new LocalWorkspace(this.config.workdir, { mirrorBudgetBytes: (this.config.mirrorBudgetMb ?? 2048) * 1024 * 1024 });
     this.store = new RunStore(this.config.redisUrl, this.config.prefix);
     this.queueConn = this.store.redis.duplicate({ maxRetriesPerRequest: null });
     this.queue = new Queue(QUEUE, { connection: this.queueConn, prefix: this.bullPrefix() });
@@ -140,7 +155,9 @@ export class Engine {
     this.queue.on('error', (e: Error) => this.logger.warn({ err: errorInfo(e) }, 'queue connection error'));
     for (const rb of this.runbooks.values()) this.byHash.set(rb.hash, rb);
     this.defaultStepTimeoutMs = opts.defaultStepTimeoutMs ?? 15 * 60_000;
+    this.stickySteps = opts.stickySteps ?? MAX_STICKY;
   }
+  private readonly stickySteps: number;
   private readonly defaultStepTimeoutMs: number;
 
   static async create(opts: EngineOptions): Promise<Engine> {
@@ -197,7 +214,7 @@ export class Engine {
       steps: {},
     };
     // Walk inline steps (switch/end) from the start to find the first job or gate.
-    const adv = await enter(rb, run, {}, rb.start, undefined);
+    const adv = await machine(rb, { run, visits: {} }, { type: 'start' });
     const firstCursor = adv.target.kind === 'job' ? jobIdFor(id, adv.target.step, adv.target.visit, 1) : adv.target.kind === 'approval' ? approvalCursor(id, adv.target.step, adv.target.visit) : '';
     const created: StepEvent = { runId: id, step: '', kind: 'run', visit: 0, attempt: 0, at: t, message: `run created (runbook ${rb.id}@${rb.hash.slice(0, 12)}, target ${target.name})`, input: clip({ alert: { source: req.alert.source, fingerprint: req.alert.fingerprint, severity: req.alert.severity }, inputs, dryRun: run.dryRun }) };
     const res = await this.store.create({ run, firstCursor, dedupe: !!req.dedupe, throttleMs: req.throttle ? rb.policy.throttleMs : undefined, lockPolicy: rb.policy.targetLock, createdEvent: created });
@@ -208,72 +225,74 @@ export class Engine {
   }
 
   /** Enter the first step of a run that holds its target lock. */
-  private async startFirst(runId: string, rb: Runbook, adv?: Advance): Promise<void> {
+  private async startFirst(runId: string, rb: Runbook, adv?: Transition): Promise<void> {
     const run = (await this.store.get(runId))!;
-    adv ??= await enter(rb, run, {}, rb.start, undefined);
+    adv ??= await machine(rb, stateOf(run), { type: 'start' });
     const { cursor } = internals(run);
-    await this.transition(run, rb, cursor, { requireStatus: ['running'] }, adv, []);
+    await this.transition(run, rb, cursor, { requireStatus: ['running'] }, adv);
   }
 
   // ---------------------------------------------------------------- transitions
 
   /**
-   * Apply an Advance computed by the graph core: record states/events, move the cursor, and then do the
-   * follow-up (enqueue the next job, park for approval, or finish and release the target lock).
+   * Record a Transition computed by the core machine (states, visits, events, the cursor and status) in one
+   * atomic store update checked against the expected cursor, then perform its effects (enqueue the next job,
+   * park for approval, or release the target lock and the workspace).
    */
-  private async transition(run: RunRecord, rb: Runbook, expectedCursor: string, base: Patch, adv: Advance, events: StepEvent[], extraSet: Record<string, string> = {}): Promise<boolean> {
+  private async transition(run: RunRecord, rb: Runbook, expectedCursor: string, base: Patch, tr: Transition, extraSet: Record<string, string> = {}): Promise<boolean> {
     const t = now();
     const set: Record<string, string> = { updatedAt: t, ...extraSet };
-    for (const [k, v] of Object.entries(adv.visits)) set[`v:${k}`] = String(v);
-    for (const [k, st] of Object.entries(adv.states)) set[`s:${k}`] = JSON.stringify(st);
-    const evs: StepEvent[] = [...events, ...adv.events.map((e) => ({ ...e, runId: run.id, at: t }))];
-    let status: RunStatus;
-    const tg = adv.target;
+    for (const [k, v] of Object.entries(tr.visits)) set[`v:${k}`] = String(v);
+    for (const [k, st] of Object.entries(tr.states)) set[`s:${k}`] = JSON.stringify(st);
+    const evs: StepEvent[] = tr.events.map((e) => ({ ...e, runId: run.id, at: t, ...(e.input !== undefined ? { input: clip(e.input, 4_000) } : {}), ...(e.output !== undefined ? { output: clip(e.output) } : {}) }) as StepEvent);
+    const tg = tr.target;
     const del: string[] = [];
+    if (tr.approval) {
+      set.approval = JSON.stringify(tr.approval);
+      set.approvals = JSON.stringify([...(run.approvals ?? []), tr.approval]);
+    }
     if (tg.kind === 'job') {
-      status = 'running';
       set.cursor = jobIdFor(run.id, tg.step, tg.visit, tg.attempt);
       set.currentStep = tg.step;
-      set[`s:${tg.step}`] ??= JSON.stringify({ status: 'pending', visit: tg.visit, attempt: tg.attempt } satisfies StepState);
     } else if (tg.kind === 'approval') {
-      status = 'waiting_approval';
       set.cursor = approvalCursor(run.id, tg.step, tg.visit);
       set.currentStep = tg.step;
-      set[`s:${tg.step}`] = JSON.stringify({ status: 'waiting', visit: tg.visit, attempt: 1 } satisfies StepState);
-      const def = rb.stepMap.get(tg.step)!;
-      const ctx = exprContext(run);
-      const prompt = String(await render(def.approval!.prompt, ctx).catch((e) => `(prompt failed: ${(e as Error).message})`));
-      evs.push({ runId: run.id, step: tg.step, kind: 'waiting', visit: tg.visit, attempt: 1, at: t, message: prompt, output: clip({ options: def.approval!.options ?? [] }) });
     } else {
-      status = tg.status;
       set.cursor = '';
       set.finishedAt = t;
       set.outcome = tg.outcome;
       if (tg.status === 'failed' && tg.step) set.failedStep = tg.step;
       del.push('waitingReason');
-      evs.push({ runId: run.id, step: tg.step ?? '', kind: 'run', visit: 0, attempt: 0, at: t, message: `run ${tg.status}: ${tg.outcome}`, output: { status: tg.status } });
     }
     if (expectedCursor) set.cursorFrom = expectedCursor;
-    const res = await this.store.apply(run.id, expectedCursor || '*', { ...base, set: { ...set, ...(base.set ?? {}) }, del: [...del, ...(base.del ?? [])], status, events: evs });
+    // A run that ends gives back its workspace first (the run ref on the remote, its folder here), so that a
+    // finished run never has a run ref: whoever sees the end sees the remote as the run leaves it.
+    if (tr.effects.some((e) => e.kind === 'release-workspace')) await this.releaseWorkspace(run);
+    const res = await this.store.apply(run.id, expectedCursor || '*', { ...base, set: { ...set, ...(base.set ?? {}) }, del: [...del, ...(base.del ?? [])], status: tr.status, events: evs });
     if (!res.ok) {
       this.logger.info({ runId: run.id, reason: res.reason, status: res.status }, 'transition not applied (run moved on)');
       return false;
     }
-    await this.followUp(run, rb, tg);
+    await this.effects(tr.state.run, rb, tr);
     return true;
   }
 
-  private async followUp(run: RunRecord, rb: Runbook, tg: Advance['target']): Promise<void> {
-    if (tg.kind === 'job') {
-      await this.addJob({ runId: run.id, step: tg.step, visit: tg.visit, attempt: tg.attempt }, tg.delayMs);
-    } else if (tg.kind === 'approval') {
-      await this.parked(run.id, rb, tg.step, tg.visit);
-    } else {
-      await this.finished(run);
+  private async effects(run: RunRecord, rb: Runbook, tr: Transition): Promise<void> {
+    for (const e of tr.effects) {
+      if (e.kind === 'enqueue') await this.addJob({ runId: run.id, step: e.step, visit: e.visit, attempt: e.attempt }, e.delayMs);
+      else if (e.kind === 'park') await this.parked(run.id, rb, e.step, e.visit, e.prompt);
+      else if (e.kind === 'release-lock') await this.finished(run);
+      // release-workspace: done before the end was recorded (transition()).
     }
   }
 
-  private async addJob(j: StepJob, delayMs?: number): Promise<void> {
+  /** The run's workspace on this machine (other machines sweep theirs). Never fails the run. */
+  private async releaseWorkspace(run: RunRecord): Promise<void> {
+    const ws = (await this.store.redis.hget(this.store.runKey(run.id), 'ws').catch(() => null)) ?? undefined;
+    await this.workspace.release({ id: run.id, target: withCredentials(run.target, this.targets) }, ws).catch((e) => this.logger.warn({ runId: run.id, err: errorInfo(e) }, 'workspace release failed; the sweeper will retry'));
+  }
+
+  private async addJob(j: StepJob & { redelivered?: boolean }, delayMs?: number): Promise<void> {
     await this.queue.add('step', j, {
       jobId: jobIdFor(j.runId, j.step, j.visit, j.attempt),
       delay: delayMs && delayMs > 0 ? delayMs : undefined,
@@ -284,13 +303,16 @@ export class Engine {
     });
   }
 
-  private async parked(runId: string, rb: Runbook, step: string, visit: number): Promise<void> {
+  private async parked(runId: string, rb: Runbook, step: string, visit: number, prompt: string): Promise<void> {
     const def = rb.stepMap.get(step)!;
     const run = (await this.store.get(runId))!;
     const ctx = exprContext(run);
+    const render1 = async (tpl?: string) => (tpl ? await render(tpl, ctx).catch(() => undefined) : undefined);
     if (run.autoApprove || run.dryRun) {
       // A dry run writes nothing, so it never waits for a person: its gates pass and the plan goes on.
-      const choice = def.approval!.recommend ? String((await render(def.approval!.recommend, ctx)) ?? '') || undefined : undefined;
+      // A recommendation that cannot be rendered is no recommendation (the approval's branches decide).
+      const rec = await render1(def.approval!.recommend);
+      const choice = rec === undefined || rec === null ? undefined : String(rec) || undefined;
       const [actor, comment] = run.autoApprove ? ['auto-approve', 'approved automatically (--auto-approve)'] : ['dry-run', 'dry run: passed without a person (nothing is written)'];
       await this.decide(runId, { decision: 'approved', actor, comment, choice }).catch((e) => this.logger.warn({ runId, err: errorInfo(e) }, 'auto-approve failed'));
       return;
@@ -300,14 +322,13 @@ export class Engine {
       await this.queue.add('approval-timeout', { runId, cursor }, { jobId: `${cursor}.timeout`, delay: parseDurationMs(def.approval!.timeout), removeOnComplete: true, removeOnFail: { count: 1000 } });
     }
     if (this.hooks.onApprovalWaiting) {
-      const render1 = async (tpl?: string) => (tpl ? await render(tpl, ctx).catch(() => undefined) : undefined);
       const req: ApprovalRequest = {
         runId,
         step,
         runbookId: run.runbookId,
         target: run.target.name,
         alert: run.alert,
-        prompt: String(await render(def.approval!.prompt, ctx)),
+        prompt,
         findings: clip(await render1(def.approval!.findings)),
         proposal: (await render1(def.approval!.proposal)) as ApprovalRequest['proposal'],
         options: def.approval!.options ?? [],
@@ -345,20 +366,8 @@ export class Engine {
     }
     const decision: ApprovalDecision = { decision: d.decision, actor: d.actor, at: now(), comment: d.comment, choice: d.choice || undefined };
     const { cursor } = internals(run);
-    const { visits } = internals(run);
-    const st = run.steps[run.currentStep]!;
-    const { next, rejected } = await nextAfterDecision(def, run, decision);
-    const runAfter = { ...run, approval: decision, steps: { ...run.steps, [def.id]: { ...st, status: rejected ? 'failed' : 'succeeded', output: decision as unknown as Json } as StepState } };
-    let adv: Advance;
-    if (rejected && !next) adv = { target: { kind: 'end', status: 'failed', outcome: `rejected by ${d.actor}${d.comment ? `: ${d.comment}` : ''}`, step: def.id }, visits: {}, events: [], states: {} };
-    else adv = await enter(rb, runAfter, visits, next, def.id);
-    const approvals = [...(run.approvals ?? []), decision];
-    const ev: StepEvent = { runId, step: def.id, kind: rejected ? 'rejected' : 'approved', visit: st.visit, attempt: 1, at: decision.at, actor: d.actor, message: d.comment, output: clip(decision) };
-    const ok = await this.transition(runAfter, rb, cursor, { requireStatus: ['waiting_approval'] }, adv, [ev], {
-      approval: JSON.stringify(decision),
-      approvals: JSON.stringify(approvals),
-      [`s:${def.id}`]: JSON.stringify({ status: rejected ? 'failed' : 'succeeded', output: decision, visit: st.visit, attempt: 1 }),
-    });
+    const tr = await machine(rb, stateOf(run), { type: 'decided', decision });
+    const ok = await this.transition(run, rb, cursor, { requireStatus: ['waiting_approval'] }, tr);
     if (!ok) {
       const cur = await this.store.get(runId);
       throw new ConflictError(`run ${runId} was already decided${cur?.approval ? ` by ${cur.approval.actor} at ${cur.approval.at}` : ''}`, 'already_decided');
@@ -381,6 +390,7 @@ export class Engine {
     if (!res.ok) throw new ConflictError(`run ${runId} is already ${res.status ?? 'finished'}`, 'not_cancellable');
     await this.store.redis.lrem(this.store.lockqKey(run.target.name), 0, runId);
     await this.finished(run);
+    await this.releaseWorkspace(run);
     return (await this.store.get(runId))!;
   }
 
@@ -391,19 +401,12 @@ export class Engine {
     const { failedStep } = internals(run);
     if (run.status !== 'failed' || !failedStep) throw new ConflictError(`run ${runId} is ${run.status}; only a failed run with a failed step can be retried`, 'not_retryable');
     const rb = await this.runbookFor(run);
-    const def = rb.stepMap.get(failedStep)!;
     const holder = await this.store.redis.set(this.store.lockKey(run.target.name), runId, 'NX');
     if (!holder && (await this.store.lockHolder(run.target.name)) !== runId) {
       throw new ConflictError(`target ${run.target.name} is busy with run ${await this.store.lockHolder(run.target.name)}`, 'target_busy');
     }
-    const st = run.steps[failedStep] ?? { status: 'failed', visit: 1, attempt: 0 };
-    const t = now();
-    let adv: Advance;
-    if (def.action) adv = { target: { kind: 'job', step: failedStep, visit: st.visit, attempt: st.attempt + 1 }, visits: {}, events: [], states: {} };
-    else adv = await enter(rb, run, internals(run).visits, failedStep, undefined);
-    const ok = await this.transition(run, rb, '', { requireStatus: ['failed'], del: ['finishedAt', 'outcome', 'failedStep'] }, adv, [
-      { runId, step: failedStep, kind: 'run', visit: st.visit, attempt: st.attempt + 1, at: t, actor, message: `retry from step '${failedStep}' by ${actor}`, output: { status: 'running' } },
-    ]);
+    const tr = await machine(rb, stateOf(run), { type: 'retry', step: failedStep, actor });
+    const ok = await this.transition(run, rb, '', { requireStatus: ['failed'], del: ['finishedAt', 'outcome', 'failedStep'] }, tr);
     if (!ok) {
       await this.store.releaseLock(run.target.name, runId);
       throw new ConflictError(`run ${runId} changed while retrying`, 'conflict');
@@ -425,11 +428,28 @@ export class Engine {
       autorun: true,
     });
     w.on('error', (e) => this.logger.error({ err: errorInfo(e) }, 'worker error'));
+    w.on('failed', (job, err) => void this.abandoned(job, err).catch((e) => this.logger.error({ err: errorInfo(e), job: job?.id }, 'could not end an abandoned run')));
     this.workers.push(w);
     if (!this.unsubscribe) {
       this.unsubscribe = await this.store.subscribe((ev) => {
         if (ev.kind === 'run' && (ev.output as any)?.status === 'cancelled') this.active.get(ev.runId)?.abort(new PermanentError('run cancelled', 'cancelled'));
       }, { contains: '"cancelled"' });
+      // A run that ended (on any machine) leaves nothing on this one.
+      const off2 = await this.store.subscribe((ev) => {
+        const st = (ev.output as { status?: RunStatus } | undefined)?.status;
+        if (ev.kind === 'run' && st && isTerminal(st) && !this.active.has(ev.runId)) void this.workspace.dropLocal(ev.runId).catch(() => undefined);
+      }, { contains: '"kind":"run"' });
+      const off1 = this.unsubscribe;
+      this.unsubscribe = async () => {
+        await off1();
+        await off2();
+      };
+      const sweepDisk = () => this.workspace.sweep(async (id) => {
+        const st = await this.store.redis.hget(this.store.runKey(id), 'status');
+        return !!st && !isTerminal(st as RunStatus);
+      });
+      await sweepDisk().catch((e) => this.logger.warn({ err: errorInfo(e) }, 'workspace sweep failed'));
+      this.timers.push(setInterval(() => void sweepDisk().catch(() => undefined), 60_000).unref());
       const beat = async () => {
         await this.store.redis.set(this.store.key('worker', this.workerId), JSON.stringify({ pid: process.pid, at: now() }), 'EX', 30).catch(() => undefined);
       };
@@ -459,13 +479,16 @@ export class Engine {
     const ids = await this.store.redis.zrange(this.store.key('idx', 'status', 'running'), 0, -1);
     let fixed = 0;
     for (const id of ids) {
-      const raw = await this.store.redis.hmget(this.store.runKey(id), 'cursor', 'updatedAt', 'status');
+      const raw = await this.store.redis.hmget(this.store.runKey(id), 'cursor', 'updatedAt', 'status', 'stickyJob');
       const cursor = raw[0];
       if (!cursor || raw[2] !== 'running') continue;
       if (Date.now() - Date.parse(raw[1] ?? '') < 5_000) continue;
       const j = parseJobId(cursor);
       if (!j) continue;
       const exists = await this.store.redis.exists(`${this.bullPrefix()}:${QUEUE}:${cursor}`);
+      // A job running the run's steps one after another (sticky) and not finished: it holds the cursor step.
+      const sticky = raw[3] ? await this.store.redis.hmget(`${this.bullPrefix()}:${QUEUE}:${raw[3]}`, 'timestamp', 'finishedOn') : [null, null];
+      if (sticky[0] && !sticky[1]) continue;
       if (!exists) {
         await this.addJob(j);
         fixed++;
@@ -487,47 +510,74 @@ export class Engine {
 
   private async process(job: Job): Promise<string> {
     if (job.name === 'approval-timeout') return this.approvalTimeout(job.data as { runId: string; cursor: string });
-    const j = job.data as StepJob;
-    const jobId = job.id!;
-    const t0 = Date.now();
+    let j = job.data as StepJob & { redelivered?: boolean };
+    let jobId = job.id!;
     const startedAt = now();
     const begun = await this.store.begin(j.runId, jobId, {
       set: { currentStep: j.step, updatedAt: startedAt, [`s:${j.step}`]: JSON.stringify({ status: 'running', visit: j.visit, attempt: j.attempt } satisfies StepState) },
-      events: [{ runId: j.runId, step: j.step, kind: 'started', visit: j.visit, attempt: j.attempt, at: startedAt, message: job.attemptsMade > 0 || job.stalledCounter > 0 ? 're-delivered' : undefined }],
+      events: [{ runId: j.runId, step: j.step, kind: 'started', visit: j.visit, attempt: j.attempt, at: startedAt, actor: `worker:${this.workerId}`, message: job.attemptsMade > 0 || job.stalledCounter > 0 || j.redelivered ? 're-delivered' : undefined }],
     });
     if (!begun.ok) {
-      // A duplicate or stale delivery. If this job moved the cursor but died before adding the next job, add it.
-      if (begun.cursorFrom === jobId && begun.status === 'running' && begun.cursor) {
+      // A duplicate or stale delivery. If this job moved the cursor but died before adding the next job, add it;
+      // the same when this job ran the run's steps one after another (sticky) and its worker died in one of them.
+      if ((begun.cursorFrom === jobId || begun.stickyJob === jobId) && begun.status === 'running' && begun.cursor) {
         const next = parseJobId(begun.cursor);
-        if (next) await this.addJob(next);
+        if (next) await this.addJob({ ...next, redelivered: begun.stickyJob === jobId });
       }
       return 'stale';
     }
-    const run = begun.run;
-    const rb = await this.runbookFor(run);
-    const def = rb.stepMap.get(j.step);
-    if (!def?.action) {
-      await this.failRun(run, jobId, j, new PermanentError(`step '${j.step}' has no action`), t0);
+    let run = begun.run;
+    let rb: Runbook;
+    try {
+      rb = await this.runbookFor(run);
+    } catch (e) {
+      // Without its runbook the run cannot go anywhere: it ends failed (lock released), it does not stay running.
+      const orphan = { id: run.runbookId, stepMap: new Map() } as unknown as Runbook;
+      await this.transition(run, orphan, jobId, { requireStatus: ['running'] }, await machine(orphan, stateOf(run), { type: 'failed', step: j.step, visit: j.visit, attempt: j.attempt, error: errorInfo(e) as StepError, retryable: false }));
       return 'failed';
     }
-    const action = this.registry.get(def.action);
+    // Sticky execution: while the next step is due now, this job runs it too (one checkpoint per step, no new
+    // job); a crash in between is recovered from the run record (stickyJob) when BullMQ re-delivers this job.
+    for (let n = 0; ; n++) {
+      const r = await this.runStep(run, rb, j, jobId, n < this.stickySteps && !this.closed ? job.id! : undefined);
+      if (typeof r === 'string') return r;
+      run = r.run;
+      j = r.job;
+      jobId = r.jobId;
+    }
+  }
+
+  /** Run one step and record its outcome; with `stickyJob`, start the next step right here when it is due now. */
+  private async runStep(run: RunRecord, rb: Runbook, j: StepJob, jobId: string, stickyJob?: string): Promise<string | { run: RunRecord; job: StepJob; jobId: string }> {
+    const t0 = Date.now();
+    const def = rb.stepMap.get(j.step);
+    const action = def?.action ? this.registry.get(def.action) : undefined;
     const log = this.logger.child({ runId: j.runId, step: j.step, attempt: j.attempt });
     let output: Json;
     let input: Json | undefined;
     const ac = new AbortController();
     this.active.set(j.runId, ac);
-    const timeoutMs = stepTimeoutMs(def, this.defaultStepTimeoutMs);
+    const timeoutMs = def ? stepTimeoutMs(def, this.defaultStepTimeoutMs) : this.defaultStepTimeoutMs;
     let timer: NodeJS.Timeout | undefined;
+    let wsSet: Record<string, string> = {};
     try {
+      if (!def?.action) throw new PermanentError(`step '${j.step}' has no action`, 'no_action');
       if (!action) throw new PermanentError(`unknown action '${def.action}'`, 'unknown_action');
       const ctxData = exprContext(run);
-      const rendered = await render(def.with ?? {}, ctxData);
+      let rendered: unknown;
+      try {
+        rendered = await render(def.with ?? {}, ctxData);
+      } catch (e) {
+        throw new PermanentError(`parameters of step '${j.step}': ${(e as Error).message}`, 'expression', e instanceof ExpressionError ? { expression: e.expression } : undefined);
+      }
       input = clip(rendered, 4_000);
       const parsed = action.params.safeParse(rendered);
       if (!parsed.success) {
         throw new PermanentError(`bad parameters for ${def.action}: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`, 'bad_params');
       }
-      const ctx = this.actionContext(run, rb, def, j, ac.signal, log);
+      const session = this.workspace.session({ id: run.id, target: withCredentials(run.target, this.targets), dryRun: run.dryRun }, internals(run).ws, log);
+      await session.prepare(rendered, ac.signal);
+      const ctx = this.actionContext(run, rb, def, j, ac.signal, log, session.ports(this.ports(run.target.platform)));
       const work = run.dryRun && action.sideEffects
         ? action.plan!(parsed.data, ctx).then((p) => ({ dryRun: true, plan: p.description, details: p.details ?? null, ...(p.output && typeof p.output === 'object' && !Array.isArray(p.output) ? (p.output as object) : {}) }) as Json)
         : action.run(parsed.data, ctx).then((o) => (o === undefined ? {} : o) as Json);
@@ -540,29 +590,55 @@ export class Engine {
       });
       const aborted = new Promise<never>((_, reject) => ac.signal.addEventListener('abort', () => reject(ac.signal.reason), { once: true }));
       output = (await Promise.race([work, timeout, aborted])) as Json;
-      output = clip(output, 256_000) ?? {};
+      try {
+        output = clip(output, 256_000) ?? {};
+      } catch (e) {
+        throw new PermanentError(`the output of ${def.action} is not JSON: ${(e as Error).message}`, 'bad_output');
+      }
+      // What the step left on this disk goes to git (the run ref) and its manifest into the same record as the outcome.
+      wsSet = await session.checkpoint(ac.signal);
     } catch (e) {
       clearTimeout(timer);
       this.active.delete(j.runId);
       if (ac.signal.aborted && (ac.signal.reason as RunwrightError)?.code === 'cancelled') return 'cancelled';
       log.warn({ err: errorInfo(e) }, 'step failed');
-      await this.stepFailed(run, rb, def, jobId, j, e, t0, input);
+      const tr = await machine(rb, stateOf(run), { type: 'failed', step: j.step, visit: j.visit, attempt: j.attempt, error: errorInfo(e) as StepError, retryable: isRetryable(e) && !(e instanceof ExpressionError), input, durationMs: Date.now() - t0 });
+      await this.transition(run, rb, jobId, { requireStatus: ['running'] }, tr);
       return 'failed';
     }
     clearTimeout(timer);
     this.active.delete(j.runId);
-    const next = await nextAfterSuccess(def, run, output);
-    const state: StepState = { status: 'succeeded', output, visit: j.visit, attempt: j.attempt };
-    const runAfter: RunRecord = { ...run, steps: { ...run.steps, [j.step]: state } };
-    const adv = await enter(rb, runAfter, internals(run).visits, next, j.step);
-    await this.transition(runAfter, rb, jobId, { requireStatus: ['running'] }, adv, [
-      { runId: j.runId, step: j.step, kind: 'succeeded', visit: j.visit, attempt: j.attempt, at: now(), durationMs: Date.now() - t0, input, output },
-    ], { [`s:${j.step}`]: JSON.stringify(state) });
-    return 'succeeded';
+    const tr = await machine(rb, stateOf(run), { type: 'succeeded', step: j.step, visit: j.visit, attempt: j.attempt, output, input, durationMs: Date.now() - t0 });
+    const tg = tr.target;
+    if (stickyJob && tg.kind === 'job' && !tg.delayMs) {
+      // Record this step and start the next in the same atomic update: one round trip per step.
+      const next: StepJob = { runId: j.runId, step: tg.step, visit: tg.visit, attempt: tg.attempt };
+      const nextId = jobIdFor(next.runId, next.step, next.visit, next.attempt);
+      const running: StepState = { status: 'running', visit: next.visit, attempt: next.attempt };
+      const started: StepEvent = { runId: j.runId, step: next.step, kind: 'started', visit: next.visit, attempt: next.attempt, at: now(), actor: `worker:${this.workerId}` };
+      const sticky: Transition = { ...tr, states: { ...tr.states, [next.step]: running }, events: [...tr.events, started], effects: tr.effects.filter((e) => e.kind !== 'enqueue') };
+      const ok = await this.transition(run, rb, jobId, { requireStatus: ['running'] }, sticky, { ...wsSet, stickyJob });
+      if (!ok) return 'stale';
+      const after = withInternals({ ...tr.state.run, status: 'running', currentStep: next.step, steps: { ...tr.state.run.steps, [next.step]: running } }, { cursor: nextId, visits: tr.state.visits, ws: wsSet.ws ?? internals(run).ws });
+      return { run: after, job: next, jobId: nextId };
+    }
+    await this.transition(run, rb, jobId, { requireStatus: ['running'] }, tr, wsSet);
+    return tr.states[j.step]?.status === 'failed' ? 'failed' : 'succeeded';
   }
 
-  private actionContext(run: RunRecord, rb: Runbook, def: StepDef, j: StepJob, signal: AbortSignal, logger: Logger): ActionContext {
-    const workdir = path.resolve(this.config.workdir, run.id);
+  /** A job BullMQ gave up on (infrastructure failures on every attempt): the run ends failed, its lock released. */
+  private async abandoned(job: Job | undefined, err: Error): Promise<void> {
+    if (!job || job.name !== 'step' || job.attemptsMade < (job.opts.attempts ?? 1)) return;
+    const j = job.data as StepJob;
+    const run = await this.store.get(j.runId);
+    if (!run || run.status !== 'running' || internals(run).cursor !== job.id) return;
+    const rb = await this.runbookFor(run).catch(() => ({ id: run.runbookId, stepMap: new Map() }) as unknown as Runbook);
+    const error: StepError = { message: `gave up after ${job.attemptsMade} deliveries: ${err.message}`, code: 'delivery', retryable: false };
+    await this.transition(run, rb, job.id!, { requireStatus: ['running'] }, await machine(rb, stateOf(run), { type: 'failed', step: j.step, visit: j.visit, attempt: j.attempt, error, retryable: false }));
+  }
+
+  private actionContext(run: RunRecord, rb: Runbook, def: StepDef, j: StepJob, signal: AbortSignal, logger: Logger, ports: Ports): ActionContext {
+    const workdir = this.workspace.runDir(run.id);
     mkdirSync(workdir, { recursive: true });
     return {
       run: { id: run.id, runbookId: rb.id, runbookHash: rb.hash, dryRun: run.dryRun },
@@ -576,39 +652,11 @@ export class Engine {
       steps: run.steps,
       approval: run.approval,
       workdir,
-      ports: this.ports(run.target.platform),
+      ports,
       progress: async (message, data) => {
         await this.store.appendEvent({ runId: run.id, step: def.id, kind: 'progress', visit: j.visit, attempt: j.attempt, at: now(), message, output: data }).catch(() => undefined);
       },
     };
-  }
-
-  private async stepFailed(run: RunRecord, rb: Runbook, def: StepDef, jobId: string, j: StepJob, e: unknown, t0: number, input?: Json): Promise<void> {
-    const info = errorInfo(e);
-    const decision = afterFailure(def, j.attempt, isRetryable(e));
-    const state: StepState = { status: 'failed', error: info, visit: j.visit, attempt: j.attempt };
-    const ev: StepEvent = { runId: j.runId, step: j.step, kind: 'failed', visit: j.visit, attempt: j.attempt, at: now(), durationMs: Date.now() - t0, input, error: info };
-    const runAfter: RunRecord = { ...run, steps: { ...run.steps, [j.step]: state } };
-    const setState = { [`s:${j.step}`]: JSON.stringify(state) };
-    if ('retryInMs' in decision) {
-      ev.message = `attempt ${j.attempt} failed; retrying in ${decision.retryInMs} ms`;
-      const adv: Advance = { target: { kind: 'job', step: j.step, visit: j.visit, attempt: j.attempt + 1, delayMs: decision.retryInMs }, visits: {}, events: [], states: {} };
-      // The step waits for its next attempt with the last error still visible.
-      await this.transition(runAfter, rb, jobId, { requireStatus: ['running'] }, adv, [ev], { [`s:${j.step}`]: JSON.stringify({ ...state, status: 'pending', attempt: j.attempt + 1 }) });
-      return;
-    }
-    if ('next' in decision) {
-      const adv = await enter(rb, runAfter, internals(run).visits, decision.next, j.step);
-      await this.transition(runAfter, rb, jobId, { requireStatus: ['running'] }, adv, [ev], setState);
-      return;
-    }
-    const adv: Advance = { target: { kind: 'end', status: 'failed', outcome: `step '${j.step}' failed: ${info.message}`, step: j.step }, visits: {}, events: [], states: {} };
-    await this.transition(runAfter, rb, jobId, { requireStatus: ['running'] }, adv, [ev], setState);
-  }
-
-  private async failRun(run: RunRecord, jobId: string, j: StepJob, e: unknown, t0: number): Promise<void> {
-    const rb = await this.runbookFor(run);
-    await this.stepFailed(run, rb, { id: j.step } as StepDef, jobId, j, e, t0);
   }
 
   private async approvalTimeout(d: { runId: string; cursor: string }): Promise<string> {

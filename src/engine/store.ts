@@ -2,7 +2,9 @@
 // applied atomically with its step events, index updates and live publication.
 //
 // Keys (P = prefix):
-//   P:run:<id>            hash: meta (JSON), status, cursor, currentStep, s:<step> (StepState JSON), v:<step> ...
+//   P:run:<id>            hash: meta (JSON), status, cursor, currentStep, s:<step> (StepState JSON), v:<step>,
+//                         ws (the run's workspace manifest, src/core/workspace.ts), stickyJob (the BullMQ job running
+//                         the run's steps one after another, sticky execution) ...
 //   P:run:<id>:ev         stream of StepEvents (field e = JSON)
 //   P:idx:all / P:idx:status:<s> / P:idx:runbook:<rb> / P:idx:target:<t>   zsets scored by createdAt ms
 //   P:lock:<target>       run id holding the target;  P:lockq:<target>  runs waiting for it (list)
@@ -70,7 +72,7 @@ local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return {'missing'} end
 local cur = redis.call('HGET', KEYS[1], 'cursor') or ''
 if cur ~= ARGV[3] or status ~= 'running' then
-  return {'stale', cur, status, redis.call('HGET', KEYS[1], 'cursorFrom') or ''}
+  return {'stale', cur, status, redis.call('HGET', KEYS[1], 'cursorFrom') or '', redis.call('HGET', KEYS[1], 'stickyJob') or ''}
 end
 apply_patch(ARGV[1], KEYS[1], KEYS[2], ARGV[2], status, cjson.decode(ARGV[4]))
 return {'ok', redis.call('HGETALL', KEYS[1])}
@@ -251,13 +253,13 @@ export class RunStore {
   }
 
   /** Claim a step job: returns the run when `jobId` is its cursor and it is running; else why not. */
-  async begin(runId: string, jobId: string, patch: Patch): Promise<{ ok: true; run: RunRecord; raw: Record<string, string> } | { ok: false; cursor: string; status: string; cursorFrom: string }> {
+  async begin(runId: string, jobId: string, patch: Patch): Promise<{ ok: true; run: RunRecord; raw: Record<string, string> } | { ok: false; cursor: string; status: string; cursorFrom: string; stickyJob: string }> {
     const res = (await (this.redis as any).rwBegin(this.runKey(runId), this.evKey(runId), this.prefix, runId, jobId, encodePatch(patch))) as any[];
     if (res[0] === 'ok') {
       const raw = pairsToObject(res[1]);
       return { ok: true, run: decodeRun(raw), raw };
     }
-    return { ok: false, cursor: res[1] ?? '', status: res[2] ?? 'missing', cursorFrom: res[3] ?? '' };
+    return { ok: false, cursor: res[1] ?? '', status: res[2] ?? 'missing', cursorFrom: res[3] ?? '', stickyJob: res[4] ?? '' };
   }
 
   /** Apply a checked patch. expectedCursor '*' skips the cursor check. */
@@ -485,15 +487,21 @@ export function decodeRun(raw: Record<string, string>): RunRecord {
     lastSeenAt: raw.lastSeenAt || undefined,
     waitingReason: raw.waitingReason || undefined,
   };
-  Object.defineProperty(run, 'cursor', { value: raw.cursor ?? '', enumerable: false });
-  Object.defineProperty(run, 'failedStep', { value: raw.failedStep || undefined, enumerable: false });
-  Object.defineProperty(run, 'visits', { value: visits, enumerable: false });
+  return withInternals(run, { cursor: raw.cursor ?? '', failedStep: raw.failedStep || undefined, visits, ws: raw.ws || undefined });
+}
+
+/** Attach the engine's bookkeeping (as decodeRun does) to a run built in memory. */
+export function withInternals(run: RunRecord, i: { cursor: string; visits: Record<string, number>; ws?: string; failedStep?: string }): RunRecord {
+  Object.defineProperty(run, 'cursor', { value: i.cursor, enumerable: false });
+  Object.defineProperty(run, 'failedStep', { value: i.failedStep, enumerable: false });
+  Object.defineProperty(run, 'visits', { value: i.visits, enumerable: false });
+  Object.defineProperty(run, 'ws', { value: i.ws, enumerable: false });
   return run;
 }
 
-export function internals(run: RunRecord): { cursor: string; failedStep?: string; visits: Record<string, number> } {
+export function internals(run: RunRecord): { cursor: string; failedStep?: string; visits: Record<string, number>; ws?: string } {
   const r = run as any;
-  return { cursor: r.cursor ?? '', failedStep: r.failedStep, visits: r.visits ?? {} };
+  return { cursor: r.cursor ?? '', failedStep: r.failedStep, visits: r.visits ?? {}, ws: r.ws };
 }
 
 function sha1(s: string): string {

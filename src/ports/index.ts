@@ -62,3 +62,32 @@ export interface Ports {
   chat: ChatPort;
   proc: ProcessPort;
 }
+
+/**
+ * A run's checkouts on the machine that runs a step (src/core/workspace.ts). Steps hand each other paths; any
+ * machine can make the checkout such a path names: from its per-target mirror cache when it has one, from the
+ * remote otherwise, at the commit (and uncommitted changes) the run record says.
+ */
+export interface WorkspaceSession {
+  /** Make every checkout that a step's params name present on this machine at the run's recorded state. */
+  prepare(params: unknown, signal?: AbortSignal): Promise<void>;
+  /** ensure(run, ref): the checkout at `rel` (relative to the run's folder) here, at the recorded state; its path. */
+  ensure(rel: string, signal?: AbortSignal): Promise<string>;
+  /** The ports the step's action gets: git records the clones and worktrees it makes. */
+  ports(p: Ports): Ports;
+  /** After the action succeeded: publish what it committed or changed; the run-record fields to store with the outcome. */
+  checkpoint(signal?: AbortSignal): Promise<Record<string, string>>;
+}
+
+export interface WorkspacePort {
+  /** The run's folder on this machine. */
+  runDir(runId: string): string;
+  /** A dry run's commits are not published (a dry run writes nothing to the remote). */
+  session(run: { id: string; target: Target; dryRun?: boolean }, manifest: string | undefined, logger: { warn(o: object, m?: string): void; info(o: object, m?: string): void }): WorkspaceSession;
+  /** The run ended: delete its run ref on the remote and its folder here. */
+  release(run: { id: string; target: Target }, manifest: string | undefined): Promise<void>;
+  /** Delete the run's folder here (another machine ended it). */
+  dropLocal(runId: string): Promise<void>;
+  /** Delete run folders of runs that are no longer live, and mirrors over the disk budget (least recently used first). */
+  sweep(isLive: (runId: string) => Promise<boolean>): Promise<{ runs: number; mirrors: number }>;
+}

@@ -22,6 +22,7 @@ import type { Alert, RunRecord } from '../../src/core/types.js';
 import { isTerminal } from '../../src/core/types.js';
 import { REDIS_URL, cleanupPrefix, testPrefix } from '../helpers/redis.js';
 import { FULL, eventually } from './helpers.js';
+import { seedAlertText } from '../helpers/seed-alert.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const RUNBOOK = path.resolve(here, '..', '..', 'runbooks', 'sqlalchemy-mapper-failure.yaml');
@@ -49,12 +50,7 @@ let alertText = '';
 
 before(async () => {
   if (NO_SQLA) return;
-  // The alert is what the broken service really says: its check, run once on a clone of the seed.
-  const svc = await createSampleService(path.join(root, 'probe'), { name: 'probe', python: PYTHON });
-  spawnSync('git', ['clone', '-q', svc.remote, path.join(root, 'probe', 'clone')]);
-  const r = spawnSync(PYTHON, ['-c', 'import app.models; from sqlalchemy.orm import configure_mappers; configure_mappers()'], { cwd: path.join(root, 'probe', 'clone', 'backend'), encoding: 'utf8' });
-  alertText = `${r.stderr}`.trim().split('\n').filter((l) => /sqlalchemy|Error/.test(l)).slice(-1)[0] ?? '';
-  assert.match(alertText, /failed to locate a name/, `the seed service fails as the seed says: ${r.stderr}`);
+  alertText = await seedAlertText(root, PYTHON);
 });
 after(() => rmSync(root, { recursive: true, force: true }));
 
@@ -116,11 +112,13 @@ async function scenario(step: string, when: 'before' | 'after'): Promise<void> {
   const dir = path.join(root, name);
   const svc = await createSampleService(path.join(dir, 'origin'), { name, python: PYTHON });
   const prefix = testPrefix(`sigkill${step}`);
-  const env = { REDIS_URL, RW_PREFIX: prefix, RW_WORKDIR: path.join(dir, 'work'), RW_PLATFORM_DIR: path.join(dir, 'platform'), RW_RUNBOOK: RUNBOOK, RW_LOCK_MS: '1500' };
-  const config = loadConfig({ REDIS_URL }, { prefix, workdir: env.RW_WORKDIR, retentionDays: 0, local: { platformDir: env.RW_PLATFORM_DIR } } as any);
+  const env = { REDIS_URL, RW_PREFIX: prefix, RW_PLATFORM_DIR: path.join(dir, 'platform'), RW_RUNBOOK: RUNBOOK, RW_LOCK_MS: '1500' };
+  const config = loadConfig({ REDIS_URL }, { prefix, workdir: path.join(dir, 'work-submitter'), retentionDays: 0, local: { platformDir: env.RW_PLATFORM_DIR } } as any);
   const engine = await Engine.create({ config, runbooks: new Map([[rb.id, rb]]) }); // submits and watches; no worker here
-  const a = worker({ ...env, RW_KILL_STEP: step, RW_KILL_WHEN: when });
-  const b = worker(env); // the replacement, loaded while the first one works
+  // Each worker has its own disk (two Cloud Run instances): the step killed on A is re-delivered to B, which has
+  // none of what A checked out and must rebuild it from git (the run ref) and the run record.
+  const a = worker({ ...env, RW_WORKDIR: path.join(dir, 'work-a'), RW_KILL_STEP: step, RW_KILL_WHEN: when });
+  const b = worker({ ...env, RW_WORKDIR: path.join(dir, 'work-b') }); // the replacement, loaded while the first one works
   try {
     await a.message('loaded');
     a.send({ type: 'go' });
@@ -160,6 +158,8 @@ async function scenario(step: string, when: 'before' | 'after'): Promise<void> {
     const starts = ev.filter((e) => e.step === step && e.kind === 'started');
     assert.equal(starts.length, 2, `${step}: started by the killed worker and again by the new one`);
     assert.equal(starts[1]!.message, 're-delivered');
+    assert.notEqual(starts[1]!.actor, starts[0]!.actor, 're-delivered to the other worker (its own disk)');
+    assert.equal(git(svc.remote, ['for-each-ref', 'refs/runwright']), '', 'no run ref left on the remote');
   } finally {
     await a.kill();
     await b.stop();

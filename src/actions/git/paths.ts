@@ -2,11 +2,16 @@ import path from 'node:path';
 import type { ActionContext } from '../../core/action.js';
 import { PermanentError } from '../../core/errors.js';
 import { resolveInside } from '../../core/safe-path.js';
+import { runRelative } from '../../core/workspace.js';
 
-/** A directory the run owns (its clone or a worktree below ctx.workdir); anything else is refused. */
+/**
+ * A directory the run owns (its clone or a worktree below ctx.workdir); anything else is refused. A path an
+ * earlier step wrote on another machine names the same place in this machine's run folder (the engine's
+ * workspace has already brought that checkout here at the run's recorded state before the step began).
+ */
 export function ownDir(ctx: ActionContext, dir: string): string {
-  const rel = path.relative(ctx.workdir, path.resolve(dir));
-  if (!rel || rel.startsWith('..') || path.isAbsolute(rel)) throw new PermanentError(`refusing to work outside the run's workdir: ${dir}`, 'not_own_dir');
+  const rel = runRelative(ctx.run.id, ctx.workdir, dir);
+  if (!rel || rel.startsWith('..')) throw new PermanentError(`refusing to work outside the run's workdir: ${dir}`, 'not_own_dir');
   return resolveInside(ctx.workdir, rel);
 }
 

@@ -17,7 +17,7 @@ const GIT_OPTIONS = {
   allowEnvironment: ['GIT_TERMINAL_PROMPT'],
 } as const;
 
-function gitEnv(): Record<string, string> {
+export function gitEnv(): Record<string, string> {
   const keep = ['PATH', 'HOME', 'TMPDIR', 'LANG', 'LC_ALL', 'SSH_AUTH_SOCK', 'http_proxy', 'https_proxy', 'no_proxy', 'HTTP_PROXY', 'HTTPS_PROXY', 'NO_PROXY'];
   const env: Record<string, string> = { GIT_TERMINAL_PROMPT: '0' };
   for (const k of keep) if (process.env[k] !== undefined) env[k] = process.env[k]!;

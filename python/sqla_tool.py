@@ -16,11 +16,14 @@ Every path it reads or writes is inside the models folder: symlinks that leave i
 Errors: {"ok": false, "error": {"code": ..., "message": ...}} and exit status 2.
 """
 import ast
+import difflib
 import json
 import os
+import re
 import sys
 
 SA_RELATIONSHIP_FUNCS = {"relationship", "relation"}
+LINE_RE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")
 MAPPED_WRAPPERS = {"Mapped", "WriteOnlyMapped", "DynamicMapped"}
 COLLECTIONS = {"List", "list", "Set", "set", "FrozenSet", "frozenset", "Sequence", "Collection", "Iterable", "Tuple", "tuple", "Dict", "dict", "Mapping"}
 NULL_WRAPPERS = {"Optional", "Union"}
@@ -44,9 +47,13 @@ class Source:
     def __init__(self, root, rel, abs_path):
         self.rel = rel
         self.abs = abs_path
-        with open(abs_path, "r", encoding="utf-8") as f:
-            self.text = f.read()
-        self.lines = self.text.splitlines(keepends=True)
+        with open(abs_path, "rb") as f:
+            data = f.read()
+        # Bytes are kept as they are: a BOM is set aside (and written back), line endings are not translated.
+        self.bom = data.startswith(b"\xef\xbb\xbf")
+        self.text = data[3:].decode("utf-8") if self.bom else data.decode("utf-8")
+        # Lines as Python's tokenizer counts them (\r\n, \r or \n), not str.splitlines (which also splits on \f, \x1c ...).
+        self.lines = LINE_RE.findall(self.text)
         self._starts = []
         pos = 0
         for line in self.lines:
@@ -211,13 +218,13 @@ class Package:
     def init_rel(self):
         return self.modules.get(self.import_name)
 
-    def write(self, rel, text):
+    def write(self, rel, text, bom=False):
         check_rel(rel)
         full = os.path.join(self.root, rel)
         if not real_inside(os.path.dirname(full), self.models_abs) or (os.path.lexists(full) and (os.path.islink(full) or not real_inside(full, self.models_abs))):
             raise ToolError("unsafe_path", "refusing to write outside the models folder: %r" % rel)
-        with open(full, "w", encoding="utf-8") as f:
-            f.write(text)
+        with open(full, "wb") as f:
+            f.write((b"\xef\xbb\xbf" if bom else b"") + text.encode("utf-8"))
 
     def rename(self, rel_from, rel_to):
         for r in (rel_from, rel_to):
@@ -319,8 +326,23 @@ def module_imports(pkg, rel):
     return out
 
 
+DYNAMIC_IMPORTERS = {"import_module", "iter_modules", "walk_packages", "__import__", "find_spec", "spec_from_file_location", "exec_module", "load_module"}
+
+
+def dynamic_loader(src):
+    """True when the module imports modules at run time (importlib/pkgutil/__import__): what it loads cannot be read statically."""
+    if src.tree is None:
+        return False
+    for node in ast.walk(src.tree):
+        if isinstance(node, ast.Call) and name_of(node.func) in DYNAMIC_IMPORTERS:
+            return True
+    return False
+
+
 def reachable_modules(pkg):
-    """Modules executed by `import <package>`: the package's __init__ and what it imports, transitively."""
+    """Modules executed by `import <package>`: the package's __init__ and what it imports, transitively. A module
+    that loads modules at run time (importlib/pkgutil) is taken to load every module of its own package and below:
+    static reading must never declare a model unmapped that the running service maps."""
     seen = set()
     start = pkg.import_name
     stack = [start] if start in pkg.modules else []
@@ -339,6 +361,10 @@ def reachable_modules(pkg):
             for x in imp.modules:
                 if x in pkg.modules and x not in seen:
                     stack.append(x)
+        rel = pkg.modules[m]
+        if dynamic_loader(pkg.sources[rel]):
+            prefix = m if rel.endswith("__init__.py") else m.rsplit(".", 1)[0]
+            stack.extend(x for x in pkg.modules if (x == prefix or x.startswith(prefix + ".")) and x not in seen)
     return seen
 
 
@@ -422,11 +448,38 @@ def annotation_target(node):
     return None, None
 
 
+def edit_distance(a, b):
+    """Levenshtein distance (names are short)."""
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        prev = cur
+    return prev[-1]
+
+
+def flask_table_name(name):
+    """Flask-SQLAlchemy 3.x's camel_to_snake_case (flask_sqlalchemy/model.py): CamelCase -> camel_case."""
+    name = re.sub(r"((?<=[a-z0-9])[A-Z]|(?!^)[A-Z](?=[a-z]))", r"_\1", name)
+    return name.lower().lstrip("_")
+
+
 def string_target(s):
     s = s.strip()
     if not s:
         return None
     return s.split(".")[-1] if all(p.isidentifier() for p in s.split(".")) else None
+
+
+def rewrite_expr_string(source, fixes):
+    """Replace (start, end) utf-8 byte spans of the stripped expression string, keeping surrounding spaces."""
+    inner = source.strip()
+    lead = len(source) - len(source.lstrip())
+    raw = inner.encode("utf-8")
+    for (a, b), rep in sorted(fixes.items(), reverse=True):
+        raw = raw[:a] + rep.encode("utf-8") + raw[b:]
+    return source[:lead] + raw.decode("utf-8") + source[lead + len(inner):]
 
 
 def fk_refs(expr):
@@ -442,8 +495,37 @@ def fk_refs(expr):
     return out
 
 
+class Span:
+    """The lines of a `@declared_attr` def (decorators included): what fix A comments out."""
+
+    def __init__(self, fn):
+        dec = fn.decorator_list[0]
+        self.lineno = dec.lineno
+        self.col_offset = max(0, dec.col_offset - 1)  # the '@'
+        self.end_lineno = fn.end_lineno
+        self.end_col_offset = fn.end_col_offset
+        self.fn = fn
+
+
+def is_declared_attr(fn):
+    for d in fn.decorator_list:
+        f = d.func if isinstance(d, ast.Call) else d
+        if name_of(f) in ("declared_attr", "directive") or (isinstance(f, ast.Attribute) and name_of(f.value) == "declared_attr"):
+            return True
+    return False
+
+
+def returned_relationship(fn, aliases):
+    """The relationship() call a declared_attr function returns, if it returns exactly one."""
+    calls = [st.value for st in ast.walk(fn) if isinstance(st, ast.Return) and st.value is not None]
+    if len(calls) == 1 and is_relationship_call(calls[0], aliases):
+        return calls[0]
+    return None
+
+
 class Rel:
     def __init__(self, cls, stmt, call, attr, src):
+        self.mapped_as = None  # mixin relationships: the mapped classes that inherit it
         self.cls = cls
         self.stmt = stmt
         self.call = call
@@ -464,19 +546,46 @@ class Rel:
         first = call.args[0] if call.args else (self.kw["argument"].value if "argument" in self.kw else None)
         if isinstance(first, ast.Lambda):
             first = first.body
+        self.target_node = None  # the string constant or name that names the target (for a rename)
+        self.target_module = None  # "app.models.billing" of "app.models.billing.Invoice"
+        self.target_string = None
         if isinstance(first, ast.Constant) and isinstance(first.value, str):
             self.target = string_target(first.value)
             self.target_from = "string"
+            self.target_node = first
+            self.target_string = first.value.strip()
+            if self.target and "." in self.target_string:
+                self.target_module = self.target_string.rsplit(".", 1)[0]
         elif isinstance(first, (ast.Name, ast.Attribute)):
             self.target = name_of(first)
             self.target_from = "name"
         elif first is None and isinstance(stmt, ast.AnnAssign):
             self.target, self.collection = annotation_target(stmt.annotation)
             self.target_from = "annotation" if self.target else None
+            self.target_node = stmt.annotation if self.target else None
         if isinstance(stmt, ast.AnnAssign) and self.collection is None:
             _, self.collection = annotation_target(stmt.annotation)
         if "uselist" in self.kw and isinstance(self.kw["uselist"].value, ast.Constant):
             self.collection = bool(self.kw["uselist"].value.value)
+        # secondary=: a table name (string) or an object (a name bound in the module, or an attribute)
+        self.secondary = None
+        sk = self.kw.get("secondary")
+        if sk is not None:
+            v = sk.value
+            if isinstance(v, ast.Lambda):
+                v = v.body
+            if isinstance(v, ast.Constant) and isinstance(v.value, str):
+                self.secondary = {"kind": "string", "name": v.value.strip(), "node": v}
+            elif isinstance(v, ast.Name):
+                self.secondary = {"kind": "name", "name": v.id, "node": v}
+            else:
+                self.secondary = {"kind": "expr", "name": None, "node": v}
+        # string expressions SQLAlchemy evaluates against the class registry at configure time
+        self.exprs = {}
+        for key in ("primaryjoin", "secondaryjoin", "order_by", "remote_side"):
+            k2 = self.kw.get(key)
+            if k2 is not None and isinstance(k2.value, ast.Constant) and isinstance(k2.value.value, str):
+                self.exprs[key] = {"node": k2.value, "source": k2.value.value, "expr": parse_expr_string(k2.value.value)}
         self.fk = None
         k = self.kw.get("foreign_keys")
         if k is not None:
@@ -507,6 +616,10 @@ class Rel:
             "back_populates": self.back_populates,
             "backref": self.backref,
             "foreign_keys": None if self.fk is None else {"kind": self.fk["kind"], "source": self.fk["source"]},
+            "target_module": self.target_module,
+            "secondary": None if self.secondary is None else self.secondary["name"],
+            "declared_attr": isinstance(self.stmt, Span),
+            "mapped_as": sorted(self.mapped_as) if self.mapped_as else None,
             "call": self.src.seg(self.call.func),
             "source": self.src.seg(self.stmt),
         }
@@ -519,6 +632,10 @@ class ClassInfo:
         self.module = module
         self.name = node.name
         self.bases = [name_of(b) for b in node.bases]
+        # Flask-SQLAlchemy: `class X(db.Model)` is mapped without __tablename__ (named from the class, see flask_table_name)
+        self.flask = any(isinstance(b, ast.Attribute) and b.attr == "Model" for b in node.bases)
+        self.declared_tablename = False
+        self.has_pk = False
         self.tablename = None
         self.abstract = False
         self.has_table = False
@@ -537,7 +654,14 @@ class ClassInfo:
                 targets = [st.target.id]
                 value = st.value
             elif isinstance(st, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                self.attrs[st.name] = "other"
+                call = returned_relationship(st, aliases) if st.decorator_list and is_declared_attr(st) else None
+                if call is not None:
+                    self.attrs[st.name] = "relationship"
+                    self.rels.append(Rel(self, Span(st), call, st.name, src))
+                elif st.name == "__tablename__" and st.decorator_list and is_declared_attr(st):
+                    self.declared_tablename = True
+                else:
+                    self.attrs[st.name] = "other"
                 continue
             else:
                 continue
@@ -554,6 +678,8 @@ class ClassInfo:
                 elif value is not None or isinstance(st, ast.AnnAssign):
                     self.attrs[t] = "column" if self._is_column(value, st) else "other"
                     if self.attrs[t] == "column":
+                        if isinstance(value, ast.Call) and any(k.arg == "primary_key" and isinstance(k.value, ast.Constant) and k.value.value is True for k in value.keywords):
+                            self.has_pk = True
                         self.columns_fk[t] = self._fk_tables(value)
                         self.column_names[t] = self._column_name(value) or t
 
@@ -623,23 +749,63 @@ class Model:
         self.by_name = {}
         for c in self.classes:
             self.by_name.setdefault(c.name, []).append(c)
-        # inherited attributes from parents defined in the package
+        # inherited attributes from parents defined in the package (parents first: a parent's table name may
+        # itself be inherited or generated)
+        done = set()
         for c in self.classes:
-            seen = set()
-            stack = [b for b in c.bases if b]
-            while stack:
-                b = stack.pop()
-                if b in seen:
+            self._inherit(c, done, set())
+        # relationships a mixin declares (@declared_attr) belong to every mapped class that inherits it
+        for c in self.classes:
+            if not c.mapped:
+                continue
+            for p in self.ancestors(c):
+                if p.mapped:
                     continue
-                seen.add(b)
-                for p in self.by_name.get(b, []):
-                    for k, v in p.attrs.items():
-                        c.attrs.setdefault(k, v)
-                    for k, v in p.columns_fk.items():
-                        c.columns_fk.setdefault(k, v)
-                    if c.tablename is None and not c.has_table and p.mapped:
-                        c.tablename = p.tablename  # single-table inheritance
-                    stack.extend(x for x in p.bases if x)
+                for r in p.rels:
+                    r.mapped_as = (r.mapped_as or set()) | {c.name}
+
+    def ancestors(self, c):
+        out, seen, stack = [], set(), [b for b in c.bases if b]
+        while stack:
+            b = stack.pop()
+            if b in seen:
+                continue
+            seen.add(b)
+            for p in self.by_name.get(b, []):
+                if p is c:
+                    continue
+                out.append(p)
+                stack.extend(x for x in p.bases if x)
+        return out
+
+    def _inherit(self, c, done, busy):
+        if id(c) in done or id(c) in busy:
+            return
+        busy.add(id(c))
+        parents = [p for b in c.bases if b for p in self.by_name.get(b, []) if p is not c]
+        for p in parents:
+            self._inherit(p, done, busy)
+        mapped_parent = None
+        for p in self.ancestors(c):
+            for k, v in p.attrs.items():
+                c.attrs.setdefault(k, v)
+            for k, v in p.columns_fk.items():
+                c.columns_fk.setdefault(k, v)
+            for k, v in p.column_names.items():
+                c.column_names.setdefault(k, v)
+            c.flask = c.flask or p.flask
+            c.declared_tablename = c.declared_tablename or p.declared_tablename
+            if mapped_parent is None and p.mapped:
+                mapped_parent = p
+        if c.tablename is None and not c.has_table and not c.abstract:
+            if c.flask and (c.has_pk or mapped_parent is None):
+                c.tablename = flask_table_name(c.name)  # Flask-SQLAlchemy names the table from the class
+            elif mapped_parent is not None:
+                c.tablename = mapped_parent.tablename  # single-table inheritance
+            elif c.declared_tablename and c.has_pk:
+                c.tablename = c.name.lower()  # a mixin's @declared_attr __tablename__ (the usual cls.__name__.lower())
+        busy.discard(id(c))
+        done.add(id(c))
 
     def active(self, c):
         return c.module in self.reachable
@@ -654,10 +820,21 @@ class Model:
 
     def rels(self, only_active=True):
         for c in self.classes:
-            if only_active and not (self.active(c) and c.mapped):
+            if only_active and not (self.active(c) and (c.mapped or self.mixin_in_use(c))):
                 continue
             for r in c.rels:
                 yield r
+
+    def mixin_in_use(self, c):
+        """A mixin (not mapped itself) whose declared_attr relationships some imported mapped class inherits."""
+        return any(r.mapped_as and any(self.active_class(n) is not None for n in r.mapped_as) for r in c.rels)
+
+    def all_rels(self, c):
+        """c's relationships, its own and inherited (mixins, parents)."""
+        out = list(c.rels)
+        for p in self.ancestors(c):
+            out.extend(p.rels)
+        return out
 
     def problems(self):
         out = []
@@ -670,7 +847,7 @@ class Model:
     def verdicts(self):
         res = []
         for r in self.rels(only_active=False):
-            probs = self.check(r) if self.active(r.cls) and r.cls.mapped else []
+            probs = self.check(r) if self.active(r.cls) and (r.cls.mapped or self.mixin_in_use(r.cls)) else []
             j = r.to_json()
             j["active"] = self.active(r.cls)
             j["verdict"] = "broken" if probs else ("ok" if self.active(r.cls) else "not_loaded")
@@ -691,6 +868,8 @@ class Model:
             "needs_person": needs_person,
             "repair": repair,
         }
+        if r.mapped_as:
+            p["mapped_as"] = sorted(r.mapped_as)
         p.update(extra)
         return p
 
@@ -702,7 +881,12 @@ class Model:
         active_defs = [c for c in defs if self.active(c)]
         tc = active_defs[0] if len(active_defs) == 1 else None
         if not defs:
-            out.append(self._problem(r, "missing_class", "%s.%s points at %s, which no module of the models package defines" % (r.cls.name, r.attr, r.target), needs_person=True))
+            close = self.close_classes(r.target)
+            if len(close) == 1 and self._rename_fits(r, close[0]):
+                out.append(self._problem(r, "misspelled_class", "%s.%s points at %s, which no module defines; the only close class is %s" % (r.cls.name, r.attr, r.target, close[0].name),
+                                         repair={"op": "rename_target", "from": r.target, "to": close[0].name}, close_to=[close[0].name]))
+            else:
+                out.append(self._problem(r, "missing_class", "%s.%s points at %s, which no module of the models package defines%s" % (r.cls.name, r.attr, r.target, " (close: %s)" % ", ".join(c.name for c in close) if close else ""), needs_person=True, close_to=[c.name for c in close]))
             return out
         if not active_defs:
             d = defs[0]
@@ -711,13 +895,158 @@ class Model:
                 repair = {"op": "add_import", "module": d.module, "name": d.name, "path": d.src.rel}
             out.append(self._problem(r, "not_imported", "%s is defined in %s, but nothing imported by the models package imports that module, so SQLAlchemy cannot locate the name" % (r.target, d.src.rel), repair=repair, defined_in=d.src.rel))
             return out
+        if r.target_module is not None and not any(c.module == r.target_module for c in active_defs):
+            # "app.models.old.Invoice": SQLAlchemy looks the class up by that exact module path
+            repair = {"op": "rename_target", "from": r.target_string, "to": "%s.%s" % (tc.module, tc.name)} if tc is not None else None
+            out.append(self._problem(r, "stale_module_path", "%s.%s points at %r, but %s is defined in module %s" % (r.cls.name, r.attr, r.target_string, r.target, ", ".join(sorted(c.module for c in active_defs))),
+                                     needs_person=repair is None, repair=repair, target_string=r.target_string))
+            return out
         if tc is None:
             return out  # defined several times: SQLAlchemy reports its own ambiguity; not ours to guess
+        out.extend(self._check_secondary(r))
+        out.extend(self._check_exprs(r))
+        if r.mapped_as:
+            return out  # a mixin's relationship: the rest depends on the class it lands on
         if r.back_populates is not None:
             out.extend(self._check_backpop(r, tc))
         if r.fk is not None:
             out.extend(self._check_fk(r, tc))
+        elif not out:
+            out.extend(self._check_join(r, tc))
         return out
+
+    # -- names close to a wrong one -----------------------------------------------------------------------
+    def close_classes(self, name):
+        names = sorted({c.name for c in self.classes if self.active(c) and c.mapped and self.active_class(c.name) is c})
+        hits = difflib.get_close_matches(name, names, n=5, cutoff=0.65)
+        typos = [n for n in hits if edit_distance(n.lower(), name.lower()) <= 2]
+        if typos:
+            hits = typos  # a typo-level difference beats a merely similar name
+        return [self.active_class(n) for n in hits]
+
+    def _rename_fits(self, r, cls):
+        """Renaming the target keeps the relationship consistent: back_populates (if any) exists on the new class."""
+        if r.back_populates is None:
+            return True
+        return cls.attrs.get(r.back_populates) == "relationship"
+
+    def table_names(self):
+        """Tables the metadata will hold: mapped classes' and Table("name", ...) objects of imported modules."""
+        names = {c.tablename for c in self.classes if self.active(c) and c.mapped and c.tablename}
+        objects = {}
+        for rel, src in self.pkg.sources.items():
+            if src.tree is None or self.pkg.module_of[rel] not in self.reachable:
+                continue
+            for st in ast.walk(src.tree):
+                if isinstance(st, ast.Call) and name_of(st.func) == "Table" and st.args and isinstance(st.args[0], ast.Constant) and isinstance(st.args[0].value, str):
+                    names.add(st.args[0].value)
+                    schema = next((k.value.value for k in st.keywords if k.arg == "schema" and isinstance(k.value, ast.Constant)), None)
+                    if schema:
+                        names.add("%s.%s" % (schema, st.args[0].value))
+        return names
+
+    def _check_secondary(self, r):
+        sec = r.secondary
+        if sec is None:
+            return []
+        if sec["kind"] == "string":
+            name = sec["name"]
+            tables = self.table_names()
+            if name in tables or not all(p.isidentifier() for p in name.split(".")):
+                return []
+            close = difflib.get_close_matches(name, sorted(tables), n=2, cutoff=0.8)
+            repair = {"op": "set_secondary", "value": close[0]} if len(close) == 1 else None
+            return [self._problem(r, "secondary_missing", "secondary=%r: no table of that name in the models package%s" % (name, " (close: %s)" % ", ".join(close) if close else ""), repair=repair, secondary=name)]
+        if sec["kind"] == "name":
+            name = sec["name"]
+            if name in module_bindings(r.src) or name in r.cls.attrs or name in dir(__builtins__):
+                return []
+            return [self._problem(r, "secondary_undefined", "secondary=%s: no such name in %s (NameError at import)" % (name, r.src.rel), secondary=name, undefined_name=name)]
+        return []
+
+    def _check_exprs(self, r):
+        out = []
+        for key, e in sorted(r.exprs.items()):
+            if e["expr"] is None:
+                out.append(self._problem(r, "expr_unparseable", "%s=%r is not a Python expression" % (key, e["source"]), needs_person=True, argument=key))
+                continue
+            fixes = {}
+            bad = []
+            names, attrs = [], []
+            for node in ast.walk(e["expr"]):
+                if not (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)):
+                    continue
+                base, attr = node.value.id, node.attr
+                cls = self.active_class(base)
+                if cls is None:
+                    if base in self.by_name or base in self.table_names() or not base[:1].isupper():
+                        continue
+                    close = self.close_classes(base)
+                    bad.append("no class named %s" % base)
+                    names.append(base)
+                    if len(close) == 1 and attr in close[0].attrs:
+                        fixes[(node.value.col_offset, node.value.end_col_offset)] = close[0].name
+                    continue
+                if attr in cls.attrs:
+                    continue
+                # join conditions and orderings compare columns: only a column can be what was meant
+                cands = difflib.get_close_matches(attr, sorted(k for k, v in cls.attrs.items() if v == "column"), n=2, cutoff=0.75)
+                bad.append("%s has no attribute %r" % (cls.name, attr))
+                attrs.append("%s.%s" % (cls.name, attr))
+                if len(cands) == 1:
+                    fixes[(node.col_offset, node.end_col_offset)] = "%s.%s" % (cls.name, cands[0])
+            if not bad:
+                continue
+            repair = None
+            if len(fixes) == len(bad) and "\n" not in e["source"].strip():
+                repair = {"op": "set_expr", "argument": key, "value": rewrite_expr_string(e["source"], fixes)}
+            kind = "expr_unknown_name" if names else "expr_unknown_attr"
+            out.append(self._problem(r, kind, "%s=%r: %s" % (key, e["source"], "; ".join(bad)), needs_person=bool(names) and repair is None, repair=repair, argument=key, expression=e["source"],
+                                     unknown_names=names, unknown_attrs=attrs))
+        return out
+
+    def _check_join(self, r, tc):
+        """No foreign_keys/primaryjoin/secondary: SQLAlchemy joins on the foreign keys between the two tables, and
+        fails when there is none (NoForeignKeysError) or several (AmbiguousForeignKeysError)."""
+        cls = r.cls
+        if r.secondary is not None or "primaryjoin" in r.exprs or "primaryjoin" in r.kw or cls is tc:
+            return []
+        if not (cls.mapped and tc.mapped and cls.tablename and tc.tablename) or cls.tablename == tc.tablename:
+            return []
+        known = self.table_names() | {c.name for c in self.classes}
+        for c in (cls, tc):
+            if any(t not in known for ts in c.columns_fk.values() for t in ts):
+                return []  # a key to a table nobody defines fails on its own: not a join-condition problem
+            if c.has_table or "__table_args__" in c.attrs or c.declared_tablename or any(p.mapped for p in self.ancestors(c)):
+                return []  # keys we cannot read statically (constraints, inheritance): not ours to judge
+        def refs(holder, other):
+            return sorted(k for k, tables in holder.columns_fk.items() if other.tablename in tables or other.name in tables)
+        mine = refs(cls, tc)  # many-to-one: cls holds the key
+        theirs = refs(tc, cls)  # one-to-many: the target holds the key
+        n = len(mine) + len(theirs)
+        if n == 0:
+            return [self._problem(r, "no_foreign_keys", "%s.%s: no foreign key links %s and %s (NoForeignKeysError)" % (cls.name, r.attr, cls.tablename, tc.tablename))]
+        if n == 1:
+            return []
+        # several paths: the one the relationship's own name (or its counterpart's) points at
+        names = {r.attr}
+        for x in tc.rels:
+            if x.target == cls.name and (x.back_populates == r.attr or (r.back_populates and x.attr == r.back_populates)):
+                names.add(x.attr)
+        if r.back_populates:
+            names.add(r.back_populates)
+        if r.backref:
+            names.add(r.backref)
+        def fits(holder, col):
+            dbcol = holder.column_names.get(col, col)
+            return any(c in (n + "_id", n + "_fk", n + "_key") for n in names for c in (col, dbcol))
+        hits = [(cls, c) for c in mine if fits(cls, c)] + [(tc, c) for c in theirs if fits(tc, c)]
+        repair = None
+        if len(hits) == 1:
+            holder, col = hits[0]
+            repair = {"op": "add_foreign_keys", "value": "[%s.%s]" % (holder.name, col)}
+        paths = ["%s.%s" % (cls.name, c) for c in mine] + ["%s.%s" % (tc.name, c) for c in theirs]
+        return [self._problem(r, "ambiguous_foreign_keys", "%s.%s: %d foreign key paths between %s and %s (%s)%s" % (cls.name, r.attr, n, cls.tablename, tc.tablename, ", ".join(paths), "" if repair else "; none is named after the relationship"), repair=repair, paths=paths)]
 
     def _pointing_back(self, tc, cls):
         return [x for x in tc.rels if x.target == cls.name]
@@ -728,8 +1057,8 @@ class Model:
         back = self._pointing_back(tc, r.cls)
         if kind == "relationship":
             rel = next((x for x in tc.rels if x.attr == bp), None)
-            if rel is None or rel.target == r.cls.name or rel.target is None:
-                return []
+            if rel is None or rel.target == r.cls.name or rel.target is None or rel.target not in self.by_name:
+                return []  # (a counterpart pointing at no class at all is that relationship's own problem)
             kind_name, msg = "backpop_wrong_class", "back_populates=%r names %s.%s, which points at %s, not %s" % (bp, tc.name, bp, rel.target, r.cls.name)
         elif kind is None:
             kind_name, msg = "backpop_missing", "back_populates=%r: %s has no attribute %r" % (bp, tc.name, bp)
@@ -961,7 +1290,10 @@ class Fixer:
             header = reason_for(r, probs) if reason_for else self.reason_a(r, probs)
             comment_out(self.edits, r.src, r.stmt, header, {"op": "comment_out", "class": r.cls.name, "attr": r.attr, "line": r.stmt.lineno, "why": header[0]})
             commented.add((r.cls.name, r.attr))
-            self.summary.append("commented out %s.%s (%s)" % (r.cls.name, r.attr, ", ".join(p["kind"] for p in probs)))
+            # a mixin's relationship disappears from every mapped class that inherits it: say so, class by class
+            for mc in sorted(r.mapped_as or ()):
+                self.edits.notes.append({"op": "comment_out", "class": mc, "attr": r.attr, "line": r.stmt.lineno, "why": header[0], "via": r.cls.name, "path": r.src.rel})
+            self.summary.append("commented out %s.%s (%s)%s" % (r.cls.name, r.attr, ", ".join(p["kind"] for p in probs), " — inherited by %s" % ", ".join(sorted(r.mapped_as)) if r.mapped_as else ""))
         self.mend_counterparts(commented)
         return commented
 
@@ -978,6 +1310,17 @@ class Fixer:
             return ["TEMPORARY: Commented out - back_populates=%r does not match a relationship on %s pointing back" % (bp, t), "TODO: Add or fix %s.%s (back_populates=%r) before uncommenting" % (t, bp, r.attr)]
         if kinds & {"fk_table_string", "fk_unknown_attr", "fk_unknown_name", "fk_unparseable", "fk_name_undefined"}:
             return ["TEMPORARY: Commented out - foreign_keys=%s does not resolve to a mapped column" % (r.fk["source"] if r.fk else "?"), "TODO: Fix foreign_keys (e.g. \"Class.column\") before uncommenting"]
+        p = probs[0]
+        if kinds & {"misspelled_class", "stale_module_path"}:
+            return ["TEMPORARY: Commented out - %s does not name a model class" % (p.get("target_string") or t), "TODO: Point it at the right class before uncommenting"]
+        if kinds & {"secondary_missing", "secondary_undefined"}:
+            return ["TEMPORARY: Commented out - secondary=%s names a table that does not exist" % p.get("secondary"), "TODO: Define the association table before uncommenting"]
+        if kinds & {"expr_unknown_attr", "expr_unknown_name"}:
+            return ["TEMPORARY: Commented out - %s=%r names what the models do not have" % (p.get("argument"), p.get("expression")), "TODO: Fix the expression before uncommenting"]
+        if "ambiguous_foreign_keys" in kinds:
+            return ["TEMPORARY: Commented out - several foreign key paths to %s (%s)" % (t, ", ".join(p.get("paths") or [])), "TODO: Add foreign_keys=[...] naming the right column before uncommenting"]
+        if "no_foreign_keys" in kinds:
+            return ["TEMPORARY: Commented out - no foreign key links %s and %s" % (r.cls.name, t), "TODO: Add a ForeignKey (or primaryjoin) before uncommenting"]
         return ["TEMPORARY: Commented out - broken relationship (%s)" % ", ".join(sorted(kinds)), "TODO: Fix before uncommenting"]
 
     def mend_counterparts(self, commented, disabled_classes=()):
@@ -1138,8 +1481,58 @@ class Fixer:
                     continue
                 done.add(key)
                 self._add_import(rp)
+            elif op == "rename_target":
+                self._rename_target(r, rp["from"], rp["to"])
+                self.summary.append("%s.%s: target %r -> %r" % (r.cls.name, r.attr, rp["from"], rp["to"]))
+                self.edits.notes.append({"op": op, "class": r.cls.name, "attr": r.attr, "from": rp["from"], "to": rp["to"], "path": r.src.rel})
+            elif op == "set_secondary":
+                node = r.secondary["node"]
+                s0, e0 = r.src.node_span(node)
+                self.edits.add(r.src.rel, s0, e0, quote_like(r.src.seg(node), rp["value"]), {"op": op, "class": r.cls.name, "attr": r.attr, "from": r.secondary["name"], "to": rp["value"]})
+                self.summary.append("%s.%s: secondary %r -> %r" % (r.cls.name, r.attr, r.secondary["name"], rp["value"]))
+            elif op == "set_expr":
+                node = r.exprs[rp["argument"]]["node"]
+                s0, e0 = r.src.node_span(node)
+                self.edits.add(r.src.rel, s0, e0, quote_like(r.src.seg(node), rp["value"]), {"op": op, "class": r.cls.name, "attr": r.attr, "argument": rp["argument"], "from": node.value, "to": rp["value"]})
+                self.summary.append("%s.%s: %s %r -> %r" % (r.cls.name, r.attr, rp["argument"], node.value, rp["value"]))
+            elif op == "add_foreign_keys":
+                self._add_keyword(r, "foreign_keys", quote_like('"', rp["value"]))
+                self.summary.append("%s.%s: foreign_keys=%r (the one foreign key path named after the relationship)" % (r.cls.name, r.attr, rp["value"]))
             else:
                 raise ToolError("no_repair", "unknown repair %s" % op)
+
+    def _rename_target(self, r, old, new):
+        node = r.target_node
+        if node is None:
+            raise ToolError("no_repair", "%s.%s: no literal target to rename" % (r.cls.name, r.attr))
+        word = re.compile(r"(?<![\w.])" + re.escape(old) + r"(?![\w])")
+        hits = 0
+        for n in ast.walk(node):
+            if isinstance(n, ast.Constant) and isinstance(n.value, str) and word.search(n.value):
+                s0, e0 = r.src.node_span(n)
+                self.edits.add(r.src.rel, s0, e0, quote_like(r.src.seg(n), word.sub(new, n.value)))
+                hits += 1
+            elif isinstance(n, ast.Name) and n.id == old:
+                s0, e0 = r.src.node_span(n)
+                self.edits.add(r.src.rel, s0, e0, new)
+                hits += 1
+            elif isinstance(n, ast.Constant) and isinstance(n.value, str) and "." in old and n.value.strip() == old:
+                s0, e0 = r.src.node_span(n)
+                self.edits.add(r.src.rel, s0, e0, quote_like(r.src.seg(n), new))
+                hits += 1
+        if not hits:
+            raise ToolError("no_repair", "%s.%s: %s not found in the target" % (r.cls.name, r.attr, old))
+
+    def _add_keyword(self, r, name, value_src):
+        call = r.call
+        args = list(call.args) + list(call.keywords)
+        if args:
+            pos = max(r.src.node_span(a)[1] for a in args)
+            text = ", %s=%s" % (name, value_src)
+        else:
+            pos = r.src.node_span(call)[1] - 1  # just before ")"
+            text = "%s=%s" % (name, value_src)
+        self.edits.add(r.src.rel, pos, pos, text, {"op": "add_keyword", "class": r.cls.name, "attr": r.attr, "keyword": name, "value": value_src})
 
     def _add_counterpart(self, rp):
         tc = self.m.active_class(rp["class"])
@@ -1231,7 +1624,7 @@ class Fixer:
                 raise ToolError("edit_conflict", "%s is both edited and renamed" % rel)
         if not dry_run:
             for rel, text in texts.items():
-                self.pkg.write(rel, text)
+                self.pkg.write(rel, text, bom=self.pkg.sources[rel].bom)
             for a, b in self.renames:
                 self.pkg.rename(a, b)
             for rel, text in self.new_files.items():
@@ -1284,6 +1677,8 @@ def fix(req):
     if kind == "A":
         fx.fix_a(probs)
     elif kind == "B":
+        if not probs:
+            raise ToolError("nothing_to_fix", "no broken relationship found in the models package: disabling a model would be a guess")
         model = req.get("model")
         if not model:
             owners = sorted({p["class"] for p in probs})

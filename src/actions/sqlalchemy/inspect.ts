@@ -4,26 +4,76 @@ import type { Json } from '../../core/types.js';
 import { ownDir } from '../git/paths.js';
 import { runTool } from './lib/tool.js';
 import type { Analysis, Problem, RelInfo } from './lib/types.js';
-import type { Cause } from './lib/error-text.js';
+import { readSqlalchemyError, type Cause } from './lib/error-text.js';
+
+/** Class.attr names a problem's relationship answers to: its own, and each mapped class a mixin gives it to. */
+function relNames(x: Problem): string[] {
+  const mappedAs = Array.isArray(x.mapped_as) ? (x.mapped_as as string[]) : [];
+  return [`${x.class}.${x.attr}`, ...mappedAs.map((c) => `${c}.${x.attr}`)];
+}
+
+const strings = (v: unknown): string[] => (Array.isArray(v) ? v.filter((s): s is string => typeof s === 'string') : []);
 
 /** Does this problem explain the error SQLAlchemy raised? */
-function explains(c: Cause, x: Problem): boolean {
+export function explains(c: Cause, x: Problem): boolean {
   const fk = typeof x.foreign_keys === 'string' ? x.foreign_keys : '';
   switch (c.kind) {
-    case 'missing_name':
-      return (x.kind === 'missing_class' || x.kind === 'not_imported') && !!c.name && x.target === c.name;
+    case 'missing_name': {
+      if (!c.name) return false;
+      const short = c.name.split('.').pop();
+      if (['missing_class', 'not_imported', 'misspelled_class'].includes(x.kind)) return x.target === c.name || (x.target === short && x.target_string === c.name) || x.target === short;
+      if (x.kind === 'stale_module_path') return x.target_string === c.name;
+      if (x.kind === 'secondary_missing') return x.secondary === c.name;
+      if (x.kind === 'expr_unknown_name') return strings(x.unknown_names).includes(c.name);
+      return false;
+    }
+    case 'name_error':
+      return (
+        !!c.name &&
+        (x.undefined_name === c.name || (['missing_class', 'misspelled_class'].includes(x.kind) && x.target === c.name) || (x.kind === 'expr_unknown_name' && strings(x.unknown_names).includes(c.name)))
+      );
     case 'no_property':
       return x.kind.startsWith('backpop_') && x.target === c.owner && x.back_populates === c.attr;
     case 'not_a_relationship':
     case 'reverse_property':
-      return `${x.class}.${x.attr}` === c.relationship;
+      return !!c.relationship && relNames(x).includes(c.relationship);
+    case 'join_condition':
+      return (x.kind === (c.ambiguous ? 'ambiguous_foreign_keys' : 'no_foreign_keys')) && !!c.relationship && relNames(x).includes(c.relationship);
     case 'table_attribute':
       return x.kind === 'fk_table_string' && !!c.attr && fk.split(/[^\w.]+/).some((t) => t.endsWith(`.${c.attr}`));
     case 'unknown_column':
-      return x.kind === 'fk_unknown_attr' && fk.split(/[^\w.]+/).includes(`${c.owner}.${c.attr}`);
+      return (
+        (x.kind === 'fk_unknown_attr' && fk.split(/[^\w.]+/).includes(`${c.owner}.${c.attr}`)) ||
+        (x.kind === 'expr_unknown_attr' && strings(x.unknown_attrs).includes(`${c.owner}.${c.attr}`))
+      );
     default:
       return false;
   }
+}
+
+/** The runtime probe's localisation of the failure (sqlalchemy.confirm's `failure`; any field may be null). */
+export interface Failure {
+  mapper?: string | null;
+  property?: string | null;
+  exceptionClass?: string | null;
+  message?: string | null;
+  file?: string | null;
+  line?: number | null;
+}
+
+/** Does this problem explain the failure the probe localised: the property, the file and line, or its message? */
+export function explainsFailure(f: Failure, x: Problem): boolean {
+  if (f.property && relNames(x).includes(f.property)) return true;
+  if (f.file && typeof f.line === 'number') {
+    const file = f.file.replace(/\\/g, '/');
+    const inFile = file === x.path || file.endsWith(`/${x.path}`);
+    if (inFile && f.line >= x.line && f.line <= (x.end_line ?? x.line)) return true;
+  }
+  if (f.message) {
+    const cause = readSqlalchemyError(`${f.exceptionClass ? `${f.exceptionClass}: ` : ''}${f.message}`).cause;
+    if (cause && explains(cause, x)) return true;
+  }
+  return false;
 }
 
 /**
@@ -40,14 +90,27 @@ export default defineAction({
     mapper: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).nullish(),
     /** What the check said (sqlalchemy.confirm's cause): matched against the problems found. */
     cause: z.object({ kind: z.string() }).passthrough().nullish(),
+    /** Where the runtime probe saw the failure (sqlalchemy.confirm's `failure`): matched against the problems too. */
+    failure: z
+      .object({
+        mapper: z.string().max(300).nullish(),
+        property: z.string().max(600).nullish(),
+        exceptionClass: z.string().max(300).nullish(),
+        message: z.string().max(20_000).nullish(),
+        file: z.string().max(4096).nullish(),
+        line: z.number().int().nullish(),
+      })
+      .nullish(),
   }),
   async run(p, ctx) {
     const dir = ownDir(ctx, p.dir);
     const a = await runTool<Analysis>(ctx, { cmd: 'analyze', root: dir, models_dir: ctx.target.modelsDir });
     // The problems that explain what the check said; when the error named no failing mapper (SQLAlchemy's
     // first-use "has no property" and AttributeError forms do not), the explaining relationship's class is it.
-    const explaining = p.cause ? a.problems.filter((x) => explains(p.cause as Cause, x)) : [];
-    const name = p.mapper ?? explaining[0]?.class ?? null;
+    const explaining = a.problems.filter((x) => (p.cause && explains(p.cause as Cause, x)) || (p.failure && explainsFailure(p.failure, x)));
+    // a mixin's relationship fails under the mapped class it lands on (the probe's mapper says which)
+    const failingMapper = p.failure?.mapper && /^[A-Za-z_]\w*$/.test(p.failure.mapper) ? p.failure.mapper : null;
+    const name = p.mapper ?? failingMapper ?? explaining[0]?.class ?? null;
     const defs = name ? a.classes.filter((c) => c.name === name) : [];
     const model = defs.find((c) => c.imported) ?? defs[0] ?? null;
     const related = (r: RelInfo) => !name || r.class === name || r.target === name;
@@ -68,7 +131,7 @@ export default defineAction({
     const out = {
       dir,
       package: a.package,
-      explained: p.cause ? explaining.map((x) => `${x.class}.${x.attr}`) : null,
+      explained: p.cause || p.failure ? explaining.map((x) => `${x.class}.${x.attr}`) : null,
       mapper: name ? { class: name, inferred: !p.mapper, found: !!model, path: model?.path ?? null, line: model?.line ?? null, imported: model?.imported ?? null, table: model?.tablename ?? null } : null,
       relationships,
       otherRelationships: a.relationships.length - relationships.length,

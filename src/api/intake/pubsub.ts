@@ -2,7 +2,8 @@
 // data holds a Cloud Logging LogEntry as a log sink publishes it (or a Cloud Monitoring incident when the
 // notification channel is Pub/Sub).
 import type { Alert } from '../../core/types.js';
-import { IntakeError, type Normalized, joinText, normSeverity, stableHash, stringRecord } from './common.js';
+import { logEntryText } from '../../core/log-entry.js';
+import { IntakeError, type Normalized, normSeverity, stableHash, stringRecord } from './common.js';
 import { normalizeCloudMonitoring, type CloudMonitoringBody } from './cloud-monitoring.js';
 
 export const pubsubPushSchema = {
@@ -57,20 +58,8 @@ export function decodePubSubData(data: string): unknown {
   }
 }
 
-/** The text a person would read in a LogEntry: textPayload, or jsonPayload's message plus its traceback. */
-export function logEntryText(e: LogEntry): string {
-  if (typeof e.textPayload === 'string') return e.textPayload;
-  if (e.jsonPayload && typeof e.jsonPayload === 'object') {
-    const j = e.jsonPayload;
-    const t = joinText([j.message, j.msg, j.error, j.exception, j.exc_info, j.stack_trace, j.traceback, j.stackTrace]);
-    return t || JSON.stringify(j);
-  }
-  if (e.protoPayload && typeof e.protoPayload === 'object') {
-    const p = e.protoPayload as { status?: { message?: string }; methodName?: string; resourceName?: string };
-    return joinText([p.status?.message, p.methodName, p.resourceName]) || JSON.stringify(p);
-  }
-  return '';
-}
+/** The text a person would read in a LogEntry: the one reader the CLI's --alert FILE uses too. */
+export { logEntryText };
 
 /** The line that names the error (for a Python traceback: the last non-empty line), numbers blanked. */
 function errorSignature(text: string): string {

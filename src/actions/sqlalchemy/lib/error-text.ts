@@ -9,6 +9,9 @@ export type CauseKind =
   | 'reverse_property' // reverse_property 'x' on relationship A.b references relationship B.x, which does not reference mapper ...
   | 'table_attribute' // 'Table' object has no attribute 'organization_id' (foreign_keys="users.organization_id")
   | 'unknown_column' // Class <class 'app.models.user.User'> does not have a mapped column named 'org_id'
+  | 'join_condition' // Could not determine join condition ... on relationship Post.author - there are multiple foreign key paths / no foreign keys
+  | 'name_error' // NameError: name 'post_tag_table' is not defined (a lambda or a module-level name at import/configure)
+  | 'no_primary_key' // Mapper ... could not assemble any primary key columns for mapped table 'tags'
   | 'unknown';
 
 export interface MapperRef {
@@ -28,8 +31,12 @@ export interface Cause {
   attr?: string;
   /** Class owning `attr` (no_property: the mapper that lacks it; unknown_column: the class). */
   owner?: string;
-  /** Relationship named by the error, as Class.attr (not_a_relationship, reverse_property). */
+  /** Relationship named by the error, as Class.attr (not_a_relationship, reverse_property, join_condition). */
   relationship?: string;
+  /** join_condition: several foreign key paths (AmbiguousForeignKeysError) or none (NoForeignKeysError). */
+  ambiguous?: boolean;
+  /** no_primary_key: the table. */
+  table?: string;
 }
 
 export interface ErrorReading {
@@ -62,17 +69,24 @@ const LOCATE = /expression '(.{0,400}?)' failed to locate a name \((?:'(.{0,200}
 // The name is repr()'d: a NameError message inside becomes "name 'X' is not defined" (in double quotes).
 const NAME_ERROR = /^name '([A-Za-z_]\w*)' is not defined$/;
 
+// A located name may be module-qualified ("app.models.billing.Invoice"): dotted identifiers only.
+const DOTTED = /^[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*){0,12}$/;
+
 function locatedName(single: string | undefined, double: string | undefined): string | undefined {
   const raw = single ?? double ?? '';
   const m = NAME_ERROR.exec(raw);
   const name = m ? m[1]! : raw;
-  return IDENT.test(name) ? name : undefined;
+  return DOTTED.test(name) ? name : undefined;
 }
 const NO_PROPERTY = /Mapper '(?:Mapper\[([A-Za-z_]\w*)\(([\w.]*)\)\]|mapped class ([A-Za-z_]\w*)->([\w.]+))' has no property '([^']{0,200})'/;
 const NOT_RELATIONSHIP = /back_populates on relationship '([^']{1,200})' refers to attribute '([^']{1,200})' that is not a relationship/;
 const REVERSE = /reverse_property '([^']{1,200})' on relationship ([\w.]{1,200}) references relationship ([\w.]{1,200}), which does not reference mapper/;
 const TABLE_ATTR = /'Table' object has no attribute '([^']{1,200})'/;
 const UNKNOWN_COLUMN = /Class <class '([\w.]{1,300})'> does not have a mapped column named '([^']{1,200})'/;
+// AmbiguousForeignKeysError / NoForeignKeysError (same wording on 1.4, 2.0 and 2.1)
+const JOIN_CONDITION = /Could not determine join condition between parent\/child tables on relationship ([\w.]{1,300}) - there are (multiple foreign key paths|no foreign keys)/;
+const PY_NAME_ERROR = /NameError: name '([A-Za-z_]\w{0,200})' is not defined/;
+const NO_PK = /Mapper '?(?:Mapper\[([A-Za-z_]\w*)\(([\w.]*)\)\]|mapped class ([A-Za-z_]\w*)->([\w.]+))'? could not assemble any primary key columns for mapped table '([^']{1,200})'/;
 
 /** Every string found in JSON text (log entries, alert payloads), depth-limited; non-JSON lines kept. */
 function flatten(text: string): string {
@@ -133,7 +147,8 @@ function readCause(text: string, refuse: () => void): { cause: Cause | null; map
     sig.push('first_use');
     const mapper = mapperFrom(m, 1);
     const cause: Cause = { kind: 'missing_name' };
-    const name = locatedName(m[6], m[7]);
+    // "Module 'models' has no mapped classes registered under the name 'customers'": the expression is the name
+    const name = locatedName(m[6], m[7]) ?? (DOTTED.test(m[5]!) ? m[5]! : undefined);
     if (name) cause.name = name;
     else refuse();
     const expr = m[5]!;
@@ -149,7 +164,7 @@ function readCause(text: string, refuse: () => void): { cause: Cause | null; map
   if ((m = LOCATE.exec(text))) {
     sig.push('locate');
     const cause: Cause = { kind: 'missing_name' };
-    const name = locatedName(m[2], m[3]);
+    const name = locatedName(m[2], m[3]) ?? (DOTTED.test(m[1]!) ? m[1]! : undefined);
     if (name) cause.name = name;
     else refuse();
     if (EXPRESSION_SAFE.test(m[1]!)) cause.expression = m[1]!;
@@ -199,6 +214,21 @@ function readCause(text: string, refuse: () => void): { cause: Cause | null; map
     else refuse();
     return { cause, mapper, signatures: sig };
   }
+  if ((m = JOIN_CONDITION.exec(text))) {
+    sig.push('join_condition');
+    const cause: Cause = { kind: 'join_condition', ambiguous: m[2]!.startsWith('multiple') };
+    const rel = dotted(m[1]!.split('.').slice(-2).join('.'));
+    if (rel) cause.relationship = rel.join('.');
+    else refuse();
+    if (!mapper && rel) mapper = { class: rel[0]!, table: null, wording: null };
+    return { cause, mapper, signatures: sig };
+  }
+  if ((m = NO_PK.exec(text))) {
+    sig.push('no_primary_key');
+    const cause: Cause = { kind: 'no_primary_key' };
+    if (IDENT.test(m[5]!)) cause.table = m[5]!;
+    return { cause, mapper: mapper ?? mapperFrom(m, 1), signatures: sig };
+  }
   if ((m = UNKNOWN_COLUMN.exec(text))) {
     sig.push('unknown_column');
     const cause: Cause = { kind: 'unknown_column' };
@@ -208,6 +238,10 @@ function readCause(text: string, refuse: () => void): { cause: Cause | null; map
     if (IDENT.test(m[2]!)) cause.attr = m[2]!;
     else refuse();
     return { cause, mapper, signatures: sig };
+  }
+  if ((m = PY_NAME_ERROR.exec(text))) {
+    sig.push('name_error');
+    return { cause: { kind: 'name_error', name: m[1]! }, mapper, signatures: sig };
   }
   return { cause: null, mapper, signatures: sig };
 }

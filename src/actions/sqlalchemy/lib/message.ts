@@ -21,6 +21,20 @@ function why(p: Problem): string {
     case 'fk_name_undefined':
     case 'fk_unparseable':
       return `${p.class}.${p.attr} has foreign_keys=${JSON.stringify(p.foreign_keys)}, which does not resolve to a mapped column.`;
+    case 'misspelled_class':
+      return `${p.class}.${p.attr} points at ${p.target}, which no model defines; the only close class is ${String((p.close_to as string[] | undefined)?.[0] ?? '?')}.`;
+    case 'stale_module_path':
+      return `${p.class}.${p.attr} names ${JSON.stringify(p.target_string)}, a module path where ${p.target} no longer lives.`;
+    case 'secondary_missing':
+    case 'secondary_undefined':
+      return `${p.class}.${p.attr} has secondary=${JSON.stringify(p.secondary)}, a table the models package does not define.`;
+    case 'expr_unknown_attr':
+    case 'expr_unknown_name':
+      return `${p.class}.${p.attr} has ${String(p.argument)}=${JSON.stringify(p.expression)}, which names what the models do not have.`;
+    case 'ambiguous_foreign_keys':
+      return `${p.class}.${p.attr} has several foreign key paths to ${p.target} (${((p.paths as string[] | undefined) ?? []).join(', ')}) and no foreign_keys=.`;
+    case 'no_foreign_keys':
+      return `${p.class}.${p.attr}: no foreign key links it to ${p.target}.`;
     default:
       return `${p.class}.${p.attr}: ${p.message}`;
   }
@@ -29,7 +43,8 @@ function why(p: Problem): string {
 export function commitText(fix: FixKind, r: FixResult, model: string | null, problems: Problem[]): { subject: string; body: string } {
   const reasons = [...new Set(problems.map(why))];
   if (fix === 'A') {
-    const rels = r.edits.filter((e) => e.op === 'comment_out').map((e) => `${e.class}.${e.attr}`);
+    // (edits with `via` are a mixin's relationship as each inheriting class has it: the mixin's line says it)
+    const rels = r.edits.filter((e) => e.op === 'comment_out' && !e.via).map((e) => `${e.class}.${e.attr}`);
     const subject = rels.length === 1 ? `Fix SQLAlchemy: Comment out broken ${rels[0]} relationship` : `Fix SQLAlchemy: Comment out ${rels.length} broken relationships (${list(rels, 3)})`;
     const missing = [...new Set(problems.filter((p) => p.kind === 'missing_class').map((p) => p.target))];
     const until = missing.length ? `Commenting out until ${list(missing as string[])} ${missing.length === 1 ? 'is' : 'are'} implemented.` : 'Commenting out until the relationships are fixed (TODO notes mark each).';

@@ -183,7 +183,7 @@ test("the project's real SQLAlchemy runbook is what a Pub/Sub-wrapped mapper err
     assert.equal(r.runbook, 'sqlalchemy-mapper-failure');
     assert.equal(r.target, 'content-worker');
     const run = (await real.engine.store.get(r.runId))!;
-    assert.deepEqual(run.inputs, { fixPolicy: 'auto', preference: ['C', 'A', 'B'], requireApproval: false });
+    assert.deepEqual(run.inputs, { fixPolicy: 'auto', preference: ['C', 'A', 'B'], requireApproval: false, rollbackOnFailure: false });
     // The same error again while that run is active: attached, not a second run.
     const again = await real.app!.inject({ method: 'POST', url: '/intake/pubsub', payload: { ...envelope, message: { ...envelope.message, messageId: '43' } }, headers: bearer(google.token({ aud: PUBSUB_AUDIENCE, email: PUBSUB_SA })) });
     assert.equal(again.json().results[0].outcome, 'attached');

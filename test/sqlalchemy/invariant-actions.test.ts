@@ -11,7 +11,7 @@ import type { Target } from '../../src/core/types.js';
 import { readSqlalchemyError } from '../../src/actions/sqlalchemy/lib/error-text.js';
 import { localisation, runProbe } from '../../src/actions/sqlalchemy/lib/probe.js';
 import { routeOf } from '../../src/actions/sqlalchemy/identify.js';
-import { tiedProblems } from '../../src/actions/sqlalchemy/plan-fix.js';
+import { brokenNames, tiedProblems } from '../../src/actions/sqlalchemy/plan-fix.js';
 import { approvalReason, judgeLoss } from '../../src/actions/sqlalchemy/preflight.js';
 import { escalationText } from '../../src/actions/sqlalchemy/escalation.js';
 import { firstErrorLine } from '../../src/actions/sqlalchemy/confirm.js';
@@ -302,5 +302,17 @@ describe('decisions (pure)', () => {
     assert.equal(firstErrorLine('Traceback (most recent call last):\n  File "x.py", line 1, in <module>\nKeyError: \'REGION\'\n'), "KeyError: 'REGION'");
     assert.equal(firstErrorLine('warming up\nsqlalchemy.exc.InvalidRequestError: One or more mappers failed\nexit'), 'sqlalchemy.exc.InvalidRequestError: One or more mappers failed');
     assert.equal(firstErrorLine('just some text\n'), 'just some text');
+  });
+});
+
+describe('plan_fix: what counts as broken', () => {
+  test("a mixin's @declared_attr problem makes the attribute broken on every class that inherits it, and nothing else", () => {
+    const problems = [
+      { class: 'OwnedMixin', attr: 'owner', mapped_as: ['Contract', 'Memo'] },
+      { class: 'User', attr: 'org' },
+      { class: 'Odd', attr: 'x', mapped_as: 'not-a-list' },
+    ];
+    assert.deepEqual(brokenNames(problems), ['Contract.owner', 'Memo.owner', 'Odd.x', 'OwnedMixin.owner', 'User.org']);
+    assert.deepEqual(brokenNames([]), []);
   });
 });

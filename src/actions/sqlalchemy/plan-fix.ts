@@ -44,6 +44,16 @@ export function tiedProblems<T extends Tied>(problems: T[], explained: string[] 
 }
 
 /**
+ * Every relationship a problem makes broken: the problem's own Class.attr, and for a relationship a mixin declares
+ * (`@declared_attr`), the same attribute on every mapped class that inherits it (the tool's `mapped_as`): commenting
+ * those out is fixing the broken relationship, not removing a working one.
+ */
+export function brokenNames(problems: { class: string; attr: string; mapped_as?: unknown }[]): string[] {
+  const names = problems.flatMap((x) => [`${x.class}.${x.attr}`, ...(Array.isArray(x.mapped_as) ? x.mapped_as.filter((c): c is string => typeof c === 'string').map((c) => `${c}.${x.attr}`) : [])]);
+  return [...new Set(names)].sort();
+}
+
+/**
  * Choose fix A (comment out every broken relationship), B (disable the whole model) or C (mechanical repairs)
  * by the runbook's policy: `auto` takes the first fix in `preference` that can be applied to this tree (each
  * is tried as a dry run); A/B/C forces one, falling back along `fallback` when it cannot apply.
@@ -71,7 +81,7 @@ export default defineAction({
   }),
   async run(p, ctx) {
     const dir = ownDir(ctx, p.dir);
-    const broken = [...new Set(p.problems.map((x) => `${x.class}.${x.attr}`))].sort();
+    const broken = brokenNames(p.problems);
     const { tied, how } = tiedProblems(p.problems, p.explained, p.failure);
     if (tied.length === 0) {
       // "Nothing found" is never a reason to try a fix: no dry run, no option offered, a person is asked.

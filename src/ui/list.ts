@@ -221,23 +221,30 @@ export async function listPage(shell: Shell, me: Me): Promise<void> {
   };
 
   let first = true;
+  // Refreshes overlap (live events, paging, filters): only the latest one started may draw, and it draws the page
+  // it asked for. A slow live refresh of page one that answers after a click on "Older" is dropped, not drawn
+  // under the new page's pager.
+  let latest = 0;
   async function refresh(live: boolean, paged = false): Promise<void> {
+    const seq = ++latest;
+    const asked = cursor;
     try {
       const [page, waiting, summary] = await Promise.all([
-        api.runs(query({ status: filter.status, cursor })),
+        api.runs(query({ status: filter.status, cursor: asked })),
         api.runs(query({ status: 'waiting_approval', limit: '20' })),
         api.summary(),
       ]);
+      if (seq !== latest) return;
       error.textContent = '';
       // Waiting runs first on the first page (they are also pinned above).
-      const runs = !cursor && !filter.status ? [...page.runs.filter((r) => r.status === 'waiting_approval'), ...page.runs.filter((r) => r.status !== 'waiting_approval')] : page.runs;
+      const runs = !asked && !filter.status ? [...page.runs.filter((r) => r.status === 'waiting_approval'), ...page.runs.filter((r) => r.status !== 'waiting_approval')] : page.runs;
       if (runs.length) {
         tbody.querySelector('tr.empty')?.remove();
         updateRows(tbody, runs, live && !first);
       } else replace(tbody, emptyRow(filter.status || filter.runbook || filter.target ? 'No runs match these filters.' : 'No runs yet. They appear here as alerts arrive.'));
       renderAttention(waiting.runs);
       renderCounts(summary.counts);
-      renderPager(page, Number(cursor || 0));
+      renderPager(page, Number(asked || 0));
       const q = new URLSearchParams(window.location.search);
       if (cursor) q.set('cursor', cursor);
       else q.delete('cursor');
@@ -248,6 +255,7 @@ export async function listPage(shell: Shell, me: Me): Promise<void> {
       first = false;
       document.body.dataset.loaded = 'true';
     } catch (e) {
+      if (seq !== latest) return;
       if (e instanceof ApiError && e.status === 401) window.location.reload();
       error.textContent = `Could not load runs: ${(e as Error).message}`;
     }

@@ -106,7 +106,7 @@ for (const { name, env } of envs) {
       }
     });
 
-    test('async app throughout (typed models): the run_sync recipe on asyncpg, offline mode intact', { skip: major < 2 ? 'async_sessionmaker and Mapped need SQLAlchemy 2.x' : !e.asyncpg ? 'no asyncpg+greenlet in this env' : false }, () => {
+    test('async app throughout (typed models): the run_sync recipe on asyncpg, offline mode intact', { skip: major < 2 ? 'by design: async_sessionmaker and Mapped need SQLAlchemy 2.x (this env has 1.4)' : !e.asyncpg ? 'no asyncpg+greenlet in this env' : false }, () => {
       const fx = buildFixture({ failures: ['reserved', 'async'], style: 'typed', app: 'async' });
       roots.push(fx.root);
       const dir = cloneFixture(fx);

@@ -1,4 +1,5 @@
 // The action registry: every action, one file each, registered by name.
+import { z } from 'zod';
 import type { Action } from '../core/action.js';
 import type { ActionCatalog } from '../core/runbook.js';
 import { actions as builtin } from './builtin/index.js';
@@ -36,7 +37,25 @@ export class ActionRegistry {
           .map(([k]) => k);
       },
       names: () => this.names(),
+      deprecatedParams: (name) => this.deprecatedParams(name),
     };
+  }
+  private readonly deprecated = new Map<string, Record<string, string>>();
+  /** Params marked `deprecated` in an action's schema (zod .meta), with their description (what to write instead). */
+  deprecatedParams(name: string): Record<string, string> {
+    let d = this.deprecated.get(name);
+    if (!d) {
+      const a = this.byName.get(name);
+      let js: { properties?: Record<string, { deprecated?: boolean; description?: string }> } = {};
+      try {
+        if (a) js = z.toJSONSchema(a.params as unknown as z.ZodType, { unrepresentable: 'any', io: 'input' }) as typeof js;
+      } catch {
+        /* not a zod schema (a test's own action): nothing is deprecated */
+      }
+      d = Object.fromEntries(Object.entries(js.properties ?? {}).filter(([, p]) => p.deprecated).map(([k, p]) => [k, p.description ?? 'no longer needed']));
+      this.deprecated.set(name, d);
+    }
+    return d;
   }
   names(): string[] {
     return [...this.byName.keys()].sort();

@@ -5,7 +5,7 @@ import { z } from 'zod';
 import type { ActionRegistry } from './index.js';
 import { ACTION_OUTPUTS } from './outputs.js';
 
-type Schema = { type?: string | string[]; enum?: unknown[]; items?: Schema; anyOf?: Schema[]; default?: unknown; description?: string; properties?: Record<string, Schema>; required?: string[]; pattern?: string; minimum?: number; maximum?: number };
+type Schema = { deprecated?: boolean; type?: string | string[]; enum?: unknown[]; items?: Schema; anyOf?: Schema[]; default?: unknown; description?: string; properties?: Record<string, Schema>; required?: string[]; pattern?: string; minimum?: number; maximum?: number };
 
 function typeOf(s: Schema | undefined): string {
   if (!s || Object.keys(s).length === 0 || (Object.keys(s).length === 1 && 'default' in s)) return 'any';
@@ -45,7 +45,7 @@ export function actionsMarkdown(registry: ActionRegistry): string {
     else {
       L.push('| parameter | type | required | default | notes |', '|---|---|---|---|---|');
       for (const [k, p] of props) {
-        const notes = [p.description, p.pattern ? `pattern \`${p.pattern}\`` : '', p.minimum !== undefined ? `≥ ${p.minimum}` : '', p.maximum !== undefined ? `≤ ${p.maximum}` : ''].filter(Boolean).join('; ');
+        const notes = [p.deprecated ? '**deprecated**' : '', p.description, p.pattern ? `pattern \`${p.pattern}\`` : '', p.minimum !== undefined ? `≥ ${p.minimum}` : '', p.maximum !== undefined ? `≤ ${p.maximum}` : ''].filter(Boolean).join('; ');
         L.push(`| \`${k}\` | ${cell(typeOf(p))} | ${js.required?.includes(k) ? 'yes' : 'no'} | ${p.default !== undefined ? `\`${cell(JSON.stringify(p.default))}\`` : ''} | ${cell(notes)} |`);
       }
     }

@@ -70,8 +70,9 @@ async function cmdValidate(files: string[], opts: { json?: boolean }): Promise<n
     try {
       if (!existsSync(f)) throw new ValidationError([{ file: f, message: 'file not found' }]);
       const rb = parseRunbook(readFileSync(f, 'utf8'), f, registry.catalog());
-      results.push({ file: f, ok: true, id: rb.id, steps: rb.steps.length, hash: rb.hash });
+      results.push({ file: f, ok: true, id: rb.id, steps: rb.steps.length, hash: rb.hash, ...(rb.warnings.length ? { warnings: rb.warnings } : {}) });
       if (!opts.json) process.stdout.write(`ok    ${f}  (${rb.id}: ${rb.steps.length} steps, sha256 ${rb.hash.slice(0, 12)})\n`);
+      if (!opts.json) for (const w of rb.warnings) process.stderr.write(`warning ${formatIssue(w)}\n`);
     } catch (e) {
       bad++;
       const issues = e instanceof ValidationError ? e.issues : [{ file: f, message: (e as Error).message }];

@@ -34,6 +34,13 @@ export interface ActionContext {
   approval?: ApprovalDecision;
   /** Per-run scratch directory owned by runwright (clones and worktrees live below it). */
   workdir: string;
+  /**
+   * The run's checkout `name` (run-relative: `repo`, the run's clone, or a worktree an earlier step made and named
+   * in its output.checkout, e.g. `wt/fix-A-v1`) on this machine, at the state the run recorded — brought here from
+   * git when an earlier step ran on another worker. Its absolute path. A malformed name (absolute, `..`) or one the
+   * run does not have is refused with a PermanentError (bad_checkout, unknown_checkout).
+   */
+  checkout(name: string): Promise<string>;
   ports: Ports;
   /** Record a progress line for followers (CLI, SSE); cheap, best-effort. */
   progress(message: string, data?: Json): Promise<void>;

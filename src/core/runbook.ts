@@ -118,6 +118,8 @@ export interface Runbook {
   hash: string;
   file: string;
   source: string;
+  /** What still works but will not for long (a deprecated param), with file, line and step; `runwright validate` prints them. */
+  warnings: ValidationIssue[];
 }
 
 /** What the loader needs to know about actions: existence and required static params. */
@@ -126,6 +128,8 @@ export interface ActionCatalog {
   requiredParams?(name: string): string[] | undefined;
   /** Every known action name, listed when a runbook names an unknown one. */
   names?(): string[];
+  /** Params still accepted but deprecated, with what to write instead. */
+  deprecatedParams?(name: string): Record<string, string> | undefined;
 }
 
 export function stepKind(s: StepDef): 'action' | 'switch' | 'approval' | 'end' {
@@ -160,6 +164,7 @@ export function parseRunbook(source: string, file: string, actions: ActionCatalo
   const lc = new LineCounter();
   const doc = parseDocument(source, { lineCounter: lc, prettyErrors: true, uniqueKeys: true });
   const issues: ValidationIssue[] = [];
+  const warnings: ValidationIssue[] = [];
   const lineOf = (p: (string | number)[]): number | undefined => nodeLine(doc, lc, p);
   for (const e of doc.errors) {
     // A key that runs over several lines ends where the stray `:` is — the line to fix (usually mis-indented);
@@ -224,6 +229,11 @@ export function parseRunbook(source: string, file: string, actions: ActionCatalo
       for (const r of req) if (!(s.with && r in s.with)) at(['with'], `action '${s.action}' needs parameter '${r}'`);
     }
     if (s.with && !s.action) at(['with'], '`with` only goes with an action');
+    if (s.action && s.with && actions.has(s.action) && actions.deprecatedParams) {
+      for (const [param, instead] of Object.entries(actions.deprecatedParams(s.action) ?? {})) {
+        if (Object.hasOwn(s.with, param)) warnings.push({ file, line: lineOf(['steps', i, 'with', param]) ?? s.line, step: s.id, path: formatPath(['steps', i, 'with', param]), message: `'${param}' of ${s.action} is deprecated: ${instead}` });
+      }
+    }
     if (s.branches && !s.next && (s.action || s.approval)) at(['branches'], 'branches need a default `next` for when no condition holds');
     if (s.switch) {
       const last = s.switch[s.switch.length - 1]!;
@@ -326,6 +336,7 @@ export function parseRunbook(source: string, file: string, actions: ActionCatalo
     hash: createHash('sha256').update(source).digest('hex'),
     file,
     source,
+    warnings,
   };
 }
 

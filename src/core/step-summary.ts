@@ -115,7 +115,7 @@ export function summarizeOutput(o: Json | unknown, max = 200): string {
     const files = Array.isArray(o.files) ? `${o.files.length} file${o.files.length === 1 ? '' : 's'}` : '';
     return firstLine(`${o.created ? 'committed' : 'commit already there:'} ${sha(o.sha)} ${files}${o.subject ? ` — ${o.subject}` : ''}`, max);
   }
-  if (typeof o.head === 'string' && typeof o.dir === 'string') return firstLine(`checked out ${o.branch ?? ''} at ${sha(o.head)}`.replace('  ', ' '), max);
+  if (typeof o.head === 'string' && (typeof o.checkout === 'string' || typeof o.dir === 'string')) return firstLine(`checked out ${o.branch ?? ''} at ${sha(o.head)}`.replace('  ', ' '), max);
   if ('image' in o && 'target' in o && 'platform' in o) return firstLine(`rolled ${o.target} back to ${o.image}`, max);
   const parts: string[] = [];
   for (const [k, v] of Object.entries(o)) {

@@ -7,6 +7,7 @@
 // commit a run makes that the target branch does not have is published under the run ref
 // (refs/runwright/runs/<run id>) before the step's outcome is recorded, so a step on another machine can fetch it.
 import path from 'node:path';
+import { PermanentError } from './errors.js';
 
 export interface WorkspaceEntry {
   kind: 'clone' | 'worktree';
@@ -54,6 +55,43 @@ export function runRelative(runId: string, runDir: string, p: string): string | 
   if (i >= 0) return abs.slice(i + seg.length);
   if (abs.endsWith(`${path.sep}${runId}`)) return '';
   return null;
+}
+
+/** The run's main clone (git.checkout's default name): the checkout an action works in when a step names none. */
+export const MAIN_CHECKOUT = 'repo';
+
+const SEGMENT = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,99}$/;
+
+/**
+ * Why `name` cannot name one of a run's checkouts, or null when it can. A checkout is named by its path relative
+ * to the run's folder, in the manifest's form (`repo`, `wt/fix-A-v1`): '/'-separated segments of letters, digits,
+ * `.`, `_` and `-`, none of them `.` or `..`; never an absolute path.
+ */
+export function checkoutNameProblem(name: unknown): string | null {
+  if (typeof name !== 'string' || name.length === 0) return 'a checkout name is a non-empty string';
+  if (name.length > 200) return 'a checkout name is at most 200 characters';
+  if (name.startsWith('/') || path.isAbsolute(name) || /^[A-Za-z]:/.test(name)) return `${JSON.stringify(name.slice(0, 200))} is an absolute path; a checkout is named relative to the run's folder (${MAIN_CHECKOUT}, wt/…)`;
+  const parts = name.split('/');
+  if (parts.some((p) => p === '..' || p === '.')) return `${JSON.stringify(name)} contains '.' or '..'; a checkout is named relative to the run's folder (${MAIN_CHECKOUT}, wt/…)`;
+  if (!parts.every((p) => SEGMENT.test(p))) return `${JSON.stringify(name)} is not a checkout name: '/'-separated parts of letters, digits, '.', '_' and '-'`;
+  return null;
+}
+
+/** What a run has to offer by name: every manifest entry, and the main clone. */
+export function knownCheckouts(m: WorkspaceManifest): (rel: string) => boolean {
+  return (rel) => rel === MAIN_CHECKOUT || Object.hasOwn(m.entries, rel);
+}
+
+/**
+ * The run-relative path of checkout `name`, refused (permanently: a retry cannot make it right) when the name is
+ * malformed or `known` says the run has no such checkout. The result is still resolved with resolveInside.
+ */
+export function checkoutRel(name: unknown, known: (rel: string) => boolean): string {
+  const bad = checkoutNameProblem(name);
+  if (bad) throw new PermanentError(`refusing checkout: ${bad}`, 'bad_checkout', { checkout: typeof name === 'string' ? name.slice(0, 200) : null });
+  const rel = name as string;
+  if (!known(rel)) throw new PermanentError(`the run has no checkout ${JSON.stringify(rel)}: name ${MAIN_CHECKOUT} (the run's clone) or a worktree an earlier step made (its output.checkout)`, 'unknown_checkout', { checkout: rel });
+  return rel;
 }
 
 /** The manifest entry a run-relative path lies in (the longest entry path that is it or a folder above it). */

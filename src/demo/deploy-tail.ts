@@ -9,7 +9,7 @@ export const DEPLOY_TAIL_STEPS = [
     id: 'build',
     description: 'Build exactly the pushed commit (a clean worktree locally, Cloud Build from the remote on gcp)',
     action: 'deploy.build',
-    with: { dir: '{{ steps.checkout.output.dir }}', sha: '{{ steps.push.output.sha }}' },
+    with: { sha: '{{ steps.push.output.sha }}' },
     retry: { attempts: 3, backoff: 'exponential', delay: '5s', maxDelay: '1m' },
     timeout: '45m',
     next: 'deploy',

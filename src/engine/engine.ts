@@ -19,8 +19,9 @@ import { parseRunbook, resolveInputs, parseDurationMs, type Runbook, type StepDe
 import { exprContext, stepTimeoutMs } from '../core/graph.js';
 import { transition as machine, type MachineState, type RunEvent, type StepError, type Transition } from '../core/machine.js';
 import { ExpressionError, render } from '../core/expr.js';
-import type { Ports, ApprovalRequest, WorkspacePort } from '../ports/index.js';
+import type { Ports, ApprovalRequest, WorkspacePort, WorkspaceSession } from '../ports/index.js';
 import { LocalWorkspace } from '../adapters/local/workspace.js';
+import { checkoutRel, knownCheckouts, parseManifest } from '../core/workspace.js';
 import { RunStore, internals, withInternals, type Patch } from './store.js';
 import type { Config } from '../config/config.js';
 import { ActionRegistry, defaultRegistry } from '../actions/index.js';
@@ -577,7 +578,7 @@ export class Engine {
       }
       const session = this.workspace.session({ id: run.id, target: withCredentials(run.target, this.targets), dryRun: run.dryRun }, internals(run).ws, log);
       await session.prepare(rendered, ac.signal);
-      const ctx = this.actionContext(run, rb, def, j, ac.signal, log, session.ports(this.ports(run.target.platform)));
+      const ctx = this.actionContext(run, rb, def, j, ac.signal, log, session.ports(this.ports(run.target.platform)), session);
       const work = run.dryRun && action.sideEffects
         ? action.plan!(parsed.data, ctx).then((p) => ({ dryRun: true, plan: p.description, details: p.details ?? null, ...(p.output && typeof p.output === 'object' && !Array.isArray(p.output) ? (p.output as object) : {}) }) as Json)
         : action.run(parsed.data, ctx).then((o) => (o === undefined ? {} : o) as Json);
@@ -637,7 +638,7 @@ export class Engine {
     await this.transition(run, rb, job.id!, { requireStatus: ['running'] }, await machine(rb, stateOf(run), { type: 'failed', step: j.step, visit: j.visit, attempt: j.attempt, error, retryable: false }));
   }
 
-  private actionContext(run: RunRecord, rb: Runbook, def: StepDef, j: StepJob, signal: AbortSignal, logger: Logger, ports: Ports): ActionContext {
+  private actionContext(run: RunRecord, rb: Runbook, def: StepDef, j: StepJob, signal: AbortSignal, logger: Logger, ports: Ports, session: WorkspaceSession): ActionContext {
     const workdir = this.workspace.runDir(run.id);
     mkdirSync(workdir, { recursive: true });
     return {
@@ -652,6 +653,8 @@ export class Engine {
       steps: run.steps,
       approval: run.approval,
       workdir,
+      // A checkout by its run-relative name, validated against the run's manifest, brought to this machine.
+      checkout: (name) => session.ensure(checkoutRel(name, knownCheckouts(parseManifest(internals(run).ws))), signal),
       ports,
       progress: async (message, data) => {
         await this.store.appendEvent({ runId: run.id, step: def.id, kind: 'progress', visit: j.visit, attempt: j.attempt, at: now(), message, output: data }).catch(() => undefined);

@@ -6,6 +6,7 @@ import { readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import type { Action, ActionContext } from '../../src/core/action.js';
 import type { Target } from '../../src/core/types.js';
+import { PermanentError } from '../../src/core/errors.js';
 import { actions as alembicActions } from '../../src/actions/alembic/index.js';
 import { actions as gitActions } from '../../src/actions/git/index.js';
 import { actionContext } from '../helpers/action-ctx.js';
@@ -41,7 +42,8 @@ async function cloned(target: Target, stepId = 'step'): Promise<{ ctx: ActionCon
   const ctx = actionContext({ target, stepId });
   roots.push(ctx.workdir);
   const co = await call('git.checkout', { name: 'repo' }, ctx);
-  return { ctx, dir: co.dir };
+  assert.equal(co.checkout, 'repo');
+  return { ctx, dir: path.join(ctx.workdir, co.checkout) };
 }
 
 describe('alembic.classify on what real alembic prints', { skip }, () => {
@@ -98,35 +100,35 @@ describe('fix actions and verify on a real clone', { skip }, () => {
     const userCopyBefore = readFileSync(path.join(fx.userCopy, 'README.md'), 'utf8');
 
     // verify first: fails, and says why in words classify understands
-    const v0 = await call('alembic.verify', { dir }, ctx);
+    const v0 = await call('alembic.verify', {}, ctx);
     assert.equal(v0.ok, false);
     assert.equal(v0.stage, 'upgrade_existing');
     assert.deepEqual((await call('alembic.classify', { text: v0.failureText }, ctx)).causes, ['reserved_attr']);
 
-    const reserved = await call('alembic.fix_reserved_attr', { dir }, ctx);
+    const reserved = await call('alembic.fix_reserved_attr', {}, ctx);
     assert.equal(reserved.found, true);
     assert.deepEqual(reserved.changedFiles.sort(), ['backend/app/models/event.py', 'backend/app/models/tenant.py', 'backend/app/services/tenants.py']);
     assert.equal(reserved.unresolvedCount, 1);
     assert.match(reserved.diff, /\+    tenant_metadata = Column\("metadata", JSONB, nullable=True\)/);
-    const asyncEnv = await call('alembic.fix_async_env', { dir }, ctx);
+    const asyncEnv = await call('alembic.fix_async_env', {}, ctx);
     assert.equal(asyncEnv.mode, 'sync');
     assert.deepEqual(asyncEnv.changedFiles, ['backend/alembic/env.py']);
 
     // missing imports: verify refuses the migration that would drop 'events'
-    const v1 = await call('alembic.verify', { dir }, { ...ctx, idempotencyKey: `${ctx.idempotencyKey}.b` });
+    const v1 = await call('alembic.verify', {}, { ...ctx, idempotencyKey: `${ctx.idempotencyKey}.b` });
     assert.equal(v1.ok, false);
     assert.equal(v1.stage, 'review');
     assert.match(v1.failureText, /drop_table events/);
     assert.deepEqual((await call('alembic.classify', { text: v1.failureText }, ctx)).causes, ['missing_imports']);
     assert.equal(git(dir, ['status', '--porcelain', '--', 'backend/alembic/versions']), '', 'a refused migration is not left behind');
 
-    const imports = await call('alembic.fix_model_imports', { dir }, ctx);
+    const imports = await call('alembic.fix_model_imports', {}, ctx);
     assert.deepEqual(imports.missing, ['app.models.alert_rule', 'app.models.event']);
     const ctxC = { ...ctx, idempotencyKey: `${ctx.idempotencyKey}.c` };
-    const v2 = await call('alembic.verify', { dir, importedModules: imports.missing, baseline: null }, ctxC);
+    const v2 = await call('alembic.verify', { importedModules: imports.missing, baseline: null }, ctxC);
     assert.equal(v2.ok, true, v2.failureText);
     // at-least-once delivery: the same step delivered again regenerates the same revision, once
-    const again = await call('alembic.verify', { dir, importedModules: imports.missing, baseline: null }, ctxC);
+    const again = await call('alembic.verify', { importedModules: imports.missing, baseline: null }, ctxC);
     assert.equal(again.ok, true, again.failureText);
     assert.equal(again.migration.revision, v2.migration.revision);
     assert.equal(again.scratchDb, v2.scratchDb);
@@ -144,13 +146,13 @@ describe('fix actions and verify on a real clone', { skip }, () => {
     for (const out of [v0, v1, v2]) assert.doesNotMatch(JSON.stringify(out), /Sup3rSecretPW/);
     assert.match(v2.server, /postgres:\*\*\*@/);
 
-    const msg = await call('alembic.commit_message', { dir, causes: ['reserved_attr', 'async_driver', 'missing_imports'], reserved, asyncEnv, imports, verify: v2 }, ctx);
+    const msg = await call('alembic.commit_message', { causes: ['reserved_attr', 'async_driver', 'missing_imports'], reserved, asyncEnv, imports, verify: v2 }, ctx);
     assert.deepEqual(msg.paths, ['backend/alembic/env.py', v2.migration.file, 'backend/app/models/event.py', 'backend/app/models/tenant.py', 'backend/app/services/tenants.py'].sort());
     assert.deepEqual(msg.unexpected, []);
     assert.match(msg.subject, /rename reserved (Event\.metadata, Tenant\.metadata|Tenant\.metadata, Event\.metadata); sync engine in env\.py; import every model module; add migration rw[0-9a-f]{10}/);
     assert.match(msg.body, /The column keeps its name/);
     assert.match(msg.body, /backend\/app\/services\/tenants\.py:\d+: return repr\(obj\.metadata\)/);
-    const committed = await call('git.commit', { dir, paths: msg.paths, subject: msg.subject, body: msg.body, fixes: 'INC-7' }, ctx);
+    const committed = await call('git.commit', { paths: msg.paths, subject: msg.subject, body: msg.body, fixes: 'INC-7' }, ctx);
     assert.equal(git(dir, ['status', '--porcelain']), '');
     assert.match(git(dir, ['show', '--stat', '--format=%B', committed.sha]), /Migration rw[0-9a-f]{10}/);
     // the user's working copy was never touched
@@ -163,6 +165,11 @@ describe('fix actions and verify on a real clone', { skip }, () => {
     const { ctx } = await cloned(fixtureTarget(fx, { python: e.python, databaseUrl: PG_SYNC_URL }));
     await assert.rejects(call('alembic.verify', { dir: fx.userCopy }, ctx), /outside the run's workdir/);
     await assert.rejects(call('alembic.fix_reserved_attr', { dir: fx.userCopy }, ctx), /outside the run's workdir/);
+    // named, never located: a crafted checkout name is refused before any tool runs
+    for (const checkout of ['../x', fx.userCopy, 'repo/../../etc']) {
+      await assert.rejects(call('alembic.verify', { checkout }, ctx), /checkout/, checkout);
+      await assert.rejects(ctx.checkout(checkout), (err: unknown) => err instanceof PermanentError && err.code === 'bad_checkout', checkout);
+    }
   });
 });
 
@@ -197,14 +204,14 @@ describe('alembic.wait_for_db', { skip }, () => {
     const c = cluster;
     const fx = fixture([]);
     const target = fixtureTarget(fx, { python: e.python, databaseUrl: c.url.replace('postgresql:', 'postgresql+psycopg2:'), startDb: c.startArgv });
-    const { ctx, dir } = await cloned(target);
-    const r = await call('alembic.wait_for_db', { dir }, ctx);
+    const { ctx } = await cloned(target);
+    const r = await call('alembic.wait_for_db', {}, ctx);
     assert.equal(r.available, true, JSON.stringify(r));
     assert.equal(r.started.code, 0, r.started.output);
     assert.match(r.tried[0], /^probe 1\/\d+: refused/);
     assert.ok(r.attempts >= 2);
     // and it really is a database alembic can use: verify passes on it
-    const v = await call('alembic.verify', { dir }, ctx);
+    const v = await call('alembic.verify', {}, ctx);
     assert.equal(v.ok, true, v.failureText);
   });
 });
@@ -215,19 +222,19 @@ describe('2.x: the async app keeps run_sync', () => {
     const e = sa as PyEnv;
     const fx = fixture(['async'], { app: 'async', style: 'typed', drift: false });
     const { ctx, dir } = await cloned(fixtureTarget(fx, { python: e.python, databaseUrl: PG_SYNC_URL }));
-    const before = await call('alembic.verify', { dir }, ctx);
+    const before = await call('alembic.verify', {}, ctx);
     assert.equal(before.ok, false);
     assert.deepEqual((await call('alembic.classify', { text: before.failureText }, ctx)).causes, ['async_driver']);
-    const f = await call('alembic.fix_async_env', { dir }, ctx);
+    const f = await call('alembic.fix_async_env', {}, ctx);
     assert.equal(f.mode, 'async');
     assert.match(f.diff, /_runwright_async_section\(/);
-    const v = await call('alembic.verify', { dir }, { ...ctx, idempotencyKey: `${ctx.idempotencyKey}.2` });
+    const v = await call('alembic.verify', {}, { ...ctx, idempotencyKey: `${ctx.idempotencyKey}.2` });
     assert.equal(v.ok, true, v.failureText);
     assert.deepEqual(Object.keys(v.columns.after).sort(), Object.keys(EXPECTED_COLUMNS));
     assert.equal(v.migration.kept, false, 'an env.py fix implies no schema change');
     assert.deepEqual(v.drift, []);
     // a second fix on the fixed env.py changes nothing, and says so: not fixed
-    const f2 = await call('alembic.fix_async_env', { dir }, ctx);
+    const f2 = await call('alembic.fix_async_env', {}, ctx);
     assert.equal(f2.changed, false);
     assert.equal(f2.fixed, false);
     assert.match(f2.problems[0], /nothing to change/);

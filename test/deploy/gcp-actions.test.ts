@@ -74,8 +74,8 @@ describe('deploy actions on the gcp platform (official clients, loopback fakes)'
     jobPrints = 'ok';
     run.executionOutcome = 'succeeded';
     const sha = await commitFixA(f);
-    const pushed = await call(pushAction, { dir: f.clone, sha }, ctx('push', 'g1'));
-    const built = await call(buildAction, { dir: f.clone, sha: pushed.sha }, ctx('build', 'g1'));
+    const pushed = await call(pushAction, { sha }, ctx('push', 'g1'));
+    const built = await call(buildAction, { sha: pushed.sha }, ctx('build', 'g1'));
     assert.equal(cb.builds.get(built.buildId)!.source.gitSource.revision, sha);
     assert.match(built.image, new RegExp(`^${REPO}@sha256:[0-9a-f]{64}$`));
     const deployed = await call(jobAction, { build: built }, ctx('deploy', 'g1'));
@@ -94,8 +94,8 @@ describe('deploy actions on the gcp platform (official clients, loopback fakes)'
     jobPrints = 'mapper-error';
     run.executionOutcome = 'failed';
     const sha = await commitNoCure(f);
-    const pushed = await call(pushAction, { dir: f.clone, sha }, ctx('push', 'g2'));
-    const built = await call(buildAction, { dir: f.clone, sha: pushed.sha }, ctx('build', 'g2'));
+    const pushed = await call(pushAction, { sha }, ctx('push', 'g2'));
+    const built = await call(buildAction, { sha: pushed.sha }, ctx('build', 'g2'));
     const deployed = await call(jobAction, { build: built }, ctx('deploy', 'g2'));
     assert.equal(deployed.status, 'failed');
     assert.deepEqual(deployed.taskCounts, { succeeded: 0, failed: 1, cancelled: 0 });

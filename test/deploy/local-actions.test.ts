@@ -65,8 +65,8 @@ async function remoteRef(f: ServiceFixture, branch: string): Promise<string> {
 
 /** push → build → job, as a runbook would chain them. */
 async function deployCommit(f: ServiceFixture, runId: string, sha: string) {
-  const pushed = await call(pushAction, { dir: f.clone, sha }, ctxFor(f, 'push', runId));
-  const built = await call(buildAction, { dir: f.clone, sha: pushed.sha }, ctxFor(f, 'build', runId));
+  const pushed = await call(pushAction, { sha }, ctxFor(f, 'push', runId));
+  const built = await call(buildAction, { sha: pushed.sha }, ctxFor(f, 'build', runId));
   const deployed = await call(jobAction, { build: built }, ctxFor(f, 'deploy', runId));
   return { pushed, built, deployed };
 }
@@ -129,7 +129,7 @@ describe('deploy actions on the local platform', () => {
     const org = path.join(f.clone, 'backend/app/models/organization.py');
     writeFileSync(org, readFileSync(org, 'utf8').replace('    feature_flags = relationship(\n        "FeatureFlag",\n        back_populates="organization",\n        cascade="all, delete-orphan",\n    )\n', ''));
     assert.equal((await f.git.status(f.clone)).clean, false);
-    const built = await call(buildAction, { dir: f.clone, sha: head }, ctxFor(f, 'build', 'run-m2'));
+    const built = await call(buildAction, { sha: head }, ctxFor(f, 'build', 'run-m2'));
     assert.equal((await f.git.status(built.artifactDir)).clean, true);
     assert.match(readFileSync(path.join(built.artifactDir, 'backend/app/models/organization.py'), 'utf8'), /"FeatureFlag"/);
     const deployed = await call(jobAction, { build: built }, ctxFor(f, 'deploy', 'run-m2'));
@@ -139,7 +139,7 @@ describe('deploy actions on the local platform', () => {
   test('build refuses a commit that is not on the remote; push refuses a dir outside the run workdir', async () => {
     const f = await fixture();
     const sha = await commitFixA(f);
-    await assert.rejects(call(buildAction, { dir: f.clone, sha }, ctxFor(f, 'build', 'run-unpushed')), (e: unknown) => e instanceof PermanentError && e.code === 'commit_not_pushed');
+    await assert.rejects(call(buildAction, { sha }, ctxFor(f, 'build', 'run-unpushed')), (e: unknown) => e instanceof PermanentError && e.code === 'commit_not_pushed');
     await assert.rejects(call(pushAction, { dir: path.dirname(f.remote), sha }, ctxFor(f, 'push', 'run-unpushed')), (e: unknown) => e instanceof PermanentError && e.code === 'not_own_dir');
     await assert.rejects(call(pushAction, { dir: '../origin/seed', sha }, ctxFor(f, 'push', 'run-unpushed')), (e: unknown) => e instanceof PermanentError && e.code === 'not_own_dir');
   });
@@ -147,16 +147,16 @@ describe('deploy actions on the local platform', () => {
   test('push goes to the target branch only when asked and approved; never forced', async () => {
     const f = await fixture();
     const sha = await commitFixA(f);
-    const noApproval = await call(pushAction, { dir: f.clone, sha, toTargetBranch: true }, ctxFor(f, 'push', 'run-tb'));
+    const noApproval = await call(pushAction, { sha, toTargetBranch: true }, ctxFor(f, 'push', 'run-tb'));
     assert.equal(noApproval.branch, 'runwright/run-tb');
     assert.equal(noApproval.toTargetBranch, false);
     assert.match(noApproval.note, /no approval/);
     const approval = { decision: 'approved' as const, actor: 'U123', at: new Date().toISOString() };
-    const approved = await call(pushAction, { dir: f.clone, sha, toTargetBranch: true }, ctxFor(f, 'push', 'run-tb', { approval }));
+    const approved = await call(pushAction, { sha, toTargetBranch: true }, ctxFor(f, 'push', 'run-tb', { approval }));
     assert.deepEqual([approved.branch, approved.toTargetBranch, approved.pushed], ['main', true, true]);
     assert.equal(await remoteRef(f, 'main'), sha);
     // re-delivery: already there
-    const again = await call(pushAction, { dir: f.clone, sha, toTargetBranch: true }, ctxFor(f, 'push', 'run-tb', { approval }));
+    const again = await call(pushAction, { sha, toTargetBranch: true }, ctxFor(f, 'push', 'run-tb', { approval }));
     assert.equal(again.pushed, false);
     // someone else moves main meanwhile: our next commit is not a fast-forward and is refused, not forced
     const theirs = path.join(f.root, 'theirs');
@@ -166,7 +166,7 @@ describe('deploy actions on the local platform', () => {
     const theirSha = await remoteRef(f, 'main');
     writeFileSync(path.join(f.clone, 'README.md'), 'mine\n');
     const mine = (await f.git.commit(f.clone, { paths: ['README.md'], message: 'mine', key: 'mine' })).sha;
-    await assert.rejects(call(pushAction, { dir: f.clone, sha: mine, toTargetBranch: true }, ctxFor(f, 'push', 'run-tb2', { approval })), (e: unknown) => e instanceof PermanentError && e.code === 'git_push_rejected');
+    await assert.rejects(call(pushAction, { sha: mine, toTargetBranch: true }, ctxFor(f, 'push', 'run-tb2', { approval })), (e: unknown) => e instanceof PermanentError && e.code === 'git_push_rejected');
     assert.equal(await remoteRef(f, 'main'), theirSha);
   });
 

@@ -29,7 +29,8 @@ describe('sqlalchemy + git actions, one by one', { skip }, () => {
 
     const co = await r.call('git.checkout', 'checkout', {});
     assert.equal(co.head, svc.head);
-    assert.ok(co.dir.startsWith(r.workdir + path.sep));
+    assert.equal(co.checkout, 'repo', 'the clone is named, not located');
+    const at = (checkout: string) => path.join(r.workdir, checkout);
     assert.deepEqual(await r.call('git.checkout', 'checkout', {}), co, 're-run reuses the clone');
 
     const id = await r.call('sqlalchemy.identify', 'identify', { text: alertText(svc) });
@@ -37,14 +38,14 @@ describe('sqlalchemy + git actions, one by one', { skip }, () => {
     assert.equal(id.mapper.class, 'Organization');
     assert.equal(id.cause.name, 'FeatureFlag');
 
-    const cf = await r.call('sqlalchemy.confirm', 'confirm', { dir: co.dir, head: co.head, alertMapper: id.mapper.class });
+    const cf = await r.call('sqlalchemy.confirm', 'confirm', { head: co.head, alertMapper: id.mapper.class });
     assert.equal(cf.healthy, false);
     assert.equal(cf.mapper.class, 'Organization');
     assert.equal(cf.agreesWithAlert, true);
     assert.match(cf.check.output, /failed to locate a name/);
-    assert.deepEqual(changedPaths(cf.dir), [], 'the check ran in a clean worktree and left it clean');
+    assert.deepEqual(changedPaths(at(cf.checkout)), [], 'the check ran in a clean worktree and left it clean');
 
-    const ins = await r.call('sqlalchemy.inspect', 'inspect', { dir: cf.dir, mapper: 'Organization', cause: cf.cause });
+    const ins = await r.call('sqlalchemy.inspect', 'inspect', { checkout: cf.checkout, mapper: 'Organization', cause: cf.cause });
     assert.deepEqual(ins.explained, ['Organization.feature_flags']);
     assert.deepEqual(ins.mapper, { class: 'Organization', inferred: false, found: true, path: `${MODELS}/organization.py`, line: 7, imported: true, table: 'organizations' });
     const verdicts = Object.fromEntries(ins.relationships.map((x: any) => [x.relationship, x.verdict]));
@@ -55,7 +56,7 @@ describe('sqlalchemy + git actions, one by one', { skip }, () => {
     assert.equal(cf.failure.property, 'Organization.feature_flags', 'the probe names the property SQLAlchemy was configuring');
     assert.equal(cf.failure.file, `${MODELS}/organization.py`);
     assert.deepEqual(cf.mapped.classes, ['Organization', 'User']);
-    const plan = await r.call('sqlalchemy.plan_fix', 'plan', { dir: cf.dir, mapper: 'Organization', problems: ins.problems, policy: 'auto', explained: ins.explained, failure: cf.failure });
+    const plan = await r.call('sqlalchemy.plan_fix', 'plan', { checkout: cf.checkout, mapper: 'Organization', problems: ins.problems, policy: 'auto', explained: ins.explained, failure: cf.failure });
     assert.equal(plan.fix, 'A');
     assert.deepEqual(plan.tied, ['Organization.feature_flags']);
     assert.equal(plan.needsPerson, true);
@@ -63,30 +64,30 @@ describe('sqlalchemy + git actions, one by one', { skip }, () => {
     assert.equal(plan.options.C.applicable, false);
     assert.match(plan.options.C.why, /FeatureFlag|missing_class/);
 
-    const ap = await r.call('sqlalchemy.apply_fix', 'apply', { dir: co.dir, base: co.head, fix: plan.fix, model: plan.model });
+    const ap = await r.call('sqlalchemy.apply_fix', 'apply', { base: co.head, fix: plan.fix, model: plan.model });
     assert.deepEqual(ap.touched, [`${MODELS}/organization.py`]);
     assert.match(ap.diff, /# TEMPORARY: Commented out - FeatureFlag model doesn't exist yet/);
     assert.equal(ap.subject, 'Fix SQLAlchemy: Comment out broken Organization.feature_flags relationship');
     // a re-delivered apply makes the same tree again
-    const ap2 = await r.call('sqlalchemy.apply_fix', 'apply', { dir: co.dir, base: co.head, fix: plan.fix, model: plan.model });
+    const ap2 = await r.call('sqlalchemy.apply_fix', 'apply', { base: co.head, fix: plan.fix, model: plan.model });
     assert.equal(ap2.diff, ap.diff);
 
     const fixes = 'SQLAlchemy mapper error blocking all DB queries';
-    const cm = await r.call('git.commit', 'commit', { dir: ap.dir, paths: ap.touched, subject: ap.subject, body: ap.body, fixes, base: co.head });
+    const cm = await r.call('git.commit', 'commit', { checkout: ap.checkout, paths: ap.touched, subject: ap.subject, body: ap.body, fixes, base: co.head });
     assert.equal(cm.created, true);
     assert.deepEqual(cm.files, [`${MODELS}/organization.py`]);
     assert.equal(cm.clean, true);
-    const msg = git(ap.dir, ['log', '-1', '--format=%B']);
+    const msg = git(at(ap.checkout), ['log', '-1', '--format=%B']);
     const lines = msg.split('\n');
     assert.equal(lines[0], ap.subject);
     assert.equal(lines[1], '');
     assert.equal(lines[2], "FeatureFlag model doesn't exist, causing mapper initialization to fail.");
     assert.ok(lines.includes(`Fixes: ${fixes}`));
-    const again = await r.call('git.commit', 'commit', { dir: ap.dir, paths: ap.touched, subject: ap.subject, body: ap.body, fixes, base: co.head });
+    const again = await r.call('git.commit', 'commit', { checkout: ap.checkout, paths: ap.touched, subject: ap.subject, body: ap.body, fixes, base: co.head });
     assert.equal(again.sha, cm.sha, 're-run with the same key returns the same commit');
     assert.equal(again.created, false);
 
-    const pf = await r.call('sqlalchemy.preflight', 'preflight', { dir: co.dir, sha: cm.sha, fix: 'A', fallback: plan.fallback, before: cf.mapped, broken: plan.broken, edits: ap.edits, needsPerson: plan.needsPerson });
+    const pf = await r.call('sqlalchemy.preflight', 'preflight', { sha: cm.sha, fix: 'A', fallback: plan.fallback, before: cf.mapped, broken: plan.broken, edits: ap.edits, needsPerson: plan.needsPerson });
     assert.equal(pf.passed, true);
     assert.deepEqual(pf.lost, ['Organization.feature_flags'], 'only the broken relationship is gone');
     assert.equal(pf.needsApproval, true, 'a missing model class needs a person');
@@ -95,13 +96,13 @@ describe('sqlalchemy + git actions, one by one', { skip }, () => {
 
     assert.equal(remoteHead(svc), svc.head, 'nothing pushed before push');
     const push = r.ctx('push');
-    const planned = await all.get('git.push')!.plan!({ dir: co.dir, sha: cm.sha }, push);
+    const planned = await all.get('git.push')!.plan!({ sha: cm.sha }, push);
     assert.match(planned.description, /fast-forward only/);
     assert.equal(remoteHead(svc), svc.head, 'a dry run pushes nothing');
-    const ps = await r.call('git.push', 'push', { dir: co.dir, sha: cm.sha });
+    const ps = await r.call('git.push', 'push', { sha: cm.sha });
     assert.equal(ps.pushed, true);
     assert.equal(remoteHead(svc), cm.sha);
-    assert.equal((await r.call('git.push', 'push', { dir: co.dir, sha: cm.sha })).pushed, false, 're-run: already there');
+    assert.equal((await r.call('git.push', 'push', { sha: cm.sha })).pushed, false, 're-run: already there');
 
     // the new HEAD of the remote passes the check; the user's copy is as it was
     const fresh = path.join(svc.root, 'after');
@@ -120,14 +121,14 @@ describe('sqlalchemy + git actions, one by one', { skip }, () => {
     writeFileSync(path.join(partial, 'backend', 'half-written.py'), 'x');
     const co = await r.call('git.checkout', 'checkout', {});
     assert.equal(co.head, svc.head);
-    assert.deepEqual(changedPaths(co.dir), []);
+    assert.deepEqual(changedPaths(path.join(r.workdir, co.checkout)), []);
   });
 
   test('healthy repo: confirm says so, whatever the alert claims', async () => {
     const svc = service(scn('healthy'), py14 as PythonEnv);
     const r = runner(svc);
     const co = await r.call('git.checkout', 'checkout', {});
-    const cf = await r.call('sqlalchemy.confirm', 'confirm', { dir: co.dir, head: co.head, alertMapper: 'Organization' });
+    const cf = await r.call('sqlalchemy.confirm', 'confirm', { head: co.head, alertMapper: 'Organization' });
     assert.equal(cf.healthy, true);
     assert.equal(cf.mapper, null);
   });
@@ -136,7 +137,7 @@ describe('sqlalchemy + git actions, one by one', { skip }, () => {
     const svc = service(scn('backpop_missing'), py14 as PythonEnv);
     const r = runner(svc);
     const co = await r.call('git.checkout', 'checkout', {});
-    const cf = await r.call('sqlalchemy.confirm', 'confirm', { dir: co.dir, head: co.head, alertMapper: 'Invoice' });
+    const cf = await r.call('sqlalchemy.confirm', 'confirm', { head: co.head, alertMapper: 'Invoice' });
     // configure_mappers() says "Mapper 'User' has no property 'organization'": the target, not the failing mapper;
     // the runtime probe knows SQLAlchemy was configuring Organization.users when it raised
     assert.equal(cf.mapper.class, 'Organization');
@@ -144,14 +145,14 @@ describe('sqlalchemy + git actions, one by one', { skip }, () => {
     assert.equal(cf.failure.property, 'Organization.users');
     assert.deepEqual(cf.cause, { kind: 'no_property', owner: 'User', attr: 'organization' });
     // the inspector can still infer the mapper from the cause alone (the check's text did not name it)
-    const ins = await r.call('sqlalchemy.inspect', 'inspect', { dir: cf.dir, mapper: null, cause: cf.cause });
+    const ins = await r.call('sqlalchemy.inspect', 'inspect', { checkout: cf.checkout, mapper: null, cause: cf.cause });
     assert.equal(ins.mapper.class, 'Organization', 'the relationship that explains the error names the failing mapper');
     assert.equal(ins.mapper.inferred, true);
     assert.deepEqual(ins.explained, ['Organization.users']);
-    const plan = await r.call('sqlalchemy.plan_fix', 'plan', { dir: cf.dir, mapper: 'Organization', problems: ins.problems, explained: ins.explained, failure: cf.failure });
+    const plan = await r.call('sqlalchemy.plan_fix', 'plan', { checkout: cf.checkout, mapper: 'Organization', problems: ins.problems, explained: ins.explained, failure: cf.failure });
     assert.equal(plan.fix, 'C');
     assert.equal(plan.needsPerson, false);
-    const forcedA = await r.call('sqlalchemy.plan_fix', 'plan', { dir: cf.dir, mapper: 'Organization', problems: ins.problems, policy: 'A', explained: ins.explained });
+    const forcedA = await r.call('sqlalchemy.plan_fix', 'plan', { checkout: cf.checkout, mapper: 'Organization', problems: ins.problems, policy: 'A', explained: ins.explained });
     assert.equal(forcedA.fix, 'A');
     assert.deepEqual(forcedA.sequence, ['A', 'B']);
   });
@@ -160,13 +161,13 @@ describe('sqlalchemy + git actions, one by one', { skip }, () => {
     const svc = service(scn('two_missing_classes'), py14 as PythonEnv);
     const r = runner(svc);
     const co = await r.call('git.checkout', 'checkout', {});
-    const cf = await r.call('sqlalchemy.confirm', 'confirm', { dir: co.dir, head: co.head, alertMapper: 'Invoice' });
+    const cf = await r.call('sqlalchemy.confirm', 'confirm', { head: co.head, alertMapper: 'Invoice' });
     assert.equal(cf.mapper.class, 'Organization', 'the repo, not the alert');
     assert.equal(cf.agreesWithAlert, false);
     assert.match(cf.summary, /the alert said Invoice; following the repo/);
-    const ins = await r.call('sqlalchemy.inspect', 'inspect', { dir: cf.dir, mapper: cf.mapper.class, cause: cf.cause });
+    const ins = await r.call('sqlalchemy.inspect', 'inspect', { checkout: cf.checkout, mapper: cf.mapper.class, cause: cf.cause });
     assert.equal(ins.problems.length, 2);
-    const plan = await r.call('sqlalchemy.plan_fix', 'plan', { dir: cf.dir, mapper: 'Organization', problems: ins.problems, policy: 'C', explained: ins.explained, failure: cf.failure });
+    const plan = await r.call('sqlalchemy.plan_fix', 'plan', { checkout: cf.checkout, mapper: 'Organization', problems: ins.problems, policy: 'C', explained: ins.explained, failure: cf.failure });
     assert.equal(plan.fix, 'A');
     assert.match(plan.reason, /policy C cannot apply.*falling back to A/);
   });
@@ -175,18 +176,19 @@ describe('sqlalchemy + git actions, one by one', { skip }, () => {
     const svc = service(scn('hidden_problem_a_to_b'), py14 as PythonEnv);
     const r = runner(svc);
     const co = await r.call('git.checkout', 'checkout', {});
-    const ap = await r.call('sqlalchemy.apply_fix', 'apply', { dir: co.dir, base: co.head, fix: 'A' });
-    const cm = await r.call('git.commit', 'commit', { dir: ap.dir, paths: ap.touched, subject: ap.subject, body: ap.body, fixes: 'x', base: co.head });
-    const pf = await r.call('sqlalchemy.preflight', 'preflight', { dir: co.dir, sha: cm.sha, fix: 'A', fallback: { A: 'B' } });
+    const ap = await r.call('sqlalchemy.apply_fix', 'apply', { base: co.head, fix: 'A' });
+    const cm = await r.call('git.commit', 'commit', { checkout: ap.checkout, paths: ap.touched, subject: ap.subject, body: ap.body, fixes: 'x', base: co.head });
+    const pf = await r.call('sqlalchemy.preflight', 'preflight', { sha: cm.sha, fix: 'A', fallback: { A: 'B' } });
     assert.equal(pf.passed, false);
     assert.equal(pf.next, 'B');
     assert.equal(pf.mapper.class, 'Organization');
-    const ap2 = await r.call('sqlalchemy.apply_fix', 'apply', { dir: co.dir, base: co.head, fix: 'B', model: 'Organization' }, 2);
-    assert.notEqual(ap2.dir, ap.dir, 'each visit gets its own fresh worktree');
-    const cm2 = await r.call('git.commit', 'commit', { dir: ap2.dir, paths: ap2.touched, subject: ap2.subject, body: ap2.body, fixes: 'x', base: co.head }, 2);
+    const ap2 = await r.call('sqlalchemy.apply_fix', 'apply', { base: co.head, fix: 'B', model: 'Organization' }, 2);
+    assert.notEqual(ap2.checkout, ap.checkout, 'each visit gets its own fresh worktree');
+    assert.match(ap2.checkout, /^wt\/fix-B-v2$/);
+    const cm2 = await r.call('git.commit', 'commit', { checkout: ap2.checkout, paths: ap2.touched, subject: ap2.subject, body: ap2.body, fixes: 'x', base: co.head }, 2);
     assert.match(cm2.subject, /^Fix SQLAlchemy: Disable Organization model/);
     assert.deepEqual(cm2.files, [...ap2.touched].sort());
-    const pf2 = await r.call('sqlalchemy.preflight', 'preflight', { dir: co.dir, sha: cm2.sha, fix: 'B', fallback: { A: 'B' } }, 2);
+    const pf2 = await r.call('sqlalchemy.preflight', 'preflight', { sha: cm2.sha, fix: 'B', fallback: { A: 'B' } }, 2);
     assert.equal(pf2.passed, true);
     assert.equal(remoteHead(svc), svc.head);
   });
@@ -205,17 +207,41 @@ describe('sqlalchemy + git actions, one by one', { skip }, () => {
     for (const [name, params] of attempts) {
       await assert.rejects(r.call(name, name.replace('.', '_'), params), (e: unknown) => e instanceof RunwrightError && e.retryable === false, name);
     }
+    // A checkout is named, never located: a crafted name fails the param check naming the field ...
+    const crafted = ['../x', svc.userCopy, 'repo/../../etc', '/etc', 'wt/./x', ''];
+    for (const checkout of crafted) {
+      await assert.rejects(r.call('git.commit', 'commit', { checkout, paths: ['README.md'], subject: 's', fixes: 'f' }), /bad params for git\.commit: .*"path":\s*\[\s*"checkout"/s, checkout);
+    }
+    // ... and ctx.checkout refuses it too (permanently, with a code), as it does a name the run does not have.
+    const ctx = r.ctx('x');
+    for (const checkout of crafted) {
+      await assert.rejects(ctx.checkout(checkout), (e: unknown) => e instanceof RunwrightError && e.code === 'bad_checkout' && e.retryable === false && /refusing checkout/.test(e.message), checkout);
+    }
+    await assert.rejects(r.call('sqlalchemy.inspect', 'inspect', { checkout: 'wt/nope' }), (e: unknown) => e instanceof RunwrightError && e.code === 'unknown_checkout' && /no checkout "wt\/nope"/.test(e.message));
+    await assert.rejects(r.call('sqlalchemy.inspect', 'inspect', {}), (e: unknown) => e instanceof RunwrightError && e.code === 'no_checkout' && e.retryable === false, 'no clone yet');
     assert.deepEqual(changedPaths(svc.userCopy), before);
     assert.equal(git(svc.userCopy, ['rev-parse', 'HEAD']), svc.head);
+  });
+
+  test("deprecated for one release: an old-style `dir` (an earlier step's output.dir) still works", async () => {
+    const svc = service(scn('backpop_missing'), py14 as PythonEnv);
+    const r = runner(svc);
+    const co = await r.call('git.checkout', 'checkout', {});
+    assert.ok(co.dir.startsWith(r.workdir + path.sep), 'output.dir is still there for old runbooks');
+    const ap = await r.call('sqlalchemy.apply_fix', 'apply', { dir: co.dir, base: co.head, fix: 'C' });
+    assert.equal(ap.dir, path.join(r.workdir, ap.checkout));
+    const cm = await r.call('git.commit', 'commit', { dir: ap.dir, paths: ap.touched, subject: ap.subject, body: ap.body, fixes: 'f', base: co.head });
+    assert.deepEqual(cm.files, ap.touched);
+    await assert.rejects(r.call('git.commit', 'commit', { dir: ap.dir, checkout: ap.checkout, paths: ap.touched, subject: 's', fixes: 'f' }), (e: unknown) => e instanceof RunwrightError && e.code === 'bad_params' && /not both/.test(e.message));
   });
 
   test('git.commit refuses a path that escapes the worktree; git.push never forces', async () => {
     const svc = service(scn('backpop_missing'), py14 as PythonEnv);
     const r = runner(svc);
     const co = await r.call('git.checkout', 'checkout', {});
-    const ap = await r.call('sqlalchemy.apply_fix', 'apply', { dir: co.dir, base: co.head, fix: 'C' });
-    await assert.rejects(r.call('git.commit', 'commit', { dir: ap.dir, paths: ['../../../etc/passwd'], subject: 's', fixes: 'f' }), /escapes/);
-    const cm = await r.call('git.commit', 'commit', { dir: ap.dir, paths: ap.touched, subject: ap.subject, body: ap.body, fixes: 'f', base: co.head });
+    const ap = await r.call('sqlalchemy.apply_fix', 'apply', { base: co.head, fix: 'C' });
+    await assert.rejects(r.call('git.commit', 'commit', { checkout: ap.checkout, paths: ['../../../etc/passwd'], subject: 's', fixes: 'f' }), /escapes/);
+    const cm = await r.call('git.commit', 'commit', { checkout: ap.checkout, paths: ap.touched, subject: ap.subject, body: ap.body, fixes: 'f', base: co.head });
     // someone else pushes first: ours is no longer a fast-forward
     const other = path.join(svc.root, 'other');
     git(svc.root, ['clone', '-q', svc.remote, other]);
@@ -224,7 +250,7 @@ describe('sqlalchemy + git actions, one by one', { skip }, () => {
     git(other, ['commit', '-q', '-m', 'other work']);
     git(other, ['push', '-q', 'origin', 'main']);
     const theirs = remoteHead(svc);
-    await assert.rejects(r.call('git.push', 'push', { dir: co.dir, sha: cm.sha }), (e: unknown) => e instanceof RunwrightError && e.code === 'git_push_rejected');
+    await assert.rejects(r.call('git.push', 'push', { sha: cm.sha }), (e: unknown) => e instanceof RunwrightError && e.code === 'git_push_rejected');
     assert.equal(remoteHead(svc), theirs, 'their commit is still there');
   });
 });

@@ -173,13 +173,13 @@ describe('plan_fix and pre-flight on real repos (SQLAlchemy 1.4)', { skip: isSki
     const svc = service(scn('two_missing_classes'), py);
     const r = runner(svc);
     const co = await r.call('git.checkout', 'checkout', {});
-    const cf = await r.call('sqlalchemy.confirm', 'confirm', { dir: co.dir, head: co.head });
-    const ins = await r.call('sqlalchemy.inspect', 'inspect', { dir: cf.dir, mapper: cf.mapper.class, cause: cf.cause });
+    const cf = await r.call('sqlalchemy.confirm', 'confirm', { head: co.head });
+    const ins = await r.call('sqlalchemy.inspect', 'inspect', { checkout: cf.checkout, mapper: cf.mapper.class, cause: cf.cause });
     assert.equal(ins.problems.length, 2);
     // the failure as if SQLAlchemy had failed elsewhere (a property the analysis found nothing wrong with)
     const elsewhere = { ...cf.failure, property: 'User.organization', file: `${M}/user.py`, line: 1 };
     for (const policy of ['auto', 'A', 'B', 'C']) {
-      const plan = await r.call('sqlalchemy.plan_fix', 'plan', { dir: cf.dir, problems: ins.problems, policy, explained: [], failure: elsewhere });
+      const plan = await r.call('sqlalchemy.plan_fix', 'plan', { checkout: cf.checkout, problems: ins.problems, policy, explained: [], failure: elsewhere });
       assert.equal(plan.fix, null, policy);
       assert.equal(plan.explained, false);
       assert.deepEqual(plan.sequence, []);
@@ -187,9 +187,9 @@ describe('plan_fix and pre-flight on real repos (SQLAlchemy 1.4)', { skip: isSki
       assert.match(plan.reason, /nothing the analysis found explains the reproduced failure/);
     }
     // no evidence at all (neither the error's names nor the probe): nothing either
-    assert.equal((await r.call('sqlalchemy.plan_fix', 'plan', { dir: cf.dir, problems: ins.problems })).fix, null);
+    assert.equal((await r.call('sqlalchemy.plan_fix', 'plan', { checkout: cf.checkout, problems: ins.problems })).fix, null);
     // with the probe's real failure, the same problems are tied and a fix is offered
-    const tied = await r.call('sqlalchemy.plan_fix', 'plan', { dir: cf.dir, problems: ins.problems, failure: cf.failure });
+    const tied = await r.call('sqlalchemy.plan_fix', 'plan', { checkout: cf.checkout, problems: ins.problems, failure: cf.failure });
     assert.equal(tied.fix, 'A');
     assert.deepEqual(tied.tied, [cf.failure.property]);
   });
@@ -198,18 +198,18 @@ describe('plan_fix and pre-flight on real repos (SQLAlchemy 1.4)', { skip: isSki
     const svc = service(scn('missing_class'), py);
     const r = runner(svc);
     const co = await r.call('git.checkout', 'checkout', {});
-    const cf = await r.call('sqlalchemy.confirm', 'confirm', { dir: co.dir, head: co.head });
+    const cf = await r.call('sqlalchemy.confirm', 'confirm', { head: co.head });
     assert.deepEqual(cf.mapped.relationships, ['Organization.feature_flags', 'Organization.users', 'User.organization']);
-    const ap = await r.call('sqlalchemy.apply_fix', 'apply', { dir: co.dir, base: co.head, fix: 'A' });
+    const ap = await r.call('sqlalchemy.apply_fix', 'apply', { base: co.head, fix: 'A' });
     // the honest fix A: only the broken relationship goes
-    const cm = await r.call('git.commit', 'commit', { dir: ap.dir, paths: ap.touched, subject: ap.subject, body: ap.body, fixes: 'x', base: co.head });
-    const ok = await r.call('sqlalchemy.preflight', 'preflight', { dir: co.dir, sha: cm.sha, fix: 'A', before: cf.mapped, broken: ['Organization.feature_flags'], edits: ap.edits });
+    const cm = await r.call('git.commit', 'commit', { checkout: ap.checkout, paths: ap.touched, subject: ap.subject, body: ap.body, fixes: 'x', base: co.head });
+    const ok = await r.call('sqlalchemy.preflight', 'preflight', { sha: cm.sha, fix: 'A', before: cf.mapped, broken: ['Organization.feature_flags'], edits: ap.edits });
     assert.equal(ok.passed, true, ok.summary);
     assert.deepEqual(ok.lost, ['Organization.feature_flags']);
     assert.equal(ok.needsApproval, false, 'A that removed only the broken relationship may land unasked');
     // a "fix" that also drops the working Organization.users / User.organization pair: the check passes, pre-flight refuses
     const wt = path.join(r.workdir, 'greedy');
-    git(co.dir, ['worktree', 'add', '-q', '--detach', wt, cm.sha]);
+    git(path.join(r.workdir, co.checkout), ['worktree', 'add', '-q', '--detach', wt, cm.sha]);
     for (const [rel, re] of [[`${M}/organization.py`, /^\s*users = relationship\(.*\n/m], [`${M}/user.py`, /^\s*organization = relationship\(.*\n/m]] as const) {
       const f = path.join(wt, rel);
       const text = readFileSync(f, 'utf8');
@@ -218,7 +218,7 @@ describe('plan_fix and pre-flight on real repos (SQLAlchemy 1.4)', { skip: isSki
     }
     git(wt, ['-c', 'user.name=t', '-c', 'user.email=t@t', 'commit', '-qam', 'greedy fix']);
     const greedy = git(wt, ['rev-parse', 'HEAD']);
-    const bad = await r.call('sqlalchemy.preflight', 'preflight', { dir: co.dir, sha: greedy, fix: 'A', before: cf.mapped, broken: ['Organization.feature_flags'], edits: ap.edits, fallback: { A: 'B' } }, 2);
+    const bad = await r.call('sqlalchemy.preflight', 'preflight', { sha: greedy, fix: 'A', before: cf.mapped, broken: ['Organization.feature_flags'], edits: ap.edits, fallback: { A: 'B' } }, 2);
     assert.equal(bad.checkPassed, true, 'the check alone would have let it through');
     assert.equal(bad.passed, false);
     assert.deepEqual(bad.unexpectedLoss, ['Organization.users', 'User.organization']);

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { defineAction } from '../../core/action.js';
 import { PermanentError } from '../../core/errors.js';
 import { alembicSettings, projectPaths } from './lib/common.js';
+import { IN_CHECKOUT, checkoutDir } from '../lib/checkout.js';
 
 const out = z.record(z.string(), z.any()).optional();
 
@@ -16,7 +17,7 @@ export default defineAction({
   description: 'Paths and commit message for the alembic fix and its verified migration',
   sideEffects: false,
   params: z.object({
-    dir: z.string().min(1),
+    ...IN_CHECKOUT,
     causes: z.array(z.string()).default([]),
     reserved: out,
     asyncEnv: out,
@@ -30,7 +31,7 @@ export default defineAction({
   }),
   async run(p, ctx) {
     const s = alembicSettings(ctx);
-    const paths = projectPaths(ctx, p.dir, s);
+    const paths = projectPaths(ctx, await checkoutDir(ctx, p), s);
     if (p.verify.ok !== true) throw new PermanentError('refusing to commit: the verification did not pass', 'not_verified');
     const mig = p.verify.migration as { revision: string; file: string; kept: boolean; summary: string[] } | null;
     const status = await ctx.ports.git.status(paths.repo);

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { defineAction } from '../../core/action.js';
 import { alembicSettings, diffOf, projectInfo, projectPaths, runTool } from './lib/common.js';
+import { IN_CHECKOUT, checkoutDir } from '../lib/checkout.js';
 
 /**
  * Make alembic/env.py run migrations on a driver that fits its engine. `sync` (default when the app is not
@@ -21,10 +22,10 @@ export default defineAction({
   name: 'alembic.fix_async_env',
   description: 'Fix the async/sync driver mismatch in alembic/env.py (sync engine on the sync URL, or the run_sync recipe)',
   sideEffects: false, // edits the run's own scratch clone only
-  params: z.object({ dir: z.string().min(1), mode: z.enum(['auto', 'sync', 'async']).default('auto') }),
+  params: z.object({ ...IN_CHECKOUT, mode: z.enum(['auto', 'sync', 'async']).default('auto') }),
   async run(p, ctx) {
     const s = alembicSettings(ctx);
-    const paths = projectPaths(ctx, p.dir, s);
+    const paths = projectPaths(ctx, await checkoutDir(ctx, p), s);
     const info = await projectInfo(ctx, s, paths);
     await ctx.progress(`checking ${paths.toRepo(info.envPy)} for an engine/driver mismatch`);
     const r = await runTool(ctx, s, 'env-fix', { projectDir: paths.project, envPy: info.envPy, mode: p.mode, exclude: [info.scriptLocation], apply: true });

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { defineAction } from '../../core/action.js';
 import { alembicSettings, diffOf, modelsRel, projectInfo, projectPaths, runTool } from './lib/common.js';
+import { IN_CHECKOUT, checkoutDir } from '../lib/checkout.js';
 
 /**
  * Autogenerate compares the database with target_metadata, which only holds tables whose model modules were
@@ -11,10 +12,10 @@ export default defineAction({
   name: 'alembic.fix_model_imports',
   description: 'Import every model module where env.py builds target_metadata',
   sideEffects: false, // edits the run's own scratch clone only
-  params: z.object({ dir: z.string().min(1) }),
+  params: z.object({ ...IN_CHECKOUT }),
   async run(p, ctx) {
     const s = alembicSettings(ctx);
-    const paths = projectPaths(ctx, p.dir, s);
+    const paths = projectPaths(ctx, await checkoutDir(ctx, p), s);
     const info = await projectInfo(ctx, s, paths);
     const models = modelsRel(ctx, paths);
     await ctx.progress(`checking that ${paths.toRepo(info.envPy)} imports every model module`);

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { defineAction } from '../../core/action.js';
 import { alembicSettings, diffOf, projectInfo, projectPaths, runTool } from './lib/common.js';
+import { IN_CHECKOUT, checkoutDir } from '../lib/checkout.js';
 
 /**
  * Rename declarative attributes SQLAlchemy reserves (`metadata`; `registry` on 2.x) while keeping the database
@@ -14,13 +15,13 @@ export default defineAction({
   description: 'Rename reserved declarative attributes (metadata, registry on 2.x) keeping the column name; update the uses',
   sideEffects: false, // edits the run's own scratch clone only
   params: z.object({
-    dir: z.string().min(1),
+    ...IN_CHECKOUT,
     /** Optional explicit names: {"Tenant.metadata": "tenant_metadata"}. */
     rename: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*$/), z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/)).optional(),
   }),
   async run(p, ctx) {
     const s = alembicSettings(ctx);
-    const paths = projectPaths(ctx, p.dir, s);
+    const paths = projectPaths(ctx, await checkoutDir(ctx, p), s);
     const info = await projectInfo(ctx, s, paths);
     await ctx.progress('looking for reserved declarative attribute names');
     const r = await runTool(ctx, s, 'reserved-fix', { root: paths.project, exclude: info.versionsDirs, roots: info.sysPathRoots, rename: p.rename ?? {}, apply: true });

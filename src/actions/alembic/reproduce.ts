@@ -5,7 +5,7 @@ import { defineAction } from '../../core/action.js';
 import { PermanentError } from '../../core/errors.js';
 import { resolveInside } from '../../core/safe-path.js';
 import { json } from '../deploy/lib/common.js';
-import { ownDir } from '../git/paths.js';
+import { IN_CHECKOUT, checkoutDir } from '../lib/checkout.js';
 import { autogenerate, opSummary, readOnlyEnv, scriptHeads, tablesOf, withScratchDb, type Op } from './lib/autogen.js';
 import { alembicSettings, databaseUrl, modelsRel, projectInfo, projectPaths, redactDbUrl, runAlembic, runTool, scratchName, tail, withDatabase } from './lib/common.js';
 import { classifyText } from './classify.js';
@@ -36,7 +36,7 @@ export default defineAction({
   description: "Run the target's alembic upgrade head + revision --autogenerate on a scratch database at the base commit; classify what it prints; read the target's database read-only",
   sideEffects: true, // creates and drops a scratch database
   params: z.object({
-    dir: z.string().min(1),
+    ...IN_CHECKOUT,
     head: z.string().regex(/^[0-9a-f]{40}$/),
     /** Compare with the target's own database when the scratch reproduction is healthy. */
     targetDb: z.boolean().default(true),
@@ -50,7 +50,7 @@ export default defineAction({
   },
   async run(p, ctx) {
     const s = alembicSettings(ctx);
-    const repo = ownDir(ctx, p.dir);
+    const repo = await checkoutDir(ctx, p);
     const wt = await ctx.ports.git.worktree(repo, p.head, resolveInside(ctx.workdir, path.join('wt', `alembic-base-${p.head.slice(0, 12)}-${ctx.step.visit}`)));
     const paths = projectPaths(ctx, wt, s);
     let info;

@@ -7,6 +7,7 @@ import {
   alembicSettings, cap, databaseUrl, modelsRel, projectInfo, projectPaths, redactDbUrl, runAlembic, runTool, scratchName, tail, withDatabase,
   type AlembicRun,
 } from './lib/common.js';
+import { IN_CHECKOUT, checkoutDir } from '../lib/checkout.js';
 import { autogenerate, isDestructive, opSummary, removeOwnRevision, tablesOf, withScratchDb } from './lib/autogen.js';
 import { json } from '../deploy/lib/common.js';
 
@@ -35,7 +36,7 @@ export default defineAction({
   description: 'Scratch database: upgrade head, revision --autogenerate, upgrade head, downgrade -1, offline SQL; columns before/after',
   sideEffects: true, // creates and drops a scratch database on the target's server
   params: z.object({
-    dir: z.string().min(1),
+    ...IN_CHECKOUT,
     message: z.string().max(200).default('autogenerate pending model changes'),
     offline: z.boolean().default(true),
     /** What autogenerate proposed at the base commit (alembic.reproduce's drift); null when it could not run there. */
@@ -52,7 +53,7 @@ export default defineAction({
   },
   async run(p, ctx) {
     const s = alembicSettings(ctx);
-    const paths = projectPaths(ctx, p.dir, s);
+    const paths = projectPaths(ctx, await checkoutDir(ctx, p), s);
     const info = await projectInfo(ctx, s, paths);
     const models = modelsRel(ctx, paths);
     const server = databaseUrl(ctx, s);

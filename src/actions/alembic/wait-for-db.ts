@@ -1,9 +1,11 @@
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import type { ActionContext } from '../../core/action.js';
 import { defineAction } from '../../core/action.js';
 import { resolveInside } from '../../core/safe-path.js';
-import { ownDir } from '../git/paths.js';
+import { IN_CHECKOUT, checkoutDir } from '../lib/checkout.js';
+import { MAIN_CHECKOUT } from '../../core/workspace.js';
 import { json } from '../deploy/lib/common.js';
 import { alembicSettings, databaseUrl, redactDbUrl, redactSecrets, runTool, sleep, tail, type AlembicSettings } from './lib/common.js';
 
@@ -25,8 +27,8 @@ export default defineAction({
   description: "Wait (bounded) for the target's database, starting it with settings.alembic.startDb when given",
   sideEffects: true, // may start a database
   params: z.object({
-    /** The run's clone: startDb runs in it (settings.alembic.startDbCwd); without it, in the run's workdir. */
-    dir: z.string().min(1).optional(),
+    /** The checkout startDb runs in (settings.alembic.startDbCwd): default the run's clone, the run's workdir when it has none. */
+    ...IN_CHECKOUT,
     attempts: z.number().int().min(1).max(100).optional(),
     start: z.boolean().default(true),
   }),
@@ -58,7 +60,7 @@ export default defineAction({
       await ctx.progress(`database ${server} not reachable (${last.kind}), probe ${i}/${attempts}`);
       if (last.kind === 'auth' || last.kind === 'missing') break; // waiting will not change credentials or a missing database
       if (!started && p.start && s.startDb && last.kind !== 'starting') {
-        started = await startDb(ctx, s, p.dir);
+        started = await startDb(ctx, s, p);
         tried.push(`started the database with ${JSON.stringify(s.startDb)}: exit ${started.code}${started.timedOut ? ' (timed out)' : ''}`);
         continue; // probe again at once: `pg_ctl -w start` / `docker compose up --wait` return when it is up
       }
@@ -71,9 +73,16 @@ export default defineAction({
   },
 });
 
-async function startDb(ctx: ActionContext, s: AlembicSettings, dir: string | undefined) {
+/** Where startDb runs: the checkout the step names, else the run's clone, else (no clone yet) the run's workdir. */
+async function startBase(ctx: ActionContext, p: { checkout?: string; dir?: string }): Promise<string> {
+  if (p.checkout !== undefined || p.dir !== undefined) return checkoutDir(ctx, p);
+  const repo = await ctx.checkout(MAIN_CHECKOUT);
+  return existsSync(path.join(repo, '.git')) ? repo : ctx.workdir;
+}
+
+async function startDb(ctx: ActionContext, s: AlembicSettings, p: { checkout?: string; dir?: string }) {
   const argv = s.startDb!;
-  const base = dir ? ownDir(ctx, dir) : ctx.workdir;
+  const base = await startBase(ctx, p);
   const cwd = s.startDbCwd ? resolveInside(base, s.startDbCwd) : base;
   await ctx.progress(`starting the database: ${path.basename(argv[0]!)} ...`);
   let r;

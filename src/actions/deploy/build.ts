@@ -5,8 +5,8 @@
  * is refused.
  *
  * params
- *   dir      the run's clone (inside the run workdir, e.g. git.checkout's output.dir): used to check the remote
- *            and to read the build config
+ *   checkout the run's checkout, by name (default `repo`, the run's clone): used to check the remote and to read
+ *            the build config; the deprecated `dir` (an absolute path) is accepted for one release
  *   sha      the commit to build (40 hex; normally deploy.push's output.sha)
  *   timeout  how long to wait for the build (default: config gcp.buildTimeoutMs / local.executionTimeoutMs)
  * output (BuildResult)
@@ -15,15 +15,15 @@
 import { z } from 'zod';
 import { defineAction } from '../../core/action.js';
 import { DURATION, SHA, json, ms } from './lib/common.js';
-import { ownDir } from '../git/paths.js';
+import { IN_CHECKOUT, checkoutDir } from '../lib/checkout.js';
 
 export default defineAction({
   name: 'deploy.build',
   description: 'Build the exact pushed commit (Cloud Build from the git remote, or a clean local worktree)',
   sideEffects: true,
-  params: z.object({ dir: z.string().min(1), sha: SHA, timeout: DURATION.optional() }),
+  params: z.object({ ...IN_CHECKOUT, sha: SHA, timeout: DURATION.optional() }),
   async run(p, ctx) {
-    const repoDir = ownDir(ctx, p.dir);
+    const repoDir = await checkoutDir(ctx, p);
     await ctx.progress(`building ${p.sha.slice(0, 12)} on ${ctx.target.platform}`);
     const r = await ctx.ports.build.build(ctx.target, { commit: p.sha, repoDir, key: ctx.idempotencyKey, signal: ctx.signal, timeoutMs: ms(p.timeout) });
     ctx.logger.info({ buildId: r.buildId, image: r.image, logUrl: r.logUrl, commit: r.commit }, 'built');

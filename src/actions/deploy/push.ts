@@ -3,7 +3,8 @@
  * moved elsewhere makes the push fail (permanent), it is never overwritten.
  *
  * params
- *   dir             the run's clone (must be inside the run workdir, e.g. git.checkout's output.dir)
+ *   checkout        the run's checkout holding the commit, by name (default `repo`, the run's clone); the
+ *                   deprecated `dir` (an absolute path) is accepted for one release
  *   sha             the commit to push (40 hex)
  *   branch          remote branch to create/advance (default `runwright/<run id>`)
  *   toTargetBranch  push to the target's own branch (e.g. main) instead — only honoured when the runbook asks for
@@ -16,7 +17,7 @@ import { z } from 'zod';
 import { defineAction, type ActionContext } from '../../core/action.js';
 import { PermanentError } from '../../core/errors.js';
 import { SHA } from './lib/common.js';
-import { ownDir } from '../git/paths.js';
+import { IN_CHECKOUT, checkoutDir } from '../lib/checkout.js';
 import { redactUrl } from '../git/redact.js';
 
 const BRANCH = z
@@ -25,7 +26,7 @@ const BRANCH = z
   .refine((b) => !b.includes('..') && !b.includes('//') && !b.endsWith('/') && !b.endsWith('.') && !b.endsWith('.lock'), 'not a valid git branch name');
 
 const params = z.object({
-  dir: z.string().min(1),
+  ...IN_CHECKOUT,
   sha: SHA,
   branch: BRANCH.optional(),
   toTargetBranch: z.boolean().default(false),
@@ -44,7 +45,7 @@ export default defineAction({
   sideEffects: true,
   params,
   async run(p, ctx) {
-    const dir = ownDir(ctx, p.dir);
+    const dir = await checkoutDir(ctx, p);
     const { branch, toTargetBranch, note } = choose(p, ctx);
     if (!BRANCH.safeParse(branch).success) throw new PermanentError(`cannot push to ${JSON.stringify(branch)}: not a valid branch name`, 'bad_branch');
     await ctx.progress(`pushing ${p.sha.slice(0, 12)} to ${branch}`);

@@ -13,7 +13,7 @@ export default defineAction({
   name: 'git.checkout',
   description: "Clone the target's repository at its branch into the run's workdir",
   sideEffects: false,
-  params: z.object({ name: z.string().regex(/^[A-Za-z0-9_-]{1,40}$/).default('repo') }),
+  params: z.object({ name: z.string().regex(/^[A-Za-z0-9_-]{1,40}$/).default('repo').describe("the clone's checkout name in the run's folder (what later steps pass as `checkout`)") }),
   async run(p, ctx) {
     const dir = resolveInside(ctx.workdir, p.name);
     // At-least-once: an earlier delivery may have died mid-clone. Our own scratch folder: start it over.
@@ -27,6 +27,7 @@ export default defineAction({
     await ctx.progress(`cloning ${ctx.target.name} (${ctx.target.branch})`);
     const { head } = await ctx.ports.git.clone(ctx.target, dir, { signal: ctx.signal });
     ctx.logger.info({ dir, head }, 'checked out');
-    return { dir, head, branch: ctx.target.branch, repo: redactUrl(ctx.target.repo) };
+    // `dir` (this worker's path) is kept for one release for runbooks that still pass it on; name `checkout` instead.
+    return { checkout: p.name, head, branch: ctx.target.branch, repo: redactUrl(ctx.target.repo), dir };
   },
 });

@@ -2,7 +2,8 @@ import { z } from 'zod';
 import { defineAction } from '../../core/action.js';
 import { PermanentError } from '../../core/errors.js';
 import { resolveInside } from '../../core/safe-path.js';
-import { ownDir, changedFiles } from './paths.js';
+import { changedFiles } from './paths.js';
+import { IN_CHECKOUT, checkoutDir } from '../lib/checkout.js';
 
 /**
  * Commit exactly the paths a fix touched (additions, edits, deletions, renames) in the run's own worktree, with
@@ -15,7 +16,7 @@ export default defineAction({
   description: 'Commit exactly the given paths with subject, why and Fixes line',
   sideEffects: false,
   params: z.object({
-    dir: z.string().min(1),
+    ...IN_CHECKOUT,
     paths: z.array(z.string().min(1)).min(1).max(500),
     subject: z.string().min(1).max(200),
     body: z.string().max(20_000).default(''),
@@ -23,7 +24,7 @@ export default defineAction({
     base: z.string().regex(/^[0-9a-f]{7,64}$/).optional(),
   }),
   async run(p, ctx) {
-    const dir = ownDir(ctx, p.dir);
+    const dir = await checkoutDir(ctx, p);
     for (const rel of p.paths) resolveInside(dir, rel);
     const subject = p.subject.replace(/[\r\n]+/g, ' ').trim();
     const message = [subject, '', p.body.trim(), '', `Fixes: ${p.fixes.replace(/[\r\n]+/g, ' ').trim()}`].filter((x, i, a) => !(x === '' && a[i - 1] === '')).join('\n');

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { defineAction } from '../../core/action.js';
 import { PermanentError } from '../../core/errors.js';
-import { ownDir } from './paths.js';
+import { IN_CHECKOUT, checkoutDir } from '../lib/checkout.js';
 import { redactUrl } from './redact.js';
 
 /**
@@ -13,7 +13,7 @@ export default defineAction({
   description: "Push a commit to the target's branch (fast-forward only)",
   sideEffects: true,
   params: z.object({
-    dir: z.string().min(1),
+    ...IN_CHECKOUT,
     sha: z.string().regex(/^[0-9a-f]{40}$/),
     branch: z.string().regex(/^[A-Za-z0-9._\/-]{1,200}$/).optional(),
   }),
@@ -24,7 +24,7 @@ export default defineAction({
   async run(p, ctx) {
     const branch = p.branch ?? ctx.target.branch;
     if (branch.includes('..') || branch.startsWith('-')) throw new PermanentError(`bad branch name ${JSON.stringify(branch)}`, 'bad_branch');
-    const dir = ownDir(ctx, p.dir);
+    const dir = await checkoutDir(ctx, p);
     await ctx.progress(`pushing ${p.sha.slice(0, 12)} to ${branch}`);
     const r = await ctx.ports.git.push(dir, { branch, sha: p.sha });
     ctx.logger.info({ branch, sha: p.sha, pushed: r.pushed }, 'pushed');

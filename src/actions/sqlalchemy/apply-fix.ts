@@ -5,7 +5,7 @@ import { defineAction } from '../../core/action.js';
 import { PermanentError } from '../../core/errors.js';
 import { resolveInside } from '../../core/safe-path.js';
 import type { Json } from '../../core/types.js';
-import { ownDir } from '../git/paths.js';
+import { IN_CHECKOUT, checkoutDir, checkoutName } from '../lib/checkout.js';
 import { runTool, worktreeAt } from './lib/tool.js';
 import type { FixResult, Problem } from './lib/types.js';
 import { commitText } from './lib/message.js';
@@ -20,14 +20,14 @@ export default defineAction({
   description: 'Apply fix A/B/C to a fresh worktree of the base commit',
   sideEffects: false,
   params: z.object({
-    dir: z.string().min(1),
+    ...IN_CHECKOUT,
     base: z.string().regex(/^[0-9a-f]{40}$/),
     fix: z.enum(['A', 'B', 'C']),
     model: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).nullish(),
     cause: z.string().max(500).nullish(),
   }),
   async run(p, ctx) {
-    const repo = ownDir(ctx, p.dir);
+    const repo = await checkoutDir(ctx, p);
     const name = `fix-${p.fix}-v${ctx.step.visit}`;
     const wtPath = resolveInside(ctx.workdir, path.join('wt', name));
     if (existsSync(wtPath)) await ctx.ports.git.removeWorktree(repo, wtPath);
@@ -44,7 +44,8 @@ export default defineAction({
     ctx.logger.info({ fix: p.fix, touched: r.touched }, text.subject);
     return {
       fix: p.fix,
-      dir: wt,
+      checkout: checkoutName(ctx, wt),
+      dir: wt, // deprecated (one release): this worker's path; later steps name `checkout`
       base: p.base,
       touched: r.touched,
       summary: r.summary,

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { defineAction } from '../../core/action.js';
 import type { Json } from '../../core/types.js';
 import { resolveInside } from '../../core/safe-path.js';
-import { ownDir } from '../git/paths.js';
+import { IN_CHECKOUT, checkoutDir, checkoutName } from '../lib/checkout.js';
 import { readSqlalchemyError, type MapperRef } from './lib/error-text.js';
 import { localisation, runProbe } from './lib/probe.js';
 import { runCheck, worktreeAt } from './lib/tool.js';
@@ -28,12 +28,12 @@ export default defineAction({
   description: "Run the target's check in a clean checkout, then probe the models in the target's runtime",
   sideEffects: false,
   params: z.object({
-    dir: z.string().min(1),
+    ...IN_CHECKOUT,
     head: z.string().regex(/^[0-9a-f]{40}$/),
     alertMapper: z.string().nullish(),
   }),
   async run(p, ctx) {
-    const repo = ownDir(ctx, p.dir);
+    const repo = await checkoutDir(ctx, p);
     const wt = await worktreeAt(ctx, repo, p.head, `base-${p.head.slice(0, 12)}`);
     resolveInside(wt, ctx.target.modelsDir); // a models folder leaving the repo is refused before any target code runs
     const short = p.head.slice(0, 12);
@@ -69,7 +69,8 @@ export default defineAction({
     ctx.logger.info({ passed: check.passed, mapper: mapper?.class, property: failure?.property, agrees, probe: probed.ok }, summary);
     return {
       healthy: check.passed,
-      dir: wt,
+      checkout: checkoutName(ctx, wt),
+      dir: wt, // deprecated (one release): this worker's path; later steps name `checkout`
       head: p.head,
       mapper,
       mapperFrom,

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { defineAction } from '../../core/action.js';
 import type { Json } from '../../core/types.js';
-import { ownDir } from '../git/paths.js';
+import { IN_CHECKOUT, checkoutDir, checkoutName } from '../lib/checkout.js';
 import { runTool } from './lib/tool.js';
 import type { Analysis, Problem, RelInfo } from './lib/types.js';
 import { readSqlalchemyError, type Cause } from './lib/error-text.js';
@@ -86,7 +86,7 @@ export default defineAction({
   description: 'Find the model and check every relationship of it (and pointing at it) with Python ast',
   sideEffects: false,
   params: z.object({
-    dir: z.string().min(1),
+    ...IN_CHECKOUT,
     mapper: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).nullish(),
     /** What the check said (sqlalchemy.confirm's cause): matched against the problems found. */
     cause: z.object({ kind: z.string() }).passthrough().nullish(),
@@ -103,7 +103,7 @@ export default defineAction({
       .nullish(),
   }),
   async run(p, ctx) {
-    const dir = ownDir(ctx, p.dir);
+    const dir = await checkoutDir(ctx, p);
     const a = await runTool<Analysis>(ctx, { cmd: 'analyze', root: dir, models_dir: ctx.target.modelsDir });
     // The problems that explain what the check said; when the error named no failing mapper (SQLAlchemy's
     // first-use "has no property" and AttributeError forms do not), the explaining relationship's class is it.
@@ -129,7 +129,8 @@ export default defineAction({
     const problems: Problem[] = a.problems;
     const summary = problems.map((x) => `${x.class}.${x.attr} (${x.path}:${x.line}): ${x.kind} — ${x.message}`);
     const out = {
-      dir,
+      checkout: checkoutName(ctx, dir),
+      dir, // deprecated (one release): this worker's path; later steps name `checkout`
       package: a.package,
       explained: p.cause || p.failure ? explaining.map((x) => `${x.class}.${x.attr}`) : null,
       mapper: name ? { class: name, inferred: !p.mapper, found: !!model, path: model?.path ?? null, line: model?.line ?? null, imported: model?.imported ?? null, table: model?.tablename ?? null } : null,

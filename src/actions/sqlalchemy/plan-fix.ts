@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { defineAction } from '../../core/action.js';
 import { RunwrightError } from '../../core/errors.js';
 import type { Json } from '../../core/types.js';
-import { ownDir } from '../git/paths.js';
+import { IN_CHECKOUT, checkoutDir } from '../lib/checkout.js';
 import { runTool } from './lib/tool.js';
 import type { FixKind, FixResult } from './lib/types.js';
 
@@ -68,7 +68,7 @@ export default defineAction({
   description: 'Choose fix A/B/C by policy, trying each as a dry run',
   sideEffects: false,
   params: z.object({
-    dir: z.string().min(1),
+    ...IN_CHECKOUT,
     mapper: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).nullish(),
     problems: z.array(z.object({ kind: z.string(), class: z.string(), attr: z.string(), needs_person: z.boolean().optional() }).passthrough()).default([]),
     policy: z.enum(['auto', 'A', 'B', 'C']).default('auto'),
@@ -80,7 +80,7 @@ export default defineAction({
     failure: FAILURE.nullish(),
   }),
   async run(p, ctx) {
-    const dir = ownDir(ctx, p.dir);
+    const dir = await checkoutDir(ctx, p);
     const broken = brokenNames(p.problems);
     const { tied, how } = tiedProblems(p.problems, p.explained, p.failure);
     if (tied.length === 0) {

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { defineAction } from '../../core/action.js';
 import type { Json } from '../../core/types.js';
-import { ownDir } from '../git/paths.js';
+import { IN_CHECKOUT, checkoutDir } from '../lib/checkout.js';
 import { readSqlalchemyError } from './lib/error-text.js';
 import { localisation, lostNames, runProbe, type Mapped } from './lib/probe.js';
 import { runCheck, worktreeAt } from './lib/tool.js';
@@ -61,7 +61,7 @@ export default defineAction({
   description: "Run the target's check and the runtime probe on the fixed commit in a clean worktree",
   sideEffects: false,
   params: z.object({
-    dir: z.string().min(1),
+    ...IN_CHECKOUT,
     sha: z.string().regex(/^[0-9a-f]{40}$/),
     fix: z.enum(['A', 'B', 'C']),
     fallback: z.record(z.string(), z.enum(['A', 'B', 'C'])).default({}),
@@ -78,7 +78,7 @@ export default defineAction({
     requireApproval: z.boolean().default(false),
   }),
   async run(p, ctx) {
-    const repo = ownDir(ctx, p.dir);
+    const repo = await checkoutDir(ctx, p);
     const name = `preflight-${p.sha.slice(0, 12)}`;
     const wt = await worktreeAt(ctx, repo, p.sha, name);
     const status = await ctx.ports.git.status(wt);

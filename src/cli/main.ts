@@ -116,6 +116,7 @@ async function cmdRun(runbookArg: string | undefined, opts: RunOpts): Promise<nu
   }
   if (!opts.alert) throw new UsageError(`no alert: runwright run ${runbookArg} --alert FILE (a JSON alert or log entry, or the error text; - reads stdin)`);
   const rb = loadRunbookArg(runbookArg, config);
+  for (const w of rb.warnings) process.stderr.write(`warning ${formatIssue(w)}\n`);
   const targetsFile = opts.targets ?? config.targetsFile;
   if (!existsSync(targetsFile)) throw new UsageError(`targets file not found: ${targetsFile} (use --targets FILE or RUNWRIGHT_TARGETS; see runwright.targets.yaml.example)`);
   const targets = loadTargets(targetsFile);

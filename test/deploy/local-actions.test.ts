@@ -67,7 +67,9 @@ async function remoteRef(f: ServiceFixture, branch: string): Promise<string> {
 async function deployCommit(f: ServiceFixture, runId: string, sha: string) {
   const pushed = await call(pushAction, { sha }, ctxFor(f, 'push', runId));
   const built = await call(buildAction, { sha: pushed.sha }, ctxFor(f, 'build', runId));
-  const deployed = await call(jobAction, { build: built }, ctxFor(f, 'deploy', runId));
+  // deploy.job finds the build's worktree by its checkout name, not by the path the build step saw
+  const { artifactDir: _path, ...named } = built;
+  const deployed = await call(jobAction, { build: named }, ctxFor(f, 'deploy', runId));
   return { pushed, built, deployed };
 }
 
@@ -85,6 +87,7 @@ describe('deploy actions on the local platform', () => {
     assert.equal(built.commit, sha);
     assert.equal((await simpleGit(built.artifactDir).revparse(['HEAD'])).trim(), sha);
     assert.ok(built.artifactDir.startsWith(f.workdir), 'the worktree lives in the run workdir');
+    assert.equal(path.join(f.workdir, built.checkout), built.artifactDir, 'and is named by its checkout');
     assert.equal(built.buildId, `local-${sha.slice(0, 12)}`);
 
     assert.equal(deployed.status, 'succeeded', JSON.stringify(deployed));

@@ -10,12 +10,15 @@
  *   sha      the commit to build (40 hex; normally deploy.push's output.sha)
  *   timeout  how long to wait for the build (default: config gcp.buildTimeoutMs / local.executionTimeoutMs)
  * output (BuildResult)
- *   { buildId, commit, image (gcp: name@sha256:…, local: the sha), imageDigest?, logUrl, artifactDir? (local), details }
+ *   { buildId, commit, image (gcp: name@sha256:…, local: the sha), imageDigest?, logUrl, artifactDir? and checkout?
+ *     (local: the build's worktree, a path on this worker and its checkout name), details }
  */
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 import { z } from 'zod';
 import { defineAction } from '../../core/action.js';
 import { DURATION, SHA, json, ms } from './lib/common.js';
-import { IN_CHECKOUT, checkoutDir } from '../lib/checkout.js';
+import { IN_CHECKOUT, checkoutDir, checkoutName } from '../lib/checkout.js';
 
 export default defineAction({
   name: 'deploy.build',
@@ -27,7 +30,8 @@ export default defineAction({
     await ctx.progress(`building ${p.sha.slice(0, 12)} on ${ctx.target.platform}`);
     const r = await ctx.ports.build.build(ctx.target, { commit: p.sha, repoDir, key: ctx.idempotencyKey, signal: ctx.signal, timeoutMs: ms(p.timeout) });
     ctx.logger.info({ buildId: r.buildId, image: r.image, logUrl: r.logUrl, commit: r.commit }, 'built');
-    return json(r);
+    // A local build's worktree by its checkout name: deploy.job finds it by that on whichever worker runs it.
+    return json(r.artifactDir && existsSync(path.join(r.artifactDir, '.git')) ? { ...r, checkout: checkoutName(ctx, r.artifactDir) } : r);
   },
   async plan(p, ctx) {
     const how = ctx.target.platform === 'gcp' ? `Cloud Build (${ctx.target.gcp?.buildConfig ?? 'cloudbuild.yaml'}) from ${ctx.target.gcp?.repoUrl ?? ctx.target.repo}` : 'a clean local worktree';

@@ -6,7 +6,8 @@
  * A failed execution is recorded, not thrown (deploy.verify_logs judges it) unless requireSuccess is set.
  *
  * params
- *   build           deploy.build's output (at least commit; gcp needs image by digest; local needs artifactDir)
+ *   build           deploy.build's output (at least commit; gcp needs image by digest; local needs its checkout, or
+ *                   artifactDir)
  *   timeout         how long to wait for the execution (default: config gcp.executionTimeoutMs / local.executionTimeoutMs)
  *   requireSuccess  fail the step (permanent) when the execution fails (default false)
  * output (DeployResult)
@@ -18,6 +19,7 @@ import { defineAction } from '../../core/action.js';
 import { PermanentError } from '../../core/errors.js';
 import type { BuildResult } from '../../ports/index.js';
 import { DURATION, SHA, json, ms } from './lib/common.js';
+import { CHECKOUT } from '../lib/checkout.js';
 
 const build = z
   .object({
@@ -26,6 +28,8 @@ const build = z
     image: z.string().optional(),
     imageDigest: z.string().optional(),
     artifactDir: z.string().optional(),
+    /** A local build's worktree by checkout name (deploy.build's output): found on this worker by that, not by artifactDir. */
+    checkout: CHECKOUT.optional(),
     logUrl: z.string().optional(),
   })
   .passthrough();
@@ -37,7 +41,9 @@ export default defineAction({
   params: z.object({ build, timeout: DURATION.optional(), requireSuccess: z.boolean().default(false) }),
   async run(p, ctx) {
     await ctx.progress(`deploying ${p.build.image ?? p.build.commit.slice(0, 12)} to ${ctx.target.platform === 'gcp' ? `job ${ctx.target.gcp?.job}` : `local job of ${ctx.target.name}`}`);
-    const r = await ctx.ports.deploy.deploy(ctx.target, { build: p.build as BuildResult, key: ctx.idempotencyKey, signal: ctx.signal, timeoutMs: ms(p.timeout) });
+    const build = { ...p.build } as BuildResult & { checkout?: string };
+    if (build.checkout) build.artifactDir = await ctx.checkout(build.checkout);
+    const r = await ctx.ports.deploy.deploy(ctx.target, { build, key: ctx.idempotencyKey, signal: ctx.signal, timeoutMs: ms(p.timeout) });
     ctx.logger.info({ execution: r.executionName, status: r.status, taskCounts: r.taskCounts, image: r.image, previousImage: r.previousImage }, 'job executed');
     await ctx.progress(`execution ${r.executionName} ${r.status}`);
     if (p.requireSuccess && r.status !== 'succeeded') throw new PermanentError(`execution ${r.executionName} failed`, 'execution_failed', json(r));

@@ -80,7 +80,12 @@ export function nextSteps(run: RunRecord, events: StepEvent[] = []): string[] {
   const f = facts(run, order);
   const out: string[] = [];
   const failed = order.map((id) => [id, run.steps[id]] as const).filter(([, st]) => st?.status === 'failed');
-  for (const [id, st] of failed) out.push(`step '${id}' failed: ${(st!.error?.message ?? '').split('\n')[0]}`);
+  for (const [id, st] of failed) {
+    const o: unknown = st!.output;
+    // A rejected approval is recorded as a failed step without an error: say who rejected it.
+    if (isObj(o) && o.decision === 'rejected') out.push(`approval '${id}' rejected by ${String(o.actor)}${typeof o.comment === 'string' && o.comment ? `: ${o.comment.split('\n')[0]}` : ''}`);
+    else out.push(`step '${id}' failed: ${(st!.error?.message ?? '').split('\n')[0]}`);
+  }
   // Once a fix was committed, the check that matters is the one after it (the original failure was the symptom).
   const lastCommit = f.commits.length ? order.indexOf(f.commits[f.commits.length - 1]!.step) : -1;
   for (const c of f.failedChecks.filter((x) => order.indexOf(x.step) > lastCommit)) out.push(`the check (step '${c.step}') fails with: ${c.line}`);

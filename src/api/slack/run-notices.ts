@@ -125,8 +125,9 @@ export function approvalAhead(run: RunRecord, rb: Runbook | undefined): boolean 
 }
 
 export class RunNotices extends BackgroundWork {
-  /** Per run, the chain of its syncs in this process. */
+  /** Per run, the chain of its syncs in this process, and the one queued that has not started yet. */
   private readonly chains = new Map<string, Promise<void>>();
+  private readonly queued = new Map<string, Promise<void>>();
 
   constructor(private readonly o: RunNoticesOptions) {
     super(o.retry, o.logger, 'Slack run message failed');
@@ -160,14 +161,23 @@ export class RunNotices extends BackgroundWork {
 
   /** Bring the run's message up to date (in the background, retried while Slack fails). */
   sync(runId: string): Promise<void> {
+    // One drain queued per run is enough: it reads the run when it starts, so it covers every event before it.
+    const queued = this.queued.get(runId);
+    if (queued) return queued;
     const prev = this.chains.get(runId) ?? Promise.resolve();
-    const next = prev.then(() => this.drain(runId));
-    this.chains.set(runId, next.catch(() => undefined));
-    const tracked = next.catch((e) => this.o.logger.warn({ runId, err: errorInfo(e) }, 'Slack run message failed')).finally(() => {
-      if (this.chains.get(runId) === next) this.chains.delete(runId);
-    });
-    this.track(tracked);
-    return tracked;
+    const settled: Promise<void> = prev
+      .then(() => {
+        this.queued.delete(runId);
+        return this.drain(runId);
+      })
+      .catch((e) => this.o.logger.warn({ runId, err: errorInfo(e) }, 'Slack run message failed'))
+      .finally(() => {
+        if (this.chains.get(runId) === settled) this.chains.delete(runId);
+      });
+    this.queued.set(runId, settled);
+    this.chains.set(runId, settled);
+    this.track(settled);
+    return settled;
   }
 
   /**

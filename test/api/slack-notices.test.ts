@@ -197,3 +197,21 @@ test('Slack failing while a run moves: the run ends on time; once Slack answers,
   const last = updates.at(-1) ?? slack.calls.find((c) => c.method === 'chat.postMessage' && c.response && String(c.body.text).includes(`(run ${runId})`))!;
   assert.equal(last.body.text, `disk-full on web (run ${runId}): SUCCEEDED — inspected`);
 });
+
+test('a process that died holding a run message lock: the message is brought up to date once the lock expires', async () => {
+  const res = await h.engine.submit({ runbookId: 'disk-full', target: 'web', alert: alert('disk is full on web-3') });
+  const runId = res.run.id;
+  await h.engine.waitForEnd(runId, 15_000);
+  const { post } = await noticeCalls(runId, ':white_check_mark: *run succeeded*: inspected');
+  // As if another process took the lock and died: its change (here: what the message shows) is still to be sent.
+  const r = h.engine.store.redis;
+  await r.del(`${h.prefix}:slack:run:${runId}:shown`);
+  await r.set(`${h.prefix}:slack:run:${runId}:lock`, 'dead-process', 'PX', 300);
+  const mark = slack.calls.length;
+  await h.notices!.sync(runId);
+  assert.equal(slack.calls.length, mark, 'nothing sent while the lock is held');
+  const upd = await slack.waitFor((c) => c.method === 'chat.update' && c.body.ts === post.response!.ts && slack.calls.indexOf(c) >= mark);
+  assert.equal(upd.body.text, `disk-full on web (run ${runId}): SUCCEEDED — inspected`);
+  await h.notices!.idle();
+  assert.equal(slack.calls.slice(mark).filter((c) => c.method === 'chat.postMessage').length, 0, 'no milestone posted twice');
+});

@@ -51,6 +51,7 @@ export interface RunMessage extends MessageHandle {
 }
 
 const TTL_S = 60 * 60 * 24 * 30;
+const LOCK_MS = 120_000;
 const TERMINAL = new Set(['succeeded', 'failed', 'escalated', 'cancelled', 'refused']);
 const EMOJI: Record<Tone, string> = { good: ':white_check_mark:', bad: ':x:', warn: ':warning:', neutral: ':large_blue_circle:' };
 
@@ -128,6 +129,7 @@ export class RunNotices extends BackgroundWork {
   /** Per run, the chain of its syncs in this process, and the one queued that has not started yet. */
   private readonly chains = new Map<string, Promise<void>>();
   private readonly queued = new Map<string, Promise<void>>();
+  private readonly timers = new Map<string, NodeJS.Timeout>();
 
   constructor(private readonly o: RunNoticesOptions) {
     super(o.retry, o.logger, 'Slack run message failed');
@@ -145,6 +147,24 @@ export class RunNotices extends BackgroundWork {
       if (ev.id && !(await this.o.redis.set(this.key(ev.runId, `ev:${ev.id}`), '1', 'EX', TTL_S, 'NX'))) return; // another process has it
       await this.sync(ev.runId);
     })());
+  }
+
+  /** A sync of `runId` after `ms` (not awaited by idle(); cancelled by close()). */
+  private later(runId: string, ms: number): void {
+    if (this.closed || this.timers.has(runId)) return;
+    const t = setTimeout(() => {
+      this.timers.delete(runId);
+      if (!this.closed) void this.sync(runId);
+    }, ms);
+    t.unref();
+    this.timers.set(runId, t);
+  }
+
+  override async close(): Promise<void> {
+    this.closed = true;
+    for (const t of this.timers.values()) clearTimeout(t);
+    this.timers.clear();
+    await super.close();
   }
 
   /** Make the approval message of `key` the run's message, unless the run has one already. True when it is now. */
@@ -192,7 +212,12 @@ export class RunNotices extends BackgroundWork {
     const attempts = this.o.retry?.attempts ?? 12;
     for (let attempt = 1; !this.closed; ) {
       const token = randomUUID();
-      if (!(await r.set(lock, token, 'PX', 120_000, 'NX'))) return;
+      if (!(await r.set(lock, token, 'PX', LOCK_MS, 'NX'))) {
+        // The holder picks up the dirty mark; should it have died holding the lock, look again once the lock expires.
+        const left = await r.pttl(lock);
+        this.later(runId, (left > 0 ? left : LOCK_MS) + 250);
+        return;
+      }
       let failed: unknown;
       try {
         while ((await r.del(dirty)) === 1) await this.syncOnce(runId);

@@ -215,3 +215,22 @@ test('a process that died holding a run message lock: the message is brought up 
   await h.notices!.idle();
   assert.equal(slack.calls.slice(mark).filter((c) => c.method === 'chat.postMessage').length, 0, 'no milestone posted twice');
 });
+
+test('decided before its posted approval message was adopted as the run message: it is adopted all the same, no notice is posted', async () => {
+  const res = await h.engine.submit({ runbookId: 'fix-approval', target: 'billing', alert: alert('billing needs a human (race)') });
+  const runId = res.run.id;
+  await h.engine.waitFor(runId, (r) => r.status === 'waiting_approval', 15_000);
+  const post = await slack.waitFor((c) => c.method === 'chat.postMessage' && c.body.channel === SLACK_CHANNEL && String(c.body.text).includes(`(run ${runId})`));
+  await h.notifier!.idle();
+  await h.notices!.idle();
+  // As if the notifier had not got to adopting it yet when the decision came (Slack answered slowly).
+  await h.engine.store.redis.del(`${h.prefix}:slack:run:${runId}:msg`);
+  await h.engine.decide(runId, { decision: 'approved', actor: 'bob' });
+  assert.equal((await h.engine.waitForEnd(runId, 15_000)).status, 'succeeded');
+  const { thread, updates } = await approvalCalls(runId, ':white_check_mark: *run succeeded*: applied A');
+  assert.deepEqual(thread.map((c) => c.body.text), [':white_check_mark: *approve* approved by bob', ':white_check_mark: *fix_a* succeeded: applied=A', ':white_check_mark: *done* end succeeded: applied A', ':white_check_mark: *run succeeded*: applied A']);
+  const last = updates.at(-1)!;
+  assert.equal(last.body.ts, post.response!.ts);
+  assert.match(last.body.text, new RegExp(`^fix-approval on billing \\(run ${runId}\\): SUCCEEDED — applied A — :white_check_mark: \\*Approved\\* by bob at `));
+  noNotice(runId);
+});

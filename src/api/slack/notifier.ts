@@ -112,6 +112,8 @@ export class ApprovalNotifier extends BackgroundWork {
       try {
         await this.o.chat.updateApproval(handle, decisionText(d), JSON.parse(rawReq) as ApprovalRequest);
         log.info({ channel: handle.channel, ts: handle.ts, decision: d.decision, actor: d.actor }, 'Slack approval message updated');
+        // Adopted as the run's message meanwhile (its post raced the decision): draw the run's view over this one.
+        if (await this.isRunMessage(run.id, key)) void this.o.runMessages!.refresh(run.id);
         return;
       } catch (e) {
         log.warn({ attempt, err: errorInfo(e) }, 'updating the Slack approval message failed; retrying');

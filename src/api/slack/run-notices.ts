@@ -179,6 +179,12 @@ export class RunNotices extends BackgroundWork {
     return raw ? (JSON.parse(raw) as RunMessage) : null;
   }
 
+  /** Sync, after something else drew over the run's message: send what it should show even if unchanged. */
+  async refresh(runId: string): Promise<void> {
+    await this.o.redis.del(this.key(runId, 'shown'));
+    await this.sync(runId);
+  }
+
   /** Bring the run's message up to date (in the background, retried while Slack fails). */
   sync(runId: string): Promise<void> {
     // One drain queued per run is enough: it reads the run when it starts, so it covers every event before it.
@@ -268,8 +274,22 @@ export class RunNotices extends BackgroundWork {
   private async messageFor(run: RunRecord): Promise<RunMessage | null> {
     const existing = await this.runMessage(run.id);
     if (existing) return existing;
+    const rb = this.o.runbook(run);
+    if (this.o.approvals && rb) {
+      // Decided before the approval message was adopted (its post was still under way): it is the run's message all
+      // the same; one being posted right now will be (the notifier syncs once it is).
+      for (const def of rb.steps) {
+        const st = run.steps[def.id];
+        if (!def.approval || !st) continue;
+        const key = `${run.id}.${def.id}.${st.visit ?? 1}`;
+        // The claim first: a post that ends between the two reads has stored its handle before dropping the claim.
+        if (await this.o.chat.posting(key)) return null;
+        const handle = await this.o.chat.handleFor(key);
+        if (handle && (await this.adoptApproval(run.id, def.id, key, handle))) return this.runMessage(run.id);
+      }
+    }
     if (!this.o.channel) return null;
-    if (this.o.approvals && approvalAhead(run, this.o.runbook(run))) return null;
+    if (this.o.approvals && approvalAhead(run, rb)) return null;
     const v = this.view(run, []);
     const h = await this.o.chat.postMessage(this.o.channel, runNoticeText(v), runNoticeBlocks(v));
     const msg: RunMessage = { channel: h.channel, ts: h.ts, kind: 'notice' };

@@ -8,7 +8,6 @@
 // then points at the real remote; without a mirror it is a single-branch clone of the remote (blobless when the
 // remote is a URL, so git fetches file contents on demand). Commits a run makes are pushed to its run ref
 // (refs/runwright/runs/<run id>) as parents of an anchor commit with the empty tree, one fast-forward per step.
-import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync, lstatSync } from 'node:fs';
 import path from 'node:path';
@@ -17,23 +16,13 @@ import type { Target } from '../../core/types.js';
 import { RetryableError } from '../../core/errors.js';
 import { resolveInside } from '../../core/safe-path.js';
 import { RUN_ID, entryFor, materialiseOrder, parseManifest, runPathsIn, runRef, runRelative, type WorkspaceEntry, type WorkspaceManifest } from '../../core/workspace.js';
-import { gitEnv } from './git.js';
+import { git, headAndChanges, presentCommits } from './git.js';
 import { stripCredentials } from '../../engine/target-secrets.js';
 
-const SAFE = ['-c', 'core.hooksPath=/dev/null', '-c', 'protocol.ext.allow=never', '-c', 'advice.detachedHead=false'];
 const EMPTY_TREE = '4b825dc642cb6eb9a060e54bf8d69288fbee4904';
 const AUTHOR = ['-c', 'user.name=runwright', '-c', 'user.email=runwright@localhost'];
 
 type Log = { warn(o: object, m?: string): void; info(o: object, m?: string): void };
-
-export function git(cwd: string, args: string[], opts: { env?: Record<string, string>; signal?: AbortSignal } = {}): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile('git', [...SAFE, ...args], { cwd, env: { ...gitEnv(), ...opts.env }, maxBuffer: 256 * 1024 * 1024, signal: opts.signal }, (err, stdout, stderr) => {
-      if (err) reject(new RetryableError(`git ${args[0]} failed: ${String(stderr || err.message).trim().slice(0, 2000)}`, 'git'));
-      else resolve(stdout);
-    });
-  });
-}
 
 const isUrl = (repo: string) => /^[a-z][a-z0-9+.-]*:\/\//i.test(repo) && !repo.startsWith('file:');
 
@@ -120,15 +109,13 @@ export class LocalWorkspace implements WorkspacePort {
     rmSync(dir, { recursive: true, force: true });
     mkdirSync(path.dirname(dir), { recursive: true });
     const m = await this.mirror(target, need, signal).catch(() => null); // no mirror: straight from the remote
-    const base = ['clone', '-q', '--no-tags', '--single-branch', '--branch', target.branch];
+    const base = ['clone', '-q', '--no-tags', '--single-branch', '--branch', target.branch, '-c', 'user.name=runwright', '-c', 'user.email=runwright@localhost'];
     if (m) {
-      await git(path.dirname(dir), [...base, m, dir], { signal });
+      await git(path.dirname(dir), [...base, '--', m, dir], { signal });
       await git(dir, ['remote', 'set-url', 'origin', target.repo], { signal });
     } else {
-      await git(path.dirname(dir), [...base, ...(isUrl(target.repo) ? ['--filter=blob:none'] : []), target.repo, dir], { signal });
+      await git(path.dirname(dir), [...base, ...(isUrl(target.repo) ? ['--filter=blob:none'] : []), '--', target.repo, dir], { signal });
     }
-    await git(dir, ['config', 'user.name', 'runwright']);
-    await git(dir, ['config', 'user.email', 'runwright@localhost']);
     return (await git(dir, ['rev-parse', 'HEAD'])).trim();
   }
 
@@ -197,11 +184,8 @@ export class LocalWorkspace implements WorkspacePort {
 }
 
 async function hasAll(dir: string, shas: string[]): Promise<boolean> {
-  for (const s of shas) {
-    const ok = await git(dir, ['cat-file', '-e', `${s}^{commit}`]).then(() => true, () => false);
-    if (!ok) return false;
-  }
-  return true;
+  const have = await presentCommits(dir, shas);
+  return shas.every((s) => have.has(s));
 }
 
 interface Marker {
@@ -368,7 +352,7 @@ class Session implements WorkspaceSession {
         const out = await p.build.build(target, o);
         const r = out.artifactDir ? rel(out.artifactDir) : null;
         const repo = rel(o.repoDir);
-        if (r !== null && existsSync(path.join(out.artifactDir!, '.git'))) record(r, { kind: 'worktree', repo: repo === null ? undefined : (entryFor(this.m, repo) ?? repo), head: out.commit });
+        if (r !== null && existsSync(path.join(out.artifactDir!, '.git'))) record(r, { kind: 'worktree', repo: repo === null ? undefined : (entryFor(this.m, repo) ?? repo), head: out.commit, artifact: true });
         return out;
       },
     };
@@ -385,8 +369,15 @@ class Session implements WorkspaceSession {
       const e = this.m.entries[key]!;
       const at = this.abs(key);
       if (!existsSync(path.join(at, '.git'))) continue;
-      const head = (await git(at, ['rev-parse', 'HEAD'], { signal })).trim();
-      const dirty = (await git(at, ['status', '--porcelain', '--untracked-files=all'], { signal })).trim() !== '';
+      // A build artifact is its commit (recorded, and on the remote before it was built): nothing to carry.
+      if (e.artifact) {
+        done.push(key);
+        continue;
+      }
+      const st = await headAndChanges(at, { signal });
+      if (!st.head) continue;
+      const head = st.head;
+      const dirty = st.files.length > 0;
       let snap: string | undefined;
       if (dirty) snap = await this.snapshot(at, head, e.snap, signal);
       if (head !== e.head || snap !== e.snap) {

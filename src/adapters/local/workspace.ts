@@ -150,9 +150,76 @@ export class LocalWorkspace implements WorkspacePort {
     rmSync(this.runDir(runId), { recursive: true, force: true });
   }
 
+  /**
+   * The remotes whose run refs sweep() also looks after (a run whose worker died before the run ended leaves its
+   * run ref behind): at most every `everyMs`, a run ref of a run the store calls ended or does not know, whose
+   * commit is older than `graceMs`, is deleted. Nothing but refs/runwright/runs/<run id> is ever touched.
+   */
+  sweepRunRefsOf(targets: Target[], opts: { graceMs?: number; everyMs?: number } = {}): void {
+    const seen = new Map<string, Target>();
+    for (const t of targets) if (t.repo && !seen.has(stripCredentials(t.repo))) seen.set(stripCredentials(t.repo), t);
+    this.remotes = { targets: [...seen.values()], graceMs: opts.graceMs ?? 3_600_000, everyMs: opts.everyMs ?? 600_000, last: 0 };
+  }
+
+  private remotes?: { targets: Target[]; graceMs: number; everyMs: number; last: number };
+  /** The remote run-ref sweep in flight (one at a time). */
+  remoteSweep?: Promise<void>;
+
+  /** Delete the orphaned run refs of one remote; the run ids deleted. */
+  async sweepRunRefs(target: Target, isLive: (runId: string) => Promise<boolean>, opts: { graceMs: number; now?: number }): Promise<string[]> {
+    const prefix = 'refs/runwright/runs/';
+    const scratch = 'refs/runwright/sweep/';
+    const m = this.mirrorOf(target);
+    // Asked from outside any repository (no mirror is made for a remote without orphans).
+    mkdirSync(this.mirrors, { recursive: true });
+    const ls = await git(this.mirrors, ['ls-remote', '--', target.repo, `${prefix}*`], { env: { GIT_CEILING_DIRECTORIES: this.root } });
+    return this.serial(m, async () => {
+      const candidates: { id: string; sha: string }[] = [];
+      for (const line of ls.split('\n')) {
+        const [sha, ref] = line.trim().split(/\s+/);
+        if (!sha || !ref || !/^[0-9a-f]{40}$/.test(sha) || !ref.startsWith(prefix)) continue;
+        const id = ref.slice(prefix.length);
+        if (!RUN_ID.test(id) || (await isLive(id))) continue; // only a run ref of a run id; a live run keeps its own
+        candidates.push({ id, sha });
+      }
+      if (!candidates.length) return [];
+      const dir = await this.bareDir(target);
+      try {
+        // How old each is: its anchor commit's date (the run's last published step), fetched into a scratch namespace.
+        await git(dir, ['fetch', '-q', '--no-tags', '--', target.repo, ...candidates.map((c) => `+${prefix}${c.id}:${scratch}${c.id}`)]);
+        const dates = new Map<string, number>();
+        for (const line of (await git(dir, ['for-each-ref', '--format=%(refname) %(objectname) %(committerdate:unix)', scratch])).split('\n')) {
+          const [ref, sha, at] = line.trim().split(' ');
+          if (ref && sha && at) dates.set(`${ref.slice(scratch.length)} ${sha}`, Number(at) * 1000);
+        }
+        const now = opts.now ?? Date.now();
+        const old = candidates.filter((c) => {
+          const at = dates.get(`${c.id} ${c.sha}`);
+          return at !== undefined && now - at > opts.graceMs;
+        });
+        if (old.length) {
+          // Compare-and-delete: each ref goes only if it still points where it was seen (a lease, never a forced update).
+          await git(dir, ['push', '-q', '--no-verify', ...old.map((c) => `--force-with-lease=${prefix}${c.id}:${c.sha}`), '--', target.repo, ...old.map((c) => `:${prefix}${c.id}`)]);
+        }
+        return old.map((c) => c.id);
+      } finally {
+        const left = (await git(dir, ['for-each-ref', '--format=%(refname)', scratch]).catch(() => '')).split('\n').filter(Boolean);
+        if (left.length) await git(dir, ['update-ref', '--stdin'], { input: left.map((r) => `delete ${r}\n`).join('') }).catch(() => undefined);
+      }
+    });
+  }
+
   async sweep(isLive: (runId: string) => Promise<boolean>): Promise<{ runs: number; mirrors: number }> {
     let runs = 0;
     let mirrors = 0;
+    const r = this.remotes;
+    if (r && !this.remoteSweep && Date.now() - r.last >= r.everyMs) {
+      // In the background: a slow or unreachable remote never holds up start-up or the disk sweep.
+      r.last = Date.now();
+      this.remoteSweep = (async () => {
+        for (const t of r.targets) await this.sweepRunRefs(t, isLive, { graceMs: r.graceMs }).catch(() => []);
+      })().finally(() => (this.remoteSweep = undefined));
+    }
     if (!existsSync(this.root)) return { runs, mirrors };
     for (const name of readdirSync(this.root)) {
       if (!RUN_ID.test(name)) continue;
@@ -420,8 +487,12 @@ class Session implements WorkspaceSession {
   /** Make `shas` reachable from the run ref: a new anchor (empty tree) whose parents are the old anchor and them. */
   private async publish(dir: string, shas: string[], signal?: AbortSignal): Promise<void> {
     for (let i = 0; ; i++) {
-      if (this.m.anchor && !(await hasAll(dir, [this.m.anchor]))) await git(dir, ['fetch', '-q', '--no-tags', 'origin', `+${runRef(this.run.id)}:refs/runwright/run`], { signal }).catch(() => undefined);
-      const parents = [...(this.m.anchor && (await hasAll(dir, [this.m.anchor])) ? [this.m.anchor] : []), ...shas].flatMap((p) => ['-p', p]);
+      let haveAnchor = !!this.m.anchor && (await hasAll(dir, [this.m.anchor]));
+      if (this.m.anchor && !haveAnchor) {
+        await git(dir, ['fetch', '-q', '--no-tags', 'origin', `+${runRef(this.run.id)}:refs/runwright/run`], { signal }).catch(() => undefined);
+        haveAnchor = await hasAll(dir, [this.m.anchor]);
+      }
+      const parents = [...(haveAnchor ? [this.m.anchor!] : []), ...shas].flatMap((p) => ['-p', p]);
       const anchor = (await git(dir, [...AUTHOR, 'commit-tree', EMPTY_TREE, ...parents, '-m', `runwright run ${this.run.id}`], { signal })).trim();
       try {
         // Never forced: the new anchor descends from the old one.

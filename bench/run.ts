@@ -113,9 +113,12 @@ function rowsOf(r: Pick<BenchResults, 'executor' | 'intake' | 'parked' | 'seed'>
   const s = r.seed;
   if (s) {
     const k = (name: string) => s.byKind[name]?.ms ?? 0;
-    rows.push({ what: `seed incident: alert → verified fix, wall time (run ${s.status})`, value: `${fmt.n(s.wallMs / 1000, 2)} s`, baseline: `the check alone ${fmt.n(s.checkAloneMs)} ms`, ratio: fmt.x(s.wallMs / s.checkAloneMs), target: '(measure)' });
-    rows.push({ what: `seed incident: Python check's own time (${s.byKind['python: target check']?.count ?? 0} runs)`, value: `${fmt.n(k('python: target check') / 1000, 2)} s`, baseline: `the check alone ${fmt.n(s.checkAloneMs)} ms`, ratio: fmt.x(k('python: target check') / s.checkAloneMs), target: '(measure)' });
-    rows.push({ what: 'seed incident: other subprocesses (AST tool, deployed job, git)', value: `${fmt.n((k('python: AST tool') + k('python: deployed job') + k('git')) / 1000, 2)} s`, baseline: `tool ${fmt.n(k('python: AST tool'))} + job ${fmt.n(k('python: deployed job'))} + git ${fmt.n(k('git'))} ms`, ratio: '', target: '(measure)' });
+    const seedRatio = s.wallMs / s.checkAloneMs;
+    rows.push({ what: `seed incident: alert → verified fix, wall time (run ${s.status})`, value: `${fmt.n(s.wallMs / 1000, 2)} s`, baseline: `the check alone ${fmt.n(s.checkAloneMs)} ms${s.checkAloneRuns ? ' (median of 3)' : ''}`, ratio: fmt.x(seedRatio), target: '≤ 3.00×', met: seedRatio <= 3 });
+    const checkRuns = (s.byKind['python: target check']?.count ?? 0) + (s.byKind['python: target check + probe']?.count ?? 0);
+    const checkMs = k('python: target check') + k('python: target check + probe');
+    rows.push({ what: `seed incident: the check's processes (${checkRuns}: check, or check + runtime probe in one)`, value: `${fmt.n(checkMs / 1000, 2)} s`, baseline: `the check alone ${fmt.n(s.checkAloneMs)} ms`, ratio: fmt.x(checkMs / s.checkAloneMs), target: '(measure)' });
+    rows.push({ what: `seed incident: other subprocesses (AST tool ${s.byKind['python: AST tool']?.count ?? 0}, deployed job, git ${s.byKind.git?.count ?? 0})`, value: `${fmt.n((k('python: AST tool') + k('python: deployed job') + k('git')) / 1000, 2)} s`, baseline: `tool ${fmt.n(k('python: AST tool'))} + job ${fmt.n(k('python: deployed job'))} + git ${fmt.n(k('git'))} ms`, ratio: '', target: '(measure)' });
     rows.push({ what: "seed incident: runwright's overhead (wall − every subprocess)", value: `${fmt.n(s.runwrightMs / 1000, 2)} s`, baseline: `${s.steps.length} steps, ${fmt.n(s.runwrightMs / Math.max(1, s.steps.length))} ms/step`, ratio: fmt.x(s.runwrightMs / s.wallMs), target: '(measure)' });
     if (s.betweenStepsMs !== undefined) rows.push({ what: "seed incident: of which between steps (step recorded → next started)", value: `${fmt.n(s.betweenStepsMs / 1000, 2)} s`, baseline: `inside steps, not in a subprocess: ${fmt.n((s.runwrightMs - s.betweenStepsMs) / 1000, 2)} s`, ratio: fmt.x(s.betweenStepsMs / s.wallMs), target: '(measure)' });
   }

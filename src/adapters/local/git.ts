@@ -22,7 +22,9 @@ export function gitEnv(): Record<string, string> {
 export function git(cwd: string, args: string[], opts: { env?: Record<string, string>; signal?: AbortSignal; input?: string } = {}): Promise<string> {
   return new Promise((resolve, reject) => {
     const child = execFile('git', [...SAFE, ...args], { cwd, env: { ...gitEnv(), ...opts.env }, maxBuffer: 256 * 1024 * 1024, signal: opts.signal }, (err, stdout, stderr) => {
-      if (err) reject(new RetryableError(`git ${args.find((a) => !a.startsWith('-') && !a.includes('=')) ?? args[0]} failed: ${String(stderr || err.message).trim().slice(0, 2000)}`, 'git'));
+      // What git said: stderr, and stdout too where it answers there (push --porcelain, commit's "nothing to commit").
+      const said = [stderr, stdout].map((x) => String(x ?? '').trim()).filter(Boolean).join('\n') || err?.message;
+      if (err) reject(new RetryableError(`git ${args.find((a) => !a.startsWith('-') && !a.includes('=')) ?? args[0]} failed: ${String(said).trim().slice(0, 2000)}`, 'git'));
       else resolve(stdout);
     });
     if (opts.input !== undefined) child.stdin?.end(opts.input);
@@ -88,12 +90,15 @@ export class LocalGit implements GitPort {
     if (opts.paths.length === 0) throw new PermanentError('nothing to commit: no paths given', 'git_commit');
     // Stage exactly these paths (deletions and renames included).
     await git(dir, ['add', '-A', '--', ...opts.paths]);
-    const staged = (await git(dir, ['diff', '--cached', '--name-only'])).trim();
-    if (!staged) throw new PermanentError('nothing to commit: the fix changed no file', 'git_commit');
     const author = opts.author ?? this.author;
     const message = `${opts.message.trimEnd()}\n\nRunwright-Key: ${opts.key}\n`;
-    // The message is one argv element (no shell); hooks are disabled.
-    await git(dir, ['-c', `user.name=${author.name}`, '-c', `user.email=${author.email}`, 'commit', '-q', '--no-verify', '-m', message]);
+    // The message is one argv element (no shell); hooks are disabled. Nothing staged: git refuses, and says so.
+    try {
+      await git(dir, ['-c', `user.name=${author.name}`, '-c', `user.email=${author.email}`, 'commit', '-q', '--no-verify', '-m', message]);
+    } catch (e) {
+      if (/nothing to commit|no changes added to commit|nothing added to commit/i.test((e as Error).message)) throw new PermanentError('nothing to commit: the fix changed no file', 'git_commit');
+      throw e;
+    }
     return { sha: (await git(dir, ['rev-parse', 'HEAD'])).trim(), created: true };
   }
 
@@ -112,19 +117,19 @@ export class LocalGit implements GitPort {
 
   async push(dir: string, opts: { branch: string; sha: string }) {
     const remote = (await git(dir, ['remote', 'get-url', 'origin']).catch(() => 'origin')).trim() || 'origin';
-    // Already there? (re-run after a crash between push and record)
-    const ls = (await git(dir, ['ls-remote', 'origin', `refs/heads/${opts.branch}`])).trim();
-    const remoteSha = ls.split(/\s+/)[0];
-    if (remoteSha === opts.sha) return { remote, branch: opts.branch, sha: opts.sha, pushed: false };
+    const ref = `refs/heads/${opts.branch}`;
+    let out: string;
     try {
-      // No --force, ever: a non-fast-forward is refused by git and surfaces as an error.
-      await git(dir, ['push', '-q', '--no-verify', 'origin', `${opts.sha}:refs/heads/${opts.branch}`]);
+      // No --force, ever: a non-fast-forward is refused by git and surfaces as an error. --porcelain says per ref
+      // whether it was already there ("=": a re-run after a crash between push and record) or pushed now.
+      out = await git(dir, ['push', '--porcelain', '--no-verify', 'origin', `${opts.sha}:${ref}`]);
     } catch (e) {
       const msg = (e as Error).message;
       if (/non-fast-forward|rejected|fetch first/i.test(msg)) throw new PermanentError(`push refused (not a fast-forward) to ${opts.branch}: ${msg}`, 'git_push_rejected', undefined, e);
       throw new RetryableError(`push failed: ${msg}`, 'git_push', undefined, e);
     }
-    return { remote, branch: opts.branch, sha: opts.sha, pushed: true };
+    const line = out.split('\n').find((l) => l.includes(`:${ref}\t`));
+    return { remote, branch: opts.branch, sha: opts.sha, pushed: !line?.startsWith('=') };
   }
 
   async worktree(dir: string, sha: string, wtPath: string) {
@@ -134,16 +139,15 @@ export class LocalGit implements GitPort {
       await this.removeWorktree(dir, wtPath);
     }
     mkdirSync(path.dirname(wtPath), { recursive: true });
-    await git(dir, ['worktree', 'add', '-q', '--detach', wtPath, sha]);
+    // --force: a worktree once registered at this path and deleted from disk since does not stand in the way (the
+    // path itself must still be absent or empty; a detached worktree takes no branch from anyone).
+    await git(dir, ['worktree', 'add', '-q', '--detach', '--force', wtPath, sha]);
     return wtPath;
   }
 
   async removeWorktree(dir: string, wtPath: string) {
-    // Gone from disk: forget it (a worktree registered at a missing path would refuse a new one there).
-    if (!existsSync(wtPath)) {
-      await git(dir, ['worktree', 'prune']).catch(() => undefined);
-      return;
-    }
+    // Gone from disk: nothing to remove (its stale registration is pruned by git in time, and refuses nothing).
+    if (!existsSync(wtPath)) return;
     // `worktree remove` also drops its administrative files; prune only when removing failed half-way.
     await git(dir, ['worktree', 'remove', '--force', wtPath]).catch(() => git(dir, ['worktree', 'prune']).catch(() => undefined));
   }

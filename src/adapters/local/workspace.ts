@@ -366,10 +366,22 @@ class Session implements WorkspaceSession {
       const want = shas.filter((x): x is string => !!x && /^[0-9a-f]{40}$/.test(x));
       if (want.length && existsSync(dir)) await this.have(dir, want);
     };
+    // Optimistic: the commits are usually here (this worker made them); only when git says no, fetch and try again.
+    const orFetch = async <T>(dir: string, shas: (string | undefined)[], op: () => Promise<T>): Promise<T> => {
+      try {
+        return await op();
+      } catch (e) {
+        const want = shas.filter((x): x is string => !!x && /^[0-9a-f]{40}$/.test(x));
+        if (!want.length || !existsSync(dir) || (await hasAll(dir, want))) throw e;
+        await this.have(dir, want);
+        return await op();
+      }
+    };
     const gitPort: GitPort = {
-      push: async (dir, o) => (await need(dir, [o.sha]), inner.push(dir, o)),
+      push: (dir, o) => orFetch(dir, [o.sha], () => inner.push(dir, o)),
+      // A missing commit reads as "not on the remote" here, so it is fetched first.
       remoteHasCommit: async (dir, sha) => (await need(dir, [sha]), inner.remoteHasCommit(dir, sha)),
-      diff: async (dir, o) => (await need(dir, [o?.from, o?.to]), inner.diff(dir, o)),
+      diff: (dir, o) => orFetch(dir, [o?.from, o?.to], () => inner.diff(dir, o)),
       status: (dir) => inner.status(dir),
       clone: async (target, dir, opts) => {
         const r = rel(dir);
@@ -389,8 +401,7 @@ class Session implements WorkspaceSession {
         const r = rel(wtPath);
         // A worktree the run already has at that commit: as the run left it (possibly made on another machine).
         if (r !== null && this.m.entries[r]?.head === sha) return this.ensure(r);
-        await need(dir, [sha]);
-        const out = await inner.worktree(dir, sha, wtPath);
+        const out = await orFetch(dir, [sha], () => inner.worktree(dir, sha, wtPath));
         const repo = rel(dir);
         record(r, { kind: 'worktree', repo: repo === null ? undefined : (entryFor(this.m, repo) ?? repo), head: sha });
         return out;

@@ -12,7 +12,7 @@ import { mkdirSync } from 'node:fs';
 import { Queue, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { Action, ActionContext, Logger } from '../core/action.js';
-import type { Alert, ApprovalDecision, Json, RunRecord, RunStatus, StepEvent, StepState, Target } from '../core/types.js';
+import type { Alert, ApprovalDecision, Json, RunRecord, RunStatus, StepEvent, StepState, Target, TraceContext } from '../core/types.js';
 import { isTerminal } from '../core/types.js';
 import { PermanentError, RunwrightError, StepTimeoutError, ValidationError, errorInfo, isRetryable } from '../core/errors.js';
 import { parseRunbook, resolveInputs, parseDurationMs, type Runbook, type StepDef } from '../core/runbook.js';
@@ -25,7 +25,7 @@ import { RunStore, internals, withInternals, type Patch } from './store.js';
 import type { Config } from '../config/config.js';
 import { ActionRegistry, defaultRegistry } from '../actions/index.js';
 import { createPorts } from '../adapters/index.js';
-import { silentLogger } from '../logging.js';
+import { isTraceContext, silentLogger, traceFields } from '../logging.js';
 import { withCredentials, withoutCredentials } from './target-secrets.js';
 
 export class ConflictError extends RunwrightError {
@@ -73,6 +73,8 @@ export interface SubmitRequest {
   dedupe?: boolean;
   /** Apply the runbook's throttle window per fingerprint. */
   throttle?: boolean;
+  /** The trace of the request that asked for the run: stored with it, carried by the worker's step log lines. */
+  trace?: TraceContext;
 }
 
 export type SubmitResult =
@@ -212,6 +214,7 @@ export class Engine {
       dryRun: !!req.dryRun,
       autoApprove: !!req.autoApprove,
       steps: {},
+      ...(isTraceContext(req.trace) ? { trace: req.trace } : {}),
     };
     // Walk inline steps (switch/end) from the start to find the first job or gate.
     const adv = await machine(rb, { run, visits: {} }, { type: 'start' });
@@ -552,7 +555,7 @@ export class Engine {
     const t0 = Date.now();
     const def = rb.stepMap.get(j.step);
     const action = def?.action ? this.registry.get(def.action) : undefined;
-    const log = this.logger.child({ runId: j.runId, step: j.step, attempt: j.attempt });
+    const log = this.logger.child({ runId: j.runId, step: j.step, attempt: j.attempt, ...traceFields(run.trace) });
     let output: Json;
     let input: Json | undefined;
     const ac = new AbortController();

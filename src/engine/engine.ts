@@ -22,6 +22,7 @@ import { ExpressionError, render } from '../core/expr.js';
 import type { Ports, ApprovalRequest, WorkspacePort } from '../ports/index.js';
 import { LocalWorkspace } from '../adapters/local/workspace.js';
 import { RunStore, internals, withInternals, type Patch } from './store.js';
+import { QUEUE } from './keys.js';
 import type { Config } from '../config/config.js';
 import { ActionRegistry, defaultRegistry } from '../actions/index.js';
 import { createPorts } from '../adapters/index.js';
@@ -87,7 +88,6 @@ interface StepJob {
   attempt: number;
 }
 
-const QUEUE = 'steps';
 /** Consecutive steps one job may run (sticky execution) before it hands the run to a fresh job. */
 const MAX_STICKY = 100;
 const now = () => new Date().toISOString();
@@ -107,6 +107,19 @@ function clip(v: unknown, max = 8_000): Json | undefined {
   if (s === undefined) return undefined;
   if (s.length <= max) return JSON.parse(s);
   return { truncated: true, preview: s.slice(0, max) };
+}
+
+/** A child logger made on first use (most steps log nothing at info level). */
+export function lazyChild(parent: Logger, bindings: Record<string, unknown>): Logger {
+  let l: Logger | undefined;
+  const get = () => (l ??= parent.child(bindings));
+  return {
+    debug: (o, m) => get().debug(o, m),
+    info: (o, m) => get().info(o, m),
+    warn: (o, m) => get().warn(o, m),
+    error: (o, m) => get().error(o, m),
+    child: (b) => get().child(b),
+  };
 }
 
 /** The machine's view of a stored run. */
@@ -167,7 +180,7 @@ export class Engine {
   }
 
   bullPrefix(): string {
-    return `${this.config.prefix}:q`;
+    return this.store.keys.bullPrefix();
   }
 
   private ports(platform: 'local' | 'gcp'): Ports {
@@ -220,13 +233,13 @@ export class Engine {
     const res = await this.store.create({ run, firstCursor, dedupe: !!req.dedupe, throttleMs: req.throttle ? rb.policy.throttleMs : undefined, lockPolicy: rb.policy.targetLock, createdEvent: created });
     if (res.result === 'attached') return { result: 'attached', run: (await this.store.get(res.runId))! };
     if (res.result === 'throttled') return res;
-    if (res.status === 'running') await this.startFirst(id, rb, adv);
+    if (res.status === 'running') await this.startFirst(id, rb, adv, withInternals({ ...run, status: 'running' }, { cursor: firstCursor, visits: {} }));
     return { result: 'created', run: (await this.store.get(id))! };
   }
 
   /** Enter the first step of a run that holds its target lock. */
-  private async startFirst(runId: string, rb: Runbook, adv?: Transition): Promise<void> {
-    const run = (await this.store.get(runId))!;
+  private async startFirst(runId: string, rb: Runbook, adv?: Transition, known?: RunRecord): Promise<void> {
+    const run = known ?? (await this.store.get(runId))!;
     adv ??= await machine(rb, stateOf(run), { type: 'start' });
     const { cursor } = internals(run);
     await this.transition(run, rb, cursor, { requireStatus: ['running'] }, adv);
@@ -266,13 +279,17 @@ export class Engine {
     }
     if (expectedCursor) set.cursorFrom = expectedCursor;
     // A run that ends gives back its workspace first (the run ref on the remote, its folder here), so that a
-    // finished run never has a run ref: whoever sees the end sees the remote as the run leaves it.
-    if (tr.effects.some((e) => e.kind === 'release-workspace')) await this.releaseWorkspace(run);
-    const res = await this.store.apply(run.id, expectedCursor || '*', { ...base, set: { ...set, ...(base.set ?? {}) }, del: [...del, ...(base.del ?? [])], status: tr.status, events: evs });
+    // finished run never has a run ref: whoever sees the end sees the remote as the run leaves it. The manifest is
+    // the one this process holds (read with the run, or written by this step): only the cursor's holder changes it.
+    if (tr.effects.some((e) => e.kind === 'release-workspace')) await this.releaseWorkspace(run, extraSet.ws ?? internals(run).ws ?? null);
+    // The end of a run releases its target lock in the same atomic update that records it.
+    const releaseLock = tr.effects.some((e) => e.kind === 'release-lock') ? run.target.name : undefined;
+    const res = await this.store.apply(run.id, expectedCursor || '*', { ...base, set: { ...set, ...(base.set ?? {}) }, del: [...del, ...(base.del ?? [])], status: tr.status, events: evs, releaseLock });
     if (!res.ok) {
       this.logger.info({ runId: run.id, reason: res.reason, status: res.status }, 'transition not applied (run moved on)');
       return false;
     }
+    if (res.next) await this.handOver(res.next.runId);
     await this.effects(tr.state.run, rb, tr);
     return true;
   }
@@ -281,14 +298,13 @@ export class Engine {
     for (const e of tr.effects) {
       if (e.kind === 'enqueue') await this.addJob({ runId: run.id, step: e.step, visit: e.visit, attempt: e.attempt }, e.delayMs);
       else if (e.kind === 'park') await this.parked(run.id, rb, e.step, e.visit, e.prompt);
-      else if (e.kind === 'release-lock') await this.finished(run);
-      // release-workspace: done before the end was recorded (transition()).
+      // release-lock: in the update that recorded the end; release-workspace: just before it (transition()).
     }
   }
 
   /** The run's workspace on this machine (other machines sweep theirs). Never fails the run. */
-  private async releaseWorkspace(run: RunRecord): Promise<void> {
-    const ws = (await this.store.redis.hget(this.store.runKey(run.id), 'ws').catch(() => null)) ?? undefined;
+  private async releaseWorkspace(run: RunRecord, manifest?: string | null): Promise<void> {
+    const ws = manifest !== undefined ? (manifest ?? undefined) : ((await this.store.getField(run.id, 'ws').catch(() => null)) ?? undefined);
     await this.workspace.release({ id: run.id, target: withCredentials(run.target, this.targets) }, ws).catch((e) => this.logger.warn({ runId: run.id, err: errorInfo(e) }, 'workspace release failed; the sweeper will retry'));
   }
 
@@ -339,13 +355,13 @@ export class Engine {
 
   private async finished(run: RunRecord): Promise<void> {
     const rel = await this.store.releaseLock(run.target.name, run.id);
-    if (rel.next) {
-      const next = await this.store.get(rel.next.runId);
-      if (next) {
-        const rb = await this.runbookFor(next);
-        await this.startFirst(next.id, rb);
-      }
-    }
+    if (rel.next) await this.handOver(rel.next.runId);
+  }
+
+  /** A run that was waiting for its target got the lock: enter its first step. */
+  private async handOver(runId: string): Promise<void> {
+    const next = await this.store.get(runId);
+    if (next) await this.startFirst(next.id, await this.runbookFor(next), undefined, next);
   }
 
   // ---------------------------------------------------------------- decisions and control
@@ -388,7 +404,7 @@ export class Engine {
       events: [{ runId, step: run.currentStep ?? '', kind: 'run', visit: 0, attempt: 0, at: t, actor, message: `cancelled by ${actor}${reason ? `: ${reason}` : ''}`, output: { status: 'cancelled' } }],
     });
     if (!res.ok) throw new ConflictError(`run ${runId} is already ${res.status ?? 'finished'}`, 'not_cancellable');
-    await this.store.redis.lrem(this.store.lockqKey(run.target.name), 0, runId);
+    await this.store.leaveLockQueue(run.target.name, runId);
     await this.finished(run);
     await this.releaseWorkspace(run);
     return (await this.store.get(runId))!;
@@ -401,8 +417,7 @@ export class Engine {
     const { failedStep } = internals(run);
     if (run.status !== 'failed' || !failedStep) throw new ConflictError(`run ${runId} is ${run.status}; only a failed run with a failed step can be retried`, 'not_retryable');
     const rb = await this.runbookFor(run);
-    const holder = await this.store.redis.set(this.store.lockKey(run.target.name), runId, 'NX');
-    if (!holder && (await this.store.lockHolder(run.target.name)) !== runId) {
+    if (!(await this.store.tryLock(run.target.name, runId))) {
       throw new ConflictError(`target ${run.target.name} is busy with run ${await this.store.lockHolder(run.target.name)}`, 'target_busy');
     }
     const tr = await machine(rb, stateOf(run), { type: 'retry', step: failedStep, actor });
@@ -445,13 +460,13 @@ export class Engine {
         await off2();
       };
       const sweepDisk = () => this.workspace.sweep(async (id) => {
-        const st = await this.store.redis.hget(this.store.runKey(id), 'status');
+        const st = await this.store.getField(id, 'status');
         return !!st && !isTerminal(st as RunStatus);
       });
       await sweepDisk().catch((e) => this.logger.warn({ err: errorInfo(e) }, 'workspace sweep failed'));
       this.timers.push(setInterval(() => void sweepDisk().catch(() => undefined), 60_000).unref());
       const beat = async () => {
-        await this.store.redis.set(this.store.key('worker', this.workerId), JSON.stringify({ pid: process.pid, at: now() }), 'EX', 30).catch(() => undefined);
+        await this.store.heartbeat(this.workerId, { pid: process.pid, at: now() }).catch(() => undefined);
       };
       await beat();
       this.timers.push(setInterval(beat, 10_000).unref());
@@ -464,35 +479,35 @@ export class Engine {
 
   /** Number of workers that sent a heartbeat in the last 30 s (any process). */
   async workersAlive(): Promise<number> {
-    let n = 0;
-    let cursor = '0';
-    do {
-      const [next, keys] = await this.store.redis.scan(cursor, 'MATCH', this.store.key('worker', '*'), 'COUNT', 500);
-      cursor = next;
-      n += keys.length;
-    } while (cursor !== '0');
-    return n;
+    return this.store.workersAlive();
   }
 
   /** Re-add the cursor job of any running run whose job is missing (a crash between record and enqueue). */
   async sweep(): Promise<number> {
-    const ids = await this.store.redis.zrange(this.store.key('idx', 'status', 'running'), 0, -1);
+    const ids = await this.store.idsWithStatus('running');
     let fixed = 0;
-    for (const id of ids) {
-      const raw = await this.store.redis.hmget(this.store.runKey(id), 'cursor', 'updatedAt', 'status', 'stickyJob');
-      const cursor = raw[0];
-      if (!cursor || raw[2] !== 'running') continue;
-      if (Date.now() - Date.parse(raw[1] ?? '') < 5_000) continue;
-      const j = parseJobId(cursor);
-      if (!j) continue;
-      const exists = await this.store.redis.exists(`${this.bullPrefix()}:${QUEUE}:${cursor}`);
-      // A job running the run's steps one after another (sticky) and not finished: it holds the cursor step.
-      const sticky = raw[3] ? await this.store.redis.hmget(`${this.bullPrefix()}:${QUEUE}:${raw[3]}`, 'timestamp', 'finishedOn') : [null, null];
-      if (sticky[0] && !sticky[1]) continue;
-      if (!exists) {
-        await this.addJob(j);
-        fixed++;
-        this.logger.warn({ runId: id, job: cursor }, 'sweeper re-added a missing step job');
+    // In batches, each a few round trips (a busy system has thousands of running runs).
+    for (let i = 0; i < ids.length; i += 500) {
+      const batch = ids.slice(i, i + 500);
+      const rows = await this.store.fieldsOf(batch, ['cursor', 'updatedAt', 'status', 'stickyJob']);
+      const due: { id: string; cursor: string; job: StepJob; sticky: string }[] = [];
+      rows.forEach((raw, k) => {
+        const cursor = raw[0];
+        if (!cursor || raw[2] !== 'running') return;
+        if (Date.now() - Date.parse(raw[1] ?? '') < 5_000) return;
+        const job = parseJobId(cursor);
+        if (job) due.push({ id: batch[k]!, cursor, job, sticky: raw[3] ?? '' });
+      });
+      if (!due.length) continue;
+      const [cursors, stickies] = await Promise.all([this.store.jobStates(due.map((d) => d.cursor)), this.store.jobStates(due.map((d) => d.sticky || '-'))]);
+      for (const [k, d] of due.entries()) {
+        // A job running the run's steps one after another (sticky) and not finished: it holds the cursor step.
+        if (d.sticky && stickies[k]!.unfinished) continue;
+        if (!cursors[k]!.exists) {
+          await this.addJob(d.job);
+          fixed++;
+          this.logger.warn({ runId: d.id, job: d.cursor }, 'sweeper re-added a missing step job');
+        }
       }
     }
     return fixed;
@@ -552,7 +567,7 @@ export class Engine {
     const t0 = Date.now();
     const def = rb.stepMap.get(j.step);
     const action = def?.action ? this.registry.get(def.action) : undefined;
-    const log = this.logger.child({ runId: j.runId, step: j.step, attempt: j.attempt });
+    const log = lazyChild(this.logger, { runId: j.runId, step: j.step, attempt: j.attempt });
     let output: Json;
     let input: Json | undefined;
     const ac = new AbortController();
@@ -577,7 +592,7 @@ export class Engine {
       }
       const session = this.workspace.session({ id: run.id, target: withCredentials(run.target, this.targets), dryRun: run.dryRun }, internals(run).ws, log);
       await session.prepare(rendered, ac.signal);
-      const ctx = this.actionContext(run, rb, def, j, ac.signal, log, session.ports(this.ports(run.target.platform)));
+      const ctx = this.actionContext(run, rb, def, j, ac.signal, log, () => session.ports(this.ports(run.target.platform)));
       const work = run.dryRun && action.sideEffects
         ? action.plan!(parsed.data, ctx).then((p) => ({ dryRun: true, plan: p.description, details: p.details ?? null, ...(p.output && typeof p.output === 'object' && !Array.isArray(p.output) ? (p.output as object) : {}) }) as Json)
         : action.run(parsed.data, ctx).then((o) => (o === undefined ? {} : o) as Json);
@@ -637,9 +652,11 @@ export class Engine {
     await this.transition(run, rb, job.id!, { requireStatus: ['running'] }, await machine(rb, stateOf(run), { type: 'failed', step: j.step, visit: j.visit, attempt: j.attempt, error, retryable: false }));
   }
 
-  private actionContext(run: RunRecord, rb: Runbook, def: StepDef, j: StepJob, signal: AbortSignal, logger: Logger, ports: Ports): ActionContext {
-    const workdir = this.workspace.runDir(run.id);
-    mkdirSync(workdir, { recursive: true });
+  private actionContext(run: RunRecord, rb: Runbook, def: StepDef, j: StepJob, signal: AbortSignal, logger: Logger, portsOf: () => Ports): ActionContext {
+    const workspace = this.workspace;
+    let workdir: string | undefined;
+    let ports: Ports | undefined;
+    // The run's folder and the ports are made when the action first asks for them (most steps need neither).
     return {
       run: { id: run.id, runbookId: rb.id, runbookHash: rb.hash, dryRun: run.dryRun },
       step: { id: def.id, visit: j.visit, attempt: j.attempt },
@@ -651,8 +668,16 @@ export class Engine {
       inputs: run.inputs,
       steps: run.steps,
       approval: run.approval,
-      workdir,
-      ports,
+      get workdir() {
+        if (workdir === undefined) {
+          workdir = workspace.runDir(run.id);
+          mkdirSync(workdir, { recursive: true });
+        }
+        return workdir;
+      },
+      get ports() {
+        return (ports ??= portsOf());
+      },
       progress: async (message, data) => {
         await this.store.appendEvent({ runId: run.id, step: def.id, kind: 'progress', visit: j.visit, attempt: j.attempt, at: now(), message, output: data }).catch(() => undefined);
       },
@@ -727,7 +752,7 @@ export class Engine {
     for (const ac of this.active.values()) ac.abort(new PermanentError('worker shutting down', 'shutdown'));
     await Promise.all(this.workers.map((w) => w.close()));
     await this.unsubscribe?.();
-    await this.store.redis.del(this.store.key('worker', this.workerId)).catch(() => undefined);
+    await this.store.dropHeartbeat(this.workerId).catch(() => undefined);
     await this.queue.close();
     this.queueConn.disconnect();
     this.workerConn?.disconnect();

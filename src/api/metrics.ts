@@ -45,7 +45,7 @@ export class Metrics {
         const store = eng.store;
         const runbooks = [...eng.runbooks.keys()];
         const pipe = store.redis.pipeline();
-        for (const rb of runbooks) for (const s of STATUSES) pipe.call('ZINTERCARD', 2, store.key('idx', 'runbook', rb), store.key('idx', 'status', s));
+        for (const rb of runbooks) for (const s of STATUSES) pipe.call('ZINTERCARD', 2, store.keys.byRunbook(rb), store.keys.byStatus(s));
         const res = (await pipe.exec()) ?? [];
         let i = 0;
         for (const rb of runbooks) for (const s of STATUSES) this.set({ status: s, runbook: rb }, Number(res[i++]?.[1] ?? 0));

@@ -1,6 +1,6 @@
 // Every Redis key runwright uses, in one place (P = the configured prefix). The run store (store.ts and its Lua
-// scripts in lua/*.lua, which build the same names from the prefix) is the only reader and writer of the run keys;
-// other modules that keep their own data in Redis (sessions, rate windows, Slack) take their key names from here.
+// scripts in lua/*.lua, which build the same names from the prefix) is the only reader and writer of these keys;
+// other modules ask the store, or at most take a name from here (test/engine/keys.test.ts checks).
 //
 //   P:run:<id>            hash: meta (JSON), status, cursor, currentStep, s:<step> (StepState JSON), v:<step>,
 //                         ws (the run's workspace manifest, src/core/workspace.ts), stickyJob (the BullMQ job running
@@ -13,7 +13,8 @@
 //   P:worker:<id>         heartbeat of a worker process (expires)
 //   P:events (pub/sub)    every event, "<streamId> <json>"
 //   P:q:steps:*           BullMQ's keys for the step queue (BullMQ names them under the prefix P:q)
-//   P:session:*, P:authfail:*, P:intake-rate:*, P:intake, P:slack:*   the API's and Slack's own data
+//   (not the store's: P:session:*, P:authfail:*, P:intake-rate:*, P:intake, P:slack:* — the API's and Slack's own
+//   data, named where it is kept)
 import { createHash } from 'node:crypto';
 
 /** The BullMQ queue that carries step jobs. */
@@ -45,16 +46,6 @@ export function keysFor(prefix: string) {
     bullPrefix: () => k('q'),
     /** BullMQ's hash of one job of the step queue. */
     job: (jobId: string) => k('q', QUEUE, jobId),
-    // The API's and Slack's own keys.
-    session: (hashedId: string) => k('session', hashedId),
-    authFailures: () => k('authfail'),
-    intakeRate: () => k('intake-rate'),
-    intakeLog: () => k('intake'),
-    slackMessage: (key: string) => k('slack', 'msg', key),
-    slackRequest: (key: string) => k('slack', 'req', key),
-    slackUpdated: (key: string) => k('slack', 'upd', key),
-    slackSeen: (hash: string) => k('slack', 'seen', hash),
-    slackNotice: (runId: string, what: string) => k('slack', 'notice', runId, what),
   };
 }
 

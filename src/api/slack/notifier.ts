@@ -10,6 +10,7 @@ import type { Logger } from '../../core/action.js';
 import { errorInfo } from '../../core/errors.js';
 import type { SlackChat } from '../../adapters/slack/chat.js';
 import { escapeMrkdwn } from '../../adapters/slack/blocks.js';
+import { keysFor } from '../../engine/keys.js';
 
 export interface NotifierOptions {
   chat: SlackChat;
@@ -117,7 +118,7 @@ export class ApprovalNotifier {
   }
 
   private async updateFromStore(runId: string, key: string, req: ApprovalRequest): Promise<void> {
-    const raw = await this.o.redis.hget(`${this.o.prefix}:run:${runId}`, 'approval');
+    const raw = await this.o.redis.hget(keysFor(this.o.prefix).run(runId), 'approval');
     if (!raw) return;
     const d = JSON.parse(raw) as ApprovalDecision;
     const handle = await this.o.chat.handleFor(key);

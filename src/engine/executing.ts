@@ -19,7 +19,7 @@ import { PermanentError, RunwrightError, errorInfo, isRetryable } from '../core/
 import type { Runbook, StepDef } from '../core/runbook.js';
 import { exprContext, stepTimeoutMs } from '../core/graph.js';
 import { transition as machine, type StepError, type Transition } from '../core/machine.js';
-import { ExpressionError, render } from '../core/expr.js';
+import { ExpressionError, render, templateHoles } from '../core/expr.js';
 import type { Ports } from '../ports/index.js';
 import { internals, withInternals } from './store.js';
 import { QUEUE } from './keys.js';
@@ -27,6 +27,18 @@ import { withCredentials } from './target-secrets.js';
 import { clip, jobIdFor, now, parseJobId, stateOf, type Runtime, type StepJob } from './runtime.js';
 import type { Approvals } from './approvals.js';
 import type { Timekeeping } from './timekeeping.js';
+
+const holes = new WeakMap<StepDef, boolean>();
+/** Whether a step's parameters have any {{ }} template hole (once per step definition). */
+function hasHoles(def: StepDef): boolean {
+  let h = holes.get(def);
+  if (h === undefined) {
+    const any = (v: unknown): boolean => (typeof v === 'string' ? templateHoles(v).length > 0 || v.includes('{{') : Array.isArray(v) ? v.some(any) : !!v && typeof v === 'object' ? Object.values(v).some(any) : false);
+    h = any(def.with);
+    holes.set(def, h);
+  }
+  return h;
+}
 
 /** Consecutive steps one job may run (sticky execution) before it hands the run to a fresh job. */
 export const MAX_STICKY = 100;
@@ -157,10 +169,10 @@ export class Executing {
     try {
       if (!def?.action) throw new PermanentError(`step '${j.step}' has no action`, 'no_action');
       if (!action) throw new PermanentError(`unknown action '${def.action}'`, 'unknown_action');
-      const ctxData = exprContext(run);
       let rendered: unknown;
       try {
-        rendered = await render(def.with ?? {}, ctxData);
+        // Parameters without a {{ }} hole are the runbook's own (a copy: the action may keep or change it).
+        rendered = hasHoles(def) ? await render(def.with ?? {}, exprContext(run)) : def.with === undefined ? {} : structuredClone(def.with);
       } catch (e) {
         throw new PermanentError(`parameters of step '${j.step}': ${(e as Error).message}`, 'expression', e instanceof ExpressionError ? { expression: e.expression } : undefined);
       }

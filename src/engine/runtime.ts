@@ -74,12 +74,21 @@ export function parseJobId(id: string): StepJob | null {
   return { runId: parts[0]!, step: parts[1]!, visit: Number(parts[2]), attempt: Number(parts[3]) };
 }
 
+// Values clip() made, with the length of their JSON: clipping one again (a step's output for its event) is free.
+const clipped = new WeakMap<object, number>();
+
 /** A value as JSON of at most `max` characters (else a truncated preview). */
 export function clip(v: unknown, max = 8_000): Json | undefined {
   if (v === undefined) return undefined;
+  const known = v !== null && typeof v === 'object' ? clipped.get(v) : undefined;
+  if (known !== undefined && known <= max) return v as Json;
   const s = JSON.stringify(v);
   if (s === undefined) return undefined;
-  if (s.length <= max) return JSON.parse(s);
+  if (s.length <= max) {
+    const out = JSON.parse(s) as Json;
+    if (out !== null && typeof out === 'object') clipped.set(out, s.length);
+    return out;
+  }
   return { truncated: true, preview: s.slice(0, max) };
 }
 

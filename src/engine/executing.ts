@@ -92,12 +92,12 @@ export class Executing {
     if (!this.unsubscribe) {
       const off1 = await this.rt.store.subscribe((ev) => {
         if (ev.kind === 'run' && (ev.output as any)?.status === 'cancelled') this.rt.active.get(ev.runId)?.abort(new PermanentError('run cancelled', 'cancelled'));
-      }, { contains: '"cancelled"' });
+      }, { contains: '"cancelled"', runLevel: true });
       // A run that ended (on any machine) leaves nothing on this one.
       const off2 = await this.rt.store.subscribe((ev) => {
         const st = (ev.output as { status?: RunStatus } | undefined)?.status;
         if (ev.kind === 'run' && st && isTerminal(st) && !this.rt.active.has(ev.runId)) void this.rt.workspace.dropLocal(ev.runId).catch(() => undefined);
-      }, { contains: '"kind":"run"' });
+      }, { runLevel: true });
       this.unsubscribe = async () => {
         await off1();
         await off2();

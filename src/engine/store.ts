@@ -38,8 +38,8 @@ export interface ListFilter {
 export class RunStore {
   readonly redis: Redis;
   private subscriber?: Redis;
-  private subscribed?: Promise<void>;
-  private listeners = new Set<{ fn: (ev: StepEvent) => void; runId?: string; contains?: string }>();
+  private readonly subscribed = new Map<string, Promise<void>>();
+  private listeners = new Set<{ fn: (ev: StepEvent) => void; runId?: string; contains?: string; runLevel: boolean }>();
 
   readonly keys: Keys;
 
@@ -289,20 +289,21 @@ export class RunStore {
   /**
    * Live events (all runs, or one). Returns an unsubscribe function. `contains`: only events whose JSON contains
    * this text (a cheap pre-filter: every process sees every event of every run, most need few of them).
+   * `runLevel`: only run-level events (kind "run": created, lock acquired, ended, cancelled), from their own
+   * low-volume channel — a worker that only watches for ends and cancels does not receive every step's events.
    */
-  async subscribe(fn: (ev: StepEvent) => void, opts: { runId?: string; contains?: string } = {}): Promise<() => Promise<void>> {
-    if (!this.subscribed) {
+  async subscribe(fn: (ev: StepEvent) => void, opts: { runId?: string; contains?: string; runLevel?: boolean } = {}): Promise<() => Promise<void>> {
+    if (!this.subscriber) {
       const sub = this.redis.duplicate();
       this.subscriber = sub;
       // It reconnects and resubscribes by itself; without a listener ioredis prints every reconnect error.
       sub.on('error', () => undefined);
-      // Every caller waits for the same SUBSCRIBE: a second caller must not go on before events can arrive.
-      this.subscribed = sub.subscribe(this.keys.eventsChannel()).then(() => undefined);
-      sub.on('message', (_ch: string, msg: string) => {
+      sub.on('message', (ch: string, msg: string) => {
+        const runLevel = ch === this.keys.runEventsChannel();
         // Parse only when some listener may want the event (the text tests are exact for run ids).
         let ev: StepEvent | null | undefined;
         for (const l of this.listeners) {
-          if ((l.runId && !msg.includes(l.runId)) || (l.contains && !msg.includes(l.contains))) continue;
+          if (l.runLevel !== runLevel || (l.runId && !msg.includes(l.runId)) || (l.contains && !msg.includes(l.contains))) continue;
           if (ev === undefined) {
             const sp = msg.indexOf(' ');
             try {
@@ -316,8 +317,15 @@ export class RunStore {
         }
       });
     }
-    await this.subscribed;
-    const entry = { fn, runId: opts.runId, contains: opts.contains };
+    const channel = opts.runLevel ? this.keys.runEventsChannel() : this.keys.eventsChannel();
+    // Every caller waits for the same SUBSCRIBE: a second caller must not go on before events can arrive.
+    let subscribed = this.subscribed.get(channel);
+    if (!subscribed) {
+      subscribed = this.subscriber.subscribe(channel).then(() => undefined);
+      this.subscribed.set(channel, subscribed);
+    }
+    await subscribed;
+    const entry = { fn, runId: opts.runId, contains: opts.contains, runLevel: !!opts.runLevel };
     this.listeners.add(entry);
     return async () => {
       this.listeners.delete(entry);
@@ -357,7 +365,7 @@ export class RunStore {
     if (this.subscriber) {
       this.subscriber.disconnect();
       this.subscriber = undefined;
-      this.subscribed = undefined;
+      this.subscribed.clear();
     }
     await this.redis.quit().catch(() => this.redis.disconnect());
   }

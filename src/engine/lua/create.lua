@@ -15,7 +15,7 @@ if fpKey ~= '' then
       local ev = cjson.decode(ARGV[14]); ev.runId = existing
       local evs = cjson.encode(ev)
       local id = redis.call('XADD', ek .. ':ev', '*', 'e', evs)
-      redis.call('PUBLISH', prefix .. ':events', id .. ' ' .. evs)
+      publish(prefix, id .. ' ' .. evs)
       return {'attached', existing}
     end
   end
@@ -47,5 +47,5 @@ elseif status == 'waiting_lock' then
   redis.call('HSET', KEYS[1], 'waitingReason', 'waiting for target lock held by run ' .. holder)
 end
 local id = redis.call('XADD', KEYS[2], '*', 'e', ARGV[13])
-redis.call('PUBLISH', prefix .. ':events', id .. ' ' .. ARGV[13])
+publish(prefix, id .. ' ' .. ARGV[13])
 return {'created', status, holder}

@@ -2,6 +2,14 @@
 -- status indexes, append and publish events, release a target lock. Key names as in src/engine/keys.ts.
 local TERMINAL = __TERMINAL__
 
+-- Every event goes to P:events; a run-level one (created, lock acquired, ended, cancelled) also to P:events:run,
+-- the low-volume channel workers listen on. (A step event whose output holds that text goes there too: listeners
+-- check the kind.)
+local function publish(prefix, msg)
+  redis.call('PUBLISH', prefix .. ':events', msg)
+  if string.find(msg, '"kind":"run"', 1, true) then redis.call('PUBLISH', prefix .. ':events:run', msg) end
+end
+
 -- A patch: status, set (flat field/value list), del (fields), incr (flat field/delta list), events (JSON strings).
 local function apply_patch(prefix, runKey, evKey, runId, status, patch)
   if patch.set and #patch.set > 0 then redis.call('HSET', runKey, unpack(patch.set)) end
@@ -20,7 +28,7 @@ local function apply_patch(prefix, runKey, evKey, runId, status, patch)
   if patch.events then
     for _, ev in ipairs(patch.events) do
       local id = redis.call('XADD', evKey, '*', 'e', ev)
-      redis.call('PUBLISH', prefix .. ':events', id .. ' ' .. ev)
+      publish(prefix, id .. ' ' .. ev)
     end
   end
 end

@@ -35,6 +35,9 @@ interface Args {
   render?: string;
 }
 
+/** Bad usage of the bench command: one line and exit 2, never a stack trace. */
+class UsageError extends Error {}
+
 function parseArgs(argv: string[]): Args {
   const get = (name: string) => {
     const i = argv.indexOf(name);
@@ -42,11 +45,11 @@ function parseArgs(argv: string[]): Args {
   };
   const sections = ['executor', 'intake', 'parked', 'seed'];
   const only = new Set((get('--only') ?? sections.join(',')).split(',').map((s) => s.trim()).filter(Boolean));
-  for (const s of only) if (!sections.includes(s)) throw new Error(`--only: unknown section '${s}' (${sections.join(', ')})`);
+  for (const s of only) if (!sections.includes(s)) throw new UsageError(`--only: unknown section '${s}' (${sections.join(', ')})`);
   const worker = (get('--worker') ?? 'dist') as Args['worker'];
-  if (!['dist', 'source'].includes(worker)) throw new Error('--worker must be dist or source');
+  if (!['dist', 'source'].includes(worker)) throw new UsageError('--worker must be dist or source');
   const rounds = Number(get('--rounds') ?? (argv.includes('--quick') ? 1 : 3));
-  if (!(Number.isInteger(rounds) && rounds >= 1 && rounds <= 15)) throw new Error('--rounds must be 1..15');
+  if (!(Number.isInteger(rounds) && rounds >= 1 && rounds <= 15)) throw new UsageError('--rounds must be 1..15');
   return { docs: get('--docs'), render: get('--render'), rounds, only, quick: argv.includes('--quick'), profile: argv.includes('--profile'), worker, out: get('--out') ?? path.join(ROOT, 'bench-results', 'latest.json'), compare: get('--compare') };
 }
 
@@ -211,6 +214,10 @@ async function main(): Promise<number> {
 main().then(
   (code) => process.exit(code),
   (e) => {
+    if (e instanceof UsageError) {
+      process.stderr.write(`bench: ${e.message}\n`);
+      process.exit(2);
+    }
     process.stderr.write(`bench failed: ${(e as Error).stack ?? e}\n`);
     process.exit(1);
   },

@@ -23,6 +23,7 @@ import { sandboxStatus } from '../adapters/index.js';
 import { dashboardRoutes } from './dashboard.js';
 import { Metrics } from './metrics.js';
 import { ApprovalPolicy } from './approvers.js';
+import { traceFields, traceFromHeaders } from '../logging.js';
 
 /** The dashboard forwards its actions to the runs API in-process (inject) with the session cookie and this
  * header, whose value is a per-process random secret: a browser cannot send it, so cookies stay read-only outside. */
@@ -113,6 +114,14 @@ export async function buildApp(opts: BuildAppOptions): Promise<RunwrightApp> {
   for (const s of [errorSchema, intakeRecordSchema, ...apiSchemas, ...intakeSchemas]) app.addSchema(s);
 
   installErrorHandler(app);
+
+  // The request's trace (validated, never the header text): its log lines carry it, and so does a run it creates.
+  app.addHook('onRequest', async (req: FastifyRequest) => {
+    const trace = traceFromHeaders(req.headers);
+    if (!trace) return;
+    req.trace = trace;
+    req.log = req.log.child(traceFields(trace));
+  });
 
   // API tokens: routes that declare a role need one (Authorization: Bearer), or a dashboard session cookie for
   // reads (and for the dashboard's own forwarded actions). Failed tokens count against the client address.

@@ -203,7 +203,7 @@ export async function runsRoutes(app: FastifyInstance, deps: RunsDeps): Promise<
     if (!engine.targets.has(b.target)) throw new HttpError(404, 'unknown_target', `target: no target '${b.target}'`, 'target');
     const at = new Date().toISOString();
     const alert = { source: 'api', fingerprint: b.fingerprint ?? `api:${req.principal!.name}:${at}`, severity: b.severity ?? 'info', text: b.text ?? `started by ${req.principal!.name}`, labels: b.labels ?? {}, receivedAt: at };
-    const res = await engine.submit({ runbookId: b.runbook, target: b.target, alert, inputs: b.inputs, dryRun: b.dryRun, dedupe: true });
+    const res = await engine.submit({ runbookId: b.runbook, target: b.target, alert, inputs: b.inputs, dryRun: b.dryRun, dedupe: true, trace: req.trace });
     if (res.result === 'throttled') throw new HttpError(429, 'throttled', `throttled: run ${res.lastRunId} ran for this fingerprint`);
     req.runId = res.run.id;
     req.log.info({ runId: res.run.id, actor: req.principal!.name }, res.result === 'attached' ? 'attached to an active run' : 'run started through the API');

@@ -61,10 +61,34 @@ export async function startServer(opts: StartOptions): Promise<Server> {
     ports: (platform) => createPorts(config, platform, chat ? { chat } : {}),
   });
 
+  // The runs' Slack messages (an approval message, or one in SLACK_NOTICES_CHANNEL): every process can bring one up to
+  // date (the approval notifier does after a decision, wherever it runs); the API processes follow the events.
+  if (config.slack.token && config.slack.channel) chat = new SlackChat({ token: config.slack.token, channel: config.slack.channel, apiUrl: config.slack.apiUrl, redis: engine.store.redis, prefix: config.prefix });
+  let notices: RunNotices | undefined;
+  let noticesChat: SlackChat | undefined;
+  let offNotices: (() => Promise<void>) | undefined;
+  if (config.slack.token && (config.slack.channel || config.slack.noticesChannel)) {
+    noticesChat = chat ?? new SlackChat({ token: config.slack.token, channel: config.slack.noticesChannel!, apiUrl: config.slack.apiUrl, redis: engine.store.redis, prefix: config.prefix });
+    notices = new RunNotices({
+      chat: noticesChat,
+      channel: config.slack.noticesChannel,
+      approvals: !!chat,
+      redis: engine.store.redis,
+      prefix: config.prefix,
+      logger: logger.child({ component: 'slack-notices' }),
+      dashboardUrl: config.api.dashboardUrl ?? config.http.publicUrl,
+      getRun: (id) => engine.store.get(id),
+      events: (id) => engine.store.events(id),
+      runbook: (run) => engine.runbooks.get(run.runbookId),
+      retry: opts.slackRetry,
+    });
+    const ns = notices;
+    if (role !== 'worker') offNotices = await engine.store.subscribe((ev) => ns.onEvent(ev));
+  }
+
   let notifier: ApprovalNotifier | undefined;
   let unsubscribe: (() => Promise<void>) | undefined;
-  if (config.slack.token && config.slack.channel) {
-    chat = new SlackChat({ token: config.slack.token, channel: config.slack.channel, apiUrl: config.slack.apiUrl, redis: engine.store.redis, prefix: config.prefix });
+  if (chat) {
     notifier = new ApprovalNotifier({
       chat,
       redis: engine.store.redis,
@@ -72,6 +96,7 @@ export async function startServer(opts: StartOptions): Promise<Server> {
       logger: logger.child({ component: 'slack' }),
       dashboardUrl: config.api.dashboardUrl ?? config.http.publicUrl,
       retry: opts.slackRetry,
+      runMessages: notices,
       stillWaiting: async (runId, step, visit) => {
         const run = await engine.store.get(runId);
         return !!run && run.status === 'waiting_approval' && run.currentStep === step && (run.steps[step]?.visit ?? 1) === visit;
@@ -86,17 +111,6 @@ export async function startServer(opts: StartOptions): Promise<Server> {
     });
   } else {
     logger.warn('Slack is not configured (SLACK_BOT_TOKEN, SLACK_CHANNEL): approvals only through the API and dashboard');
-  }
-
-  // Completion notices: served by the processes that run the API (a worker-only process posts nothing).
-  let notices: RunNotices | undefined;
-  let noticesChat: SlackChat | undefined;
-  let offNotices: (() => Promise<void>) | undefined;
-  if (config.slack.token && config.slack.noticesChannel && role !== 'worker') {
-    noticesChat = chat ?? new SlackChat({ token: config.slack.token, channel: config.slack.noticesChannel, apiUrl: config.slack.apiUrl, redis: engine.store.redis, prefix: config.prefix });
-    const ns = new RunNotices({ chat: noticesChat, channel: config.slack.noticesChannel, redis: engine.store.redis, prefix: config.prefix, logger: logger.child({ component: 'slack-notices' }), dashboardUrl: config.api.dashboardUrl ?? config.http.publicUrl, getRun: (id) => engine.store.get(id) });
-    notices = ns;
-    offNotices = await engine.store.subscribe((ev) => ns.onEvent(ev));
   }
 
   if (chat && notifier) {
@@ -130,8 +144,8 @@ export async function startServer(opts: StartOptions): Promise<Server> {
       if (app) await app.close();
       await unsubscribe?.();
       await offNotices?.();
-      await notices?.idle();
       await notifier?.close();
+      await notices?.close();
       // Engine.close() closes the BullMQ Queue but not the connection it duplicated for it: end it here.
       const queueConn = (engine.queue as unknown as { opts?: { connection?: { status?: string; disconnect?: () => void } } }).opts?.connection;
       await engine.close();

@@ -1,5 +1,6 @@
 // Request decorations used across the API routes.
 import type { Principal } from './auth.js';
+import type { TraceContext } from '../core/types.js';
 import type {} from '@fastify/swagger';
 import type {} from '@fastify/rate-limit';
 import type {} from '@fastify/cookie';
@@ -12,6 +13,8 @@ declare module 'fastify' {
     principal?: Principal;
     /** The run this request concerns, for the request's log lines. */
     runId?: string;
+    /** The request's trace (traceparent / X-Cloud-Trace-Context), validated; runs created by it keep it. */
+    trace?: TraceContext;
   }
   interface FastifyContextConfig {
     /** Minimum role for an API route (checked onRequest, before the body is read). */

@@ -15,13 +15,15 @@ export function formatEvent(ev: StepEvent, opts: { dryRun?: boolean } = {}): str
   const step = ev.step ? ev.step.padEnd(18) : ''.padEnd(18);
   const att = ev.attempt > 1 ? ` (attempt ${ev.attempt})` : '';
   const dur = ev.durationMs !== undefined ? ` in ${ev.durationMs} ms` : '';
+  // A run-level event (created, finished, cancelled …) is its message, after the step it concerns: no verb, no colon.
+  if (ev.kind === 'run') return `${time} ${mark} ${step} ${opts.dryRun && ev.step ? '[DRY RUN, nothing written] ' : ''}${oneLine(ev.message ?? '', 300)}`.replace(/\s+$/, '');
   let detail = '';
   if (ev.kind === 'failed' && ev.error) detail = `: ${oneLine(ev.error.message)}`;
   else if (end) detail = `: ${oneLine((ev.message ?? '').replace(/^end: \w+ — /, ''), 300)}`;
   else if (ev.message) detail = `: ${oneLine(ev.message, 300)}`;
   else if (ev.kind === 'succeeded' && ev.output !== undefined) detail = `: ${summarizeOutput(ev.output)}`;
-  if (ev.actor && ev.kind !== 'run') detail += ` (by ${ev.actor})`;
-  const kind = (ev.kind === 'run' ? '' : eventWord(ev)) + (opts.dryRun && (end || ev.kind === 'run') ? ' [DRY RUN, nothing written]' : '');
+  if (ev.actor) detail += ` (by ${ev.actor})`;
+  const kind = eventWord(ev) + (opts.dryRun && end ? ' [DRY RUN, nothing written]' : '');
   return `${time} ${mark} ${step} ${kind}${att}${dur}${detail}`.replace(/\s+$/, '');
 }
 

@@ -80,7 +80,12 @@ export function nextSteps(run: RunRecord, events: StepEvent[] = []): string[] {
   const f = facts(run, order);
   const out: string[] = [];
   const failed = order.map((id) => [id, run.steps[id]] as const).filter(([, st]) => st?.status === 'failed');
-  for (const [id, st] of failed) out.push(`step '${id}' failed: ${(st!.error?.message ?? '').split('\n')[0]}`);
+  for (const [id, st] of failed) {
+    const o: unknown = st!.output;
+    // A rejected approval is recorded as a failed step without an error: say who rejected it.
+    if (isObj(o) && o.decision === 'rejected') out.push(`approval '${id}' rejected by ${String(o.actor)}${typeof o.comment === 'string' && o.comment ? `: ${o.comment.split('\n')[0]}` : ''}`);
+    else out.push(`step '${id}' failed: ${(st!.error?.message ?? '').split('\n')[0]}`);
+  }
   // Once a fix was committed, the check that matters is the one after it (the original failure was the symptom).
   const lastCommit = f.commits.length ? order.indexOf(f.commits[f.commits.length - 1]!.step) : -1;
   for (const c of f.failedChecks.filter((x) => order.indexOf(x.step) > lastCommit)) out.push(`the check (step '${c.step}') fails with: ${c.line}`);
@@ -102,6 +107,90 @@ export function nextSteps(run: RunRecord, events: StepEvent[] = []): string[] {
   }
   for (const l of f.logs.filter((x) => x.count > 0)) out.push(`logs (step '${l.step}'): ${l.count} matching entries for ${l.filter}`);
   return out;
+}
+
+const strs = (v: unknown): string[] => (Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : []);
+const list = (xs: string[], n = 4) => (xs.length > n ? `${xs.slice(0, n).join(', ')} and ${xs.length - n} more` : xs.join(', '));
+const firstLine = (s: unknown, n = 240) => {
+  const l = typeof s === 'string' ? (s.split('\n').find((x) => x.trim()) ?? '').trim() : '';
+  return l.length > n ? `${l.slice(0, n - 1)}…` : l;
+};
+const where = (path: unknown, line: unknown) => (typeof path === 'string' && path ? ` (${path}${typeof line === 'number' ? `:${line}` : ''})` : '');
+
+/** One SQLAlchemy relationship problem (sqlalchemy.inspect's `problems[]`) in a line. */
+function problemLine(p: Obj): string {
+  const rel = typeof p.class === 'string' && typeof p.attr === 'string' ? `${p.class}.${p.attr}` : undefined;
+  const target = typeof p.target === 'string' ? p.target : undefined;
+  let what: string;
+  if (p.kind === 'missing_class' && target) what = `relationship('${target}') names a class that does not exist${strs(p.close_to).length ? ` (close: ${list(strs(p.close_to))})` : ''}`;
+  else if (p.kind === 'misspelled_class' && target) what = `relationship('${target}') names a class that does not exist; the only close class is ${strs(p.close_to)[0] ?? '?'}`;
+  else what = firstLine(p.message).replace(rel ? new RegExp(`^${rel.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\s*:?\\s*`) : /^$/, '') || String(p.kind ?? 'a broken relationship');
+  return `${rel ? `${rel}: ` : ''}${what}${where(p.path, p.line)}`;
+}
+
+/**
+ * The cause in one line, distilled from the structured outputs of the diagnosis steps (found by their shape, as the
+ * facts are): the inspected relationship problems the plan tied to the failure, else where SQLAlchemy failed in the
+ * check; for Alembic the classified cause with what the fix step found (reserved names, missing model imports, the
+ * driver mismatch, the database). Undefined when nothing structured says it (the step summaries then stand alone).
+ */
+export function causeFound(run: RunRecord, events: StepEvent[] = []): string | undefined {
+  const outs = outputs(run, stepOrder(run, events)).filter(([, st]) => st.status === 'succeeded').map(([, , o]) => o);
+  const find = (pred: (o: Obj) => boolean) => outs.find(pred);
+  // SQLAlchemy mapper failures (sqlalchemy.identify → confirm → inspect → plan_fix).
+  const confirm = find((o) => 'agreesWithAlert' in o || 'localisation' in o);
+  const inspect = find((o) => Array.isArray(o.problems) && Array.isArray(o.relationships));
+  const plan = find((o) => Array.isArray(o.tied) && 'sequence' in o);
+  if (confirm?.healthy === true) return `the check passes at ${short(confirm.head) || 'the base'}: the alert is stale (nothing is broken now)`;
+  if (inspect) {
+    const problems = (inspect.problems as unknown[]).filter(isObj);
+    const tied = strs(plan?.tied);
+    const chosen = tied.length ? problems.filter((p) => tied.includes(`${p.class}.${p.attr}`)) : problems.filter((p) => strs(inspect.explained).includes(`${p.class}.${p.attr}`));
+    const shown = chosen.length ? chosen : problems;
+    if (shown.length) return shown.slice(0, 3).map(problemLine).join('; ') + (shown.length > 3 ? `; and ${shown.length - 3} more` : '');
+  }
+  if (confirm && typeof confirm.localisation === 'string' && confirm.localisation) return firstLine(confirm.localisation, 300);
+  if (confirm && isObj(confirm.failure) && typeof confirm.failure.message === 'string') {
+    const f = confirm.failure;
+    return `${typeof f.property === 'string' ? `${f.property}: ` : ''}${typeof f.exceptionClass === 'string' ? `${f.exceptionClass}: ` : ''}${firstLine(f.message, 240)}${where(f.file, f.line)}`;
+  }
+  // Alembic autogenerate failures (alembic.reproduce / alembic.classify, then the fix step for the cause).
+  const reproduce = find((o) => 'placed' in o && 'primary' in o && 'stage' in o);
+  if (reproduce?.healthy === true) return `alembic autogenerate passes at ${short(reproduce.head) || 'the base'}: the alert is stale (nothing is broken now)`;
+  const classify = reproduce ?? find((o) => 'primary' in o && isObj(o.has));
+  if (classify) {
+    const causes = strs(classify.causes);
+    const lines: string[] = [];
+    for (const cause of causes.length ? causes : [String(classify.primary ?? 'unknown')]) {
+      if (cause === 'reserved_attr') {
+        const fix = find((o) => Array.isArray(o.renamed) && 'reservedNames' in o);
+        const renamed = (Array.isArray(fix?.renamed) ? fix!.renamed : []).filter(isObj);
+        const names = renamed.length ? renamed.map((r) => `${r.class}.${r.attribute}`) : strs(classify.reservedAttributes);
+        const reserved = [...new Set(renamed.length ? renamed.map((r) => String(r.attribute)) : strs(classify.reservedAttributes))];
+        const files = [...new Set(renamed.map((r) => r.file).filter((x): x is string => typeof x === 'string'))];
+        lines.push(`${list(names) || 'a model attribute'}: ${reserved.length ? reserved.map((n) => `'${n}'`).join(', ') : 'the name'} ${reserved.length > 1 ? 'are names' : 'is a name'} SQLAlchemy reserves on declarative classes${files.length ? ` (${list(files)})` : ''}`);
+      } else if (cause === 'missing_imports') {
+        const fix = find((o) => Array.isArray(o.missing) && 'envPy' in o);
+        const missing = strs(fix?.missing);
+        const dropped = strs(reproduce?.removedDeclared);
+        lines.push(`${typeof fix?.envPy === 'string' ? fix.envPy : 'alembic/env.py'} does not import ${missing.length ? list(missing) : 'every model module'} before target_metadata${dropped.length ? `: autogenerate would drop ${list(dropped)}` : ''}`);
+      } else if (cause === 'async_driver') {
+        const fix = find((o) => 'envPy' in o && ('direction' in o || 'analysis' in o));
+        lines.push(`${typeof fix?.envPy === 'string' ? fix.envPy : 'alembic/env.py'} and the database driver disagree (async vs sync)${typeof fix?.direction === 'string' ? `: ${fix.direction}` : ''}${typeof classify.driver === 'string' ? ` (driver ${classify.driver})` : ''}`);
+      } else if (cause === 'db_unavailable') {
+        const wait = find((o) => 'available' in o && 'attempts' in o);
+        lines.push(`the database did not answer${wait && typeof wait.lastError === 'string' ? `: ${firstLine(wait.lastError, 200)}` : ''}${wait?.available === true ? ' (it answers now)' : ''}`);
+      } else {
+        const hit = (Array.isArray(classify.hits) ? classify.hits : []).find(isObj);
+        const text = typeof reproduce?.failureText === 'string' ? checkErrorLine(reproduce.failureText) : '';
+        lines.push(`alembic fails${typeof reproduce?.stage === 'string' ? ` at ${reproduce.stage}` : ''}${hit && typeof hit.signal === 'string' ? `: ${hit.signal}` : text ? `: ${firstLine(text, 240)}` : ' for a reason runwright does not classify'}`);
+      }
+    }
+    return lines.join('; ');
+  }
+  const identify = find((o) => 'route' in o && 'signatures' in o);
+  if (identify && identify.route !== 'proceed' && typeof identify.why === 'string') return firstLine(identify.why);
+  return undefined;
 }
 
 /** A step worth a line of its own: it ran an action (not an end, a switch or an approval). */
@@ -170,6 +259,8 @@ export function incidentReport(run: RunRecord, events: StepEvent[], opts: Report
     return reported(st);
   });
   L.push('## Cause found', '');
+  const cause = causeFound(run, events);
+  if (cause) L.push(`**${mdEscape(cause)}**`, '');
   if (!diagnosis.length) L.push('No diagnosis step ran.');
   for (const id of diagnosis) {
     const st = run.steps[id]!;

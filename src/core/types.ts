@@ -116,6 +116,15 @@ export interface StepState {
   attempt: number;
 }
 
+/** The trace of the request that created a run (W3C traceparent or X-Cloud-Trace-Context), validated hex. */
+export interface TraceContext {
+  /** 32 lower-case hex digits, not all zero. */
+  traceId: string;
+  /** 16 lower-case hex digits, not all zero. */
+  spanId?: string;
+  sampled?: boolean;
+}
+
 export interface RunRecord {
   id: string;
   runbookId: string;
@@ -137,4 +146,6 @@ export interface RunRecord {
   alertCount?: number; // dedup: how many alerts attached
   lastSeenAt?: string;
   waitingReason?: string;
+  /** The trace of the request that created the run: the worker's log lines for its steps carry it. */
+  trace?: TraceContext;
 }

@@ -173,7 +173,8 @@ export async function keepSample(root: string, variant: SampleVariant, alertText
   const dir = path.join(root, 'sample');
   const svc = await createSampleService(path.join(dir, 'origin'), { variant });
   const targets = path.join(dir, 'runwright.targets.yaml');
-  writeFileSync(targets, YAML.stringify({ targets: [svc.target] }));
+  // Deny by default: serve refuses a runbook gate nobody may decide, so the sample names the printed token's user.
+  writeFileSync(targets, YAML.stringify({ targets: [{ ...svc.target, approvers: [...(svc.target.approvers ?? []), 'oncall'] }] }));
   const alert = path.join(dir, 'alert.txt');
   writeFileSync(alert, alertText.trim() + '\n');
   const token = randomBytes(12).toString('hex');
@@ -187,7 +188,7 @@ export async function keepSample(root: string, variant: SampleVariant, alertText
     'Run the runbook on it from this folder (needs Redis at REDIS_URL, default redis://127.0.0.1:6379; add --dry-run to only plan):',
     `  npx runwright run sqlalchemy-mapper-failure --alert ${q(alert)} --target ${svc.target.name} --targets ${q(targets)} --platform local --auto-approve`,
     '',
-    'Or serve the API and dashboard on it (sign in at http://127.0.0.1:8080/dashboard/ with the token below):',
+    'Or serve the API and dashboard on it (sign in at http://127.0.0.1:8080/dashboard/ with the token below; oncall may approve):',
     `  RUNWRIGHT_TARGETS=${q(targets)} RUNWRIGHT_API_TOKENS=oncall:admin:${token} npx runwright serve`,
   ];
 }

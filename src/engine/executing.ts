@@ -24,6 +24,7 @@ import type { Ports } from '../ports/index.js';
 import { internals, withInternals } from './store.js';
 import { QUEUE } from './keys.js';
 import { withCredentials } from './target-secrets.js';
+import { traceFields } from '../logging.js';
 import { clip, jobIdFor, now, parseJobId, stateOf, type Runtime, type StepJob } from './runtime.js';
 import type { Approvals } from './approvals.js';
 import type { Timekeeping } from './timekeeping.js';
@@ -159,7 +160,7 @@ export class Executing {
     const t0 = Date.now();
     const def = rb.stepMap.get(j.step);
     const action = def?.action ? this.rt.registry.get(def.action) : undefined;
-    const log = lazyChild(this.rt.logger, { runId: j.runId, step: j.step, attempt: j.attempt });
+    const log = lazyChild(this.rt.logger, { runId: j.runId, step: j.step, attempt: j.attempt, ...traceFields(run.trace) });
     let output: Json;
     let input: Json | undefined;
     const ac = new AbortController();

@@ -87,7 +87,7 @@ export class RunStore {
   }): Promise<{ result: 'created'; status: RunStatus; holder?: string } | { result: 'attached'; runId: string } | { result: 'throttled'; lastRunId: string; retryInMs: number }> {
     const r = args.run;
     const fields: Record<string, string> = {
-      meta: JSON.stringify({ id: r.id, runbookId: r.runbookId, runbookHash: r.runbookHash, alert: r.alert, target: r.target, inputs: r.inputs, createdAt: r.createdAt, dryRun: r.dryRun, autoApprove: r.autoApprove }),
+      meta: JSON.stringify({ id: r.id, runbookId: r.runbookId, runbookHash: r.runbookHash, alert: r.alert, target: r.target, inputs: r.inputs, createdAt: r.createdAt, dryRun: r.dryRun, autoApprove: r.autoApprove, ...(r.trace ? { trace: r.trace } : {}) }),
       createdMs: String(Date.parse(r.createdAt)),
       updatedAt: r.updatedAt,
       cursor: args.firstCursor,
@@ -436,6 +436,7 @@ export function decodeRun(raw: Record<string, string>): RunRecord {
     alertCount: raw.alertCount ? Number(raw.alertCount) : 1,
     lastSeenAt: raw.lastSeenAt || undefined,
     waitingReason: raw.waitingReason || undefined,
+    ...(meta.trace ? { trace: meta.trace } : {}),
   };
   return withInternals(run, { cursor: raw.cursor ?? '', failedStep: raw.failedStep || undefined, visits, ws: raw.ws || undefined });
 }

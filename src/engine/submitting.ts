@@ -1,6 +1,7 @@
 // Submitting: a run is created (deduplicated by fingerprint, throttled, queued behind its target's lock) and its
 // first step entered; a run that gets its target's lock later is handed over here too; retry and cancel.
-import type { Alert, RunRecord, StepEvent, Target } from '../core/types.js';
+import type { Alert, RunRecord, StepEvent, Target, TraceContext } from '../core/types.js';
+import { isTraceContext } from '../logging.js';
 import { resolveInputs, type Runbook } from '../core/runbook.js';
 import { transition as machine, type Transition } from '../core/machine.js';
 import { withInternals, internals } from './store.js';
@@ -18,6 +19,8 @@ export interface SubmitRequest {
   dedupe?: boolean;
   /** Apply the runbook's throttle window per fingerprint. */
   throttle?: boolean;
+  /** The trace of the request that asked for the run: stored with it, carried by the worker's step log lines. */
+  trace?: TraceContext;
 }
 
 export type SubmitResult =
@@ -57,6 +60,7 @@ export class Submitting {
       dryRun: !!req.dryRun,
       autoApprove: !!req.autoApprove,
       steps: {},
+      ...(isTraceContext(req.trace) ? { trace: req.trace } : {}),
     };
     // Walk inline steps (switch/end) from the start to find the first job or gate.
     const adv = await machine(rb, { run, visits: {} }, { type: 'start' });

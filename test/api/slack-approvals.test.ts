@@ -142,6 +142,8 @@ test('a user-group member picks option B: the run resumes on that branch and the
   assert.ok(!upd.body.blocks.some((b: any) => b.type === 'actions'), 'buttons removed');
   assert.ok(slack.calls.some((c) => c.method === 'usergroups.users.list' && c.body.usergroup === 'SONCALL1'), 'group membership asked from Slack (cached for a minute)');
   // Second click (someone else, later): answered privately, nothing changes, no second update.
+  await slack.waitFor((c) => c.method === 'chat.update' && c.body.ts === handle.ts && String(c.body.text).includes('SUCCEEDED'));
+  await h.notices!.idle();
   const mark2 = slack.calls.length;
   const again = await click(run.id, 'U0ALLOWED', 'rw_approve', { ts: handle.ts });
   assert.equal(((await again.json()) as any).outcome, 'not_waiting');

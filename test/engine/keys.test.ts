@@ -12,9 +12,10 @@ import { luaSource } from '../../src/engine/store.js';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const SRC = path.join(ROOT, 'src');
 const OWNERS = new Set(['engine/store.ts', 'engine/keys.ts']);
-// The store's key segments (keys.ts): as `:<seg>:` / `:<seg>'` inside a string, or as the first part given to key().
+// The store's key segments (keys.ts), right after the prefix (`${prefix}:run:`, `prefix + ':lock:'`) — a segment deeper
+// in another module's own key (`${prefix}:slack:run:`) is that module's — or as the first part given to key().
 const SEGMENTS = ['run', 'idx', 'lock', 'lockq', 'fp', 'thr', 'rb', 'worker', 'events', 'q'];
-const inString = new RegExp(`:(${SEGMENTS.join('|')})(:|['"\`])`);
+const inString = new RegExp(`[}'"\`]:(${SEGMENTS.join('|')})(:|['"\`])`);
 const keyCall = new RegExp(`\\.key\\(\\s*['"\`](${SEGMENTS.join('|')})['"\`]`);
 
 function sources(): string[] {
@@ -37,7 +38,7 @@ test('the check finds what it is for', () => {
   for (const bad of ["redis.hget(`${prefix}:run:${id}`, 'ws')", "store.key('idx', 'all')", "const k = prefix + ':lock:' + target", "x(`${p}:events`)"]) {
     assert.ok(inString.test(bad) || keyCall.test(bad), bad);
   }
-  for (const fine of ["log.info({ runId }, 'run: started')", 'store.keys.run(id)', "`${prefix}:slack:msg:${key}`"]) {
+  for (const fine of ["log.info({ runId }, 'run: started')", 'store.keys.run(id)', "`${prefix}:slack:msg:${key}`", "`${this.o.prefix}:slack:run:${runId}:${what}`"]) {
     assert.ok(!inString.test(fine) && !keyCall.test(fine), fine);
   }
 });

@@ -113,29 +113,59 @@ export interface RunNoticeView {
   alertText: string;
   links: { label: string; text: string; href?: string }[];
   dashboardUrl?: string;
+  /** An ended run that did not succeed: what a person should look at ("Nothing pushed" only when true). */
+  lookAt?: string[];
 }
 
 export function runNoticeText(v: RunNoticeView): string {
   return clip(`${v.dryRun ? '[DRY RUN] ' : ''}${v.runbookId} on ${v.target} (run ${v.runId}): ${v.status.toUpperCase()}${v.outcome ? ` — ${v.outcome}` : ''}`, 3000);
 }
 
-/** The run's one message, updated in place: status by tone, what fired, the outcome, links to what it produced. */
-export function runNoticeBlocks(v: RunNoticeView): any[] {
-  const runLink = v.dashboardUrl ? `<${v.dashboardUrl}|${escapeMrkdwn(v.runId)}>` : `\`${escapeMrkdwn(v.runId)}\``;
-  const blocks: any[] = [
-    section(`${v.emoji} *${escapeMrkdwn(v.status.toUpperCase().replace(/_/g, ' '))}*${v.dryRun ? ' · _DRY RUN, nothing written_' : ''} — ${escapeMrkdwn(v.runbookId)} on *${escapeMrkdwn(v.target)}*`),
-    {
-      type: 'section',
-      fields: [
-        { type: 'mrkdwn', text: `*Run*\n${runLink}` },
-        { type: 'mrkdwn', text: `*${v.ended ? 'Ended at' : 'Step'}*\n${v.currentStep ? `\`${escapeMrkdwn(v.currentStep)}\`` : '—'}` },
-      ],
-    },
-    section(`*What fired*\n${codeBlock(v.alertText, 600)}`),
-  ];
+function statusLine(v: RunNoticeView): any {
+  return section(`${v.emoji} *${escapeMrkdwn(v.status.toUpperCase().replace(/_/g, ' '))}*${v.dryRun ? ' · _DRY RUN, nothing written_' : ''} — ${escapeMrkdwn(v.runbookId)} on *${escapeMrkdwn(v.target)}*`);
+}
+
+function whereField(v: RunNoticeView): any {
+  return { type: 'mrkdwn', text: `*${v.ended ? 'Ended at' : 'Step'}*\n${v.currentStep ? `\`${escapeMrkdwn(v.currentStep)}\`` : '—'}` };
+}
+
+/** The outcome, what to look at, and the links to what the run produced. */
+function resultBlocks(v: RunNoticeView): any[] {
+  const blocks: any[] = [];
   if (v.outcome) blocks.push(section(`*Outcome*\n${escapeMrkdwn(clip(v.outcome, 1500))}`));
+  if (v.lookAt?.length) blocks.push(section(`*What to look at*\n${v.lookAt.slice(0, 8).map((l) => `• ${escapeMrkdwn(clip(l, 300))}`).join('\n')}`));
   const links = v.links.map((l) => (l.href ? `<${l.href}|${escapeMrkdwn(`${l.label} ${l.text}`)}>` : `${escapeMrkdwn(l.label)} \`${escapeMrkdwn(clip(l.text, 120))}\``));
   if (v.dashboardUrl) links.push(`<${v.dashboardUrl}|Dashboard>`);
   if (links.length) blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: clip(links.join(' · '), 3000) }] });
   return blocks;
+}
+
+/** The run's one message, updated in place: status by tone, what fired, the outcome, links to what it produced. */
+export function runNoticeBlocks(v: RunNoticeView): any[] {
+  const runLink = v.dashboardUrl ? `<${v.dashboardUrl}|${escapeMrkdwn(v.runId)}>` : `\`${escapeMrkdwn(v.runId)}\``;
+  return [
+    statusLine(v),
+    { type: 'section', fields: [{ type: 'mrkdwn', text: `*Run*\n${runLink}` }, whereField(v)] },
+    section(`*What fired*\n${codeBlock(v.alertText, 600)}`),
+    ...resultBlocks(v),
+  ];
+}
+
+/**
+ * An approval message once decided, when it is the run's message: the request's summary, then where the run is
+ * (status by tone, the step or where it ended, the outcome, what to look at, links), and who decided last.
+ * `decision` is trusted mrkdwn built by runwright.
+ */
+export function approvalRunBlocks(req: ApprovalRequest, v: RunNoticeView, decision: string): any[] {
+  return [
+    ...summaryBlocks(req),
+    statusLine(v),
+    { type: 'section', fields: [whereField(v)] },
+    ...resultBlocks(v),
+    section(req.dashboardUrl ? `${decision}\n<${req.dashboardUrl}|Open run>` : decision),
+  ];
+}
+
+export function approvalRunText(v: RunNoticeView, decision: string): string {
+  return clip(`${runNoticeText(v)} — ${decision}`, 3000);
 }

@@ -64,6 +64,11 @@ export class SlackChat implements ChatPort {
     return v ? (JSON.parse(v) as MessageHandle) : null;
   }
 
+  /** Is the approval message of `key` being posted right now (another call holds the claim)? */
+  async posting(key: string): Promise<boolean> {
+    return (await this.redis.exists(`${this.handleKey(key)}:claim`)) === 1;
+  }
+
   /**
    * Posts the approval message once per key. Returns the existing handle when already posted, null when another
    * process holds the claim right now. Throws when Slack fails (the caller retries with backoff).

@@ -244,7 +244,7 @@ export async function intakeRoutes(app: FastifyInstance, deps: IntakeDeps): Prom
         records.push({ ...base(p.alert), ...common, outcome, runId: lead.runId, reason });
         continue;
       }
-      const res = await engine.submit({ runbookId: p.runbook.id, alert: p.submitAs ?? p.alert, target: p.target, inputs: p.inputs, dedupe: true, throttle: true });
+      const res = await engine.submit({ runbookId: p.runbook.id, alert: p.submitAs ?? p.alert, target: p.target, inputs: p.inputs, dedupe: true, throttle: true, trace: req.trace });
       if (res.result === 'throttled') {
         metrics.alertsThrottled.inc({ source });
         const reason = `runbook '${p.runbook.id}' already ran for this fingerprint (run ${res.lastRunId}); throttled for another ${Math.ceil(res.retryInMs / 1000)} s`;

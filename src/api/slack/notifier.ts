@@ -1,16 +1,20 @@
 // Approval messages in Slack, driven by the engine's hooks. Never blocks or fails a run: posting happens in
 // the background, retried with exponential backoff while the run still waits at that gate; when Slack stays
 // down the run keeps waiting and can be decided through the API or the dashboard. A decision (API, Slack,
-// timeout) replaces the buttons with who decided and when.
+// timeout) replaces the buttons with who decided and when. The run's first approval message is its message
+// (src/api/slack/run-notices.ts): after the decision that one keeps moving with the run, its thread carrying the rest.
 import type { Redis } from 'ioredis';
 import type { EngineHooks } from '../../engine/engine.js';
 import type { ApprovalDecision, RunRecord } from '../../core/types.js';
 import type { ApprovalRequest } from '../../ports/index.js';
 import type { Logger } from '../../core/action.js';
 import { errorInfo } from '../../core/errors.js';
+import { BackgroundWork } from './background.js';
 import type { SlackChat } from '../../adapters/slack/chat.js';
-import { escapeMrkdwn } from '../../adapters/slack/blocks.js';
 import { keysFor } from '../../engine/keys.js';
+import { cancelledText, decisionText, type RunNotices } from './run-notices.js';
+
+export { decisionText };
 
 export interface NotifierOptions {
   chat: SlackChat;
@@ -22,34 +26,19 @@ export interface NotifierOptions {
   /** Is the run still waiting at this gate? (stops retries once decided) */
   stillWaiting: (runId: string, step: string, visit: number) => Promise<boolean>;
   retry?: { baseMs?: number; maxMs?: number; attempts?: number };
+  /** The runs' messages: an approval message that becomes its run's message is kept moving by it after the decision. */
+  runMessages?: RunNotices;
 }
 
 export function approvalKey(runId: string, step: string, visit: number): string {
   return `${runId}.${step}.${visit}`;
 }
 
-/** "Approved (option B) by <@U1> at <!date^…|…>": who decided and when, in Slack mrkdwn. */
-export function decisionText(d: ApprovalDecision): string {
-  const who = d.actor.startsWith('slack:') ? `<@${escapeMrkdwn(d.actor.slice(6))}>` : escapeMrkdwn(d.actor);
-  const secs = Math.floor(Date.parse(d.at) / 1000);
-  const when = Number.isFinite(secs) ? `<!date^${secs}^{date_short_pretty} {time}|${d.at}>` : escapeMrkdwn(d.at);
-  const comment = d.comment ? ` — “${escapeMrkdwn(d.comment.slice(0, 300))}”` : '';
-  if (d.actor === 'system:timeout') return `:hourglass: *Timed out* — no decision in time; rejected at ${when}`;
-  if (d.decision === 'approved') return `:white_check_mark: *Approved*${d.choice ? ` (option ${escapeMrkdwn(d.choice)})` : ''} by ${who} at ${when}${comment}`;
-  return `:x: *Rejected* by ${who} at ${when}${comment}`;
-}
-
-export class ApprovalNotifier {
-  private readonly inflight = new Set<Promise<void>>();
-  private readonly sleeping = new Map<NodeJS.Timeout, () => void>();
-  private closed = false;
-  private readonly base: number;
-  private readonly max: number;
+export class ApprovalNotifier extends BackgroundWork {
   private readonly attempts: number;
 
   constructor(private readonly o: NotifierOptions) {
-    this.base = o.retry?.baseMs ?? 1000;
-    this.max = o.retry?.maxMs ?? 60_000;
+    super(o.retry, o.logger, 'slack notifier failed');
     this.attempts = o.retry?.attempts ?? 40;
   }
 
@@ -62,31 +51,6 @@ export class ApprovalNotifier {
 
   private reqKey(key: string) {
     return `${this.o.prefix}:slack:req:${key}`;
-  }
-
-  private track(p: Promise<void>): void {
-    const q = p.catch((e) => this.o.logger.warn({ err: errorInfo(e) }, 'slack notifier failed')).finally(() => this.inflight.delete(q));
-    this.inflight.add(q);
-  }
-
-  /** Resolves when no post or update is in flight (tests await this instead of sleeping). */
-  async idle(): Promise<void> {
-    while (this.inflight.size) await Promise.allSettled([...this.inflight]);
-  }
-
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const t = setTimeout(() => {
-        this.sleeping.delete(t);
-        resolve();
-      }, ms);
-      this.sleeping.set(t, resolve);
-    });
-  }
-
-  private backoff(attempt: number): number {
-    const exp = Math.min(this.max, this.base * 2 ** (attempt - 1));
-    return Math.round(exp / 2 + Math.random() * (exp / 2));
   }
 
   private async post(run: RunRecord, req: ApprovalRequest): Promise<void> {
@@ -104,9 +68,11 @@ export class ApprovalNotifier {
         const handle = await this.o.chat.postApproval(full, key);
         if (handle) {
           log.info({ channel: handle.channel, ts: handle.ts }, 'approval request posted to Slack');
+          const mine = this.o.runMessages ? await this.o.runMessages.adoptApproval(run.id, req.step, key, handle) : false;
           // Decided while we were posting? Then the decision's update found no message: apply it now.
           const latest = await this.o.stillWaiting(run.id, req.step, visit);
-          if (!latest) await this.updateFromStore(run.id, key, full);
+          if (mine) void this.o.runMessages!.sync(run.id);
+          else if (!latest) await this.updateFromStore(run.id, key, full);
           return;
         }
       } catch (e) {
@@ -115,6 +81,10 @@ export class ApprovalNotifier {
       await this.sleep(this.backoff(attempt));
     }
     log.error({ attempts: this.attempts }, 'gave up posting the approval to Slack; decide through the API or dashboard');
+  }
+
+  private async isRunMessage(runId: string, key: string): Promise<boolean> {
+    return !!this.o.runMessages && (await this.o.runMessages.runMessage(runId))?.key === key;
   }
 
   private async updateFromStore(runId: string, key: string, req: ApprovalRequest): Promise<void> {
@@ -129,6 +99,10 @@ export class ApprovalNotifier {
     const visit = run.steps[step]?.visit ?? 1;
     const key = approvalKey(run.id, step, visit);
     const log = this.o.logger.child({ runId: run.id, step });
+    if (await this.isRunMessage(run.id, key)) {
+      void this.o.runMessages!.sync(run.id); // the run's message: it shows the decision, then keeps moving
+      return;
+    }
     const once = await this.o.redis.set(`${this.o.prefix}:slack:upd:${key}`, '1', 'EX', 60 * 60 * 24, 'NX');
     if (!once) return; // this decision's message update is already done or under way
     for (let attempt = 1; attempt <= 8 && !this.closed; attempt++) {
@@ -139,6 +113,8 @@ export class ApprovalNotifier {
       try {
         await this.o.chat.updateApproval(handle, decisionText(d), JSON.parse(rawReq) as ApprovalRequest);
         log.info({ channel: handle.channel, ts: handle.ts, decision: d.decision, actor: d.actor }, 'Slack approval message updated');
+        // Adopted as the run's message meanwhile (its post raced the decision): draw the run's view over this one.
+        if (await this.isRunMessage(run.id, key)) void this.o.runMessages!.refresh(run.id);
         return;
       } catch (e) {
         log.warn({ attempt, err: errorInfo(e) }, 'updating the Slack approval message failed; retrying');
@@ -157,27 +133,18 @@ export class ApprovalNotifier {
     const visit = run.steps[step]?.visit ?? 1;
     const key = approvalKey(run.id, step, visit);
     this.track((async () => {
+      if (await this.isRunMessage(run.id, key)) {
+        void this.o.runMessages!.sync(run.id);
+        return;
+      }
       const handle = await this.o.chat.handleFor(key);
       if (!handle) return;
       const once = await this.o.redis.set(`${this.o.prefix}:slack:upd:${key}`, '1', 'EX', 60 * 60 * 24, 'NX');
       if (!once) return;
       const rawReq = await this.o.redis.get(this.reqKey(key));
       if (!rawReq) return;
-      const secs = Math.floor(Date.parse(at) / 1000);
-      const who = actor ? ` by ${actor.startsWith('slack:') ? `<@${escapeMrkdwn(actor.slice(6))}>` : escapeMrkdwn(actor)}` : '';
-      await this.o.chat.updateApproval(handle, `:no_entry_sign: *Run cancelled*${who} at <!date^${secs}^{date_short_pretty} {time}|${at}>; this approval is closed`, JSON.parse(rawReq) as ApprovalRequest);
+      await this.o.chat.updateApproval(handle, cancelledText(actor, at), JSON.parse(rawReq) as ApprovalRequest);
       this.o.logger.info({ runId: run.id, step }, 'Slack approval message closed: run cancelled');
     })());
-  }
-
-  /** Stop retrying and wait for what is in flight. */
-  async close(): Promise<void> {
-    this.closed = true;
-    for (const [t, resolve] of this.sleeping) {
-      clearTimeout(t);
-      resolve();
-    }
-    this.sleeping.clear();
-    await this.idle();
   }
 }

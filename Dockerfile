@@ -32,11 +32,16 @@ COPY runbooks ./runbooks
 RUN chmod 0755 bin/runwright.js && ln -s /app/bin/runwright.js /usr/local/bin/runwright
 ENV NODE_ENV=production \
     PORT=8080 \
+    RUNWRIGHT_WORKER_PORT=9091 \
     RUNWRIGHT_RUNBOOKS=/app/runbooks \
     RUNWRIGHT_WORKDIR=/var/lib/runwright/work \
     RUNWRIGHT_LOCAL_PLATFORM_DIR=/var/lib/runwright/platform \
     GIT_TERMINAL_PROMPT=0
 USER 10001:10001
-EXPOSE 8080
+# 8080: the HTTP API (--role api|all); 9091: `--role worker`'s /healthz, /readyz and /metrics (node:http, no API).
+EXPOSE 8080 9091
+# Whichever of the two this role serves answers /healthz (no curl in the image: Node's fetch).
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
+  CMD ["node", "-e", "Promise.any([process.env.PORT, process.env.RUNWRIGHT_WORKER_PORT].map((p) => fetch(`http://127.0.0.1:${p}/healthz`).then((r) => { if (!r.ok) throw new Error(String(r.status)); }))).then(() => process.exit(0), () => process.exit(1))"]
 ENTRYPOINT ["/usr/bin/tini", "--", "runwright", "serve"]
 CMD ["--role", "all"]

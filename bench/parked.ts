@@ -51,6 +51,7 @@ function startWorker(o: ParkedOptions, prefix: string, workdir: string): ChildPr
     RUNWRIGHT_TARGETS: path.join(workdir, 'no-targets.yaml'),
     RUNWRIGHT_WORKDIR: workdir,
     RUNWRIGHT_RETENTION_DAYS: '0',
+    RUNWRIGHT_WORKER_PORT: '0', // its health/metrics port: any free one
     LOG_LEVEL: 'error',
   };
   if (o.build === 'dist') {

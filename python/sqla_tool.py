@@ -11,6 +11,8 @@ It reads a models package with Python's own `ast` (never regexes) and never impo
       -> applies fix A (comment out every broken relationship), B (disable the model's file) or C (mechanical
          repairs) as precise text edits at ast positions (formatting and comments elsewhere are kept), then
          re-parses every edited file. Answers the touched paths and a description of every edit.
+  {"cmd": "batch", "requests": [REQUEST, ...]}
+      -> {"ok": true, "results": [ANSWER, ...]}: independent requests (the dry run of each fix) in one process
 
 Every path it reads or writes is inside the models folder: symlinks that leave it are skipped, `..` is refused.
 Errors: {"ok": false, "error": {"code": ..., "message": ...}} and exit status 2.
@@ -1704,9 +1706,9 @@ def fix(req):
     return out
 
 
-def main():
+def answer_one(req):
+    """One request's answer: the result with ok true, or {ok: false, error} for a refusal or an unreadable tree."""
     try:
-        req = json.loads(sys.stdin.read() or "{}")
         if not isinstance(req, dict) or not isinstance(req.get("root"), str) or not isinstance(req.get("models_dir"), str):
             raise ToolError("bad_request", "request needs root and models_dir")
         cmd = req.get("cmd")
@@ -1717,14 +1719,27 @@ def main():
         else:
             raise ToolError("bad_request", "unknown cmd %r" % cmd)
         res["ok"] = True
-        json.dump(res, sys.stdout)
-        return 0
+        return res
     except ToolError as e:
-        json.dump({"ok": False, "error": {"code": e.code, "message": e.message, "details": e.details}}, sys.stdout)
-        return 2
+        return {"ok": False, "error": {"code": e.code, "message": e.message, "details": e.details}}
     except (OSError, UnicodeDecodeError, ValueError) as e:
+        return {"ok": False, "error": {"code": "io", "message": "%s: %s" % (type(e).__name__, e)}}
+
+
+def main():
+    try:
+        req = json.loads(sys.stdin.read() or "{}")
+    except ValueError as e:
         json.dump({"ok": False, "error": {"code": "io", "message": "%s: %s" % (type(e).__name__, e)}}, sys.stdout)
         return 2
+    # {"cmd": "batch", "requests": [...]}: several independent requests (dry runs of each fix) in one process;
+    # the answer is {"ok": true, "results": [answer, ...]}, one per request, in order.
+    if isinstance(req, dict) and req.get("cmd") == "batch" and isinstance(req.get("requests"), list):
+        json.dump({"ok": True, "results": [answer_one(r) for r in req["requests"]]}, sys.stdout)
+        return 0
+    out = answer_one(req)
+    json.dump(out, sys.stdout)
+    return 0 if out.get("ok") else 2
 
 
 if __name__ == "__main__":

@@ -1,19 +1,23 @@
 // `runwright serve`: load runbooks and targets, create the Engine, start the worker (role worker|all) and the
 // HTTP API (role api|all), wire Slack approvals, and shut down gracefully on SIGTERM/SIGINT (in-flight
 // requests finish, event streams end, the worker finishes or hands back its jobs).
+//
+// What a role does not use is never loaded: the HTTP API (fastify, the dashboard, auth) only for api/all, the
+// Slack client only when Slack is configured; `--role worker` answers /healthz, /readyz and /metrics on its own
+// small port (src/ops/worker-http.ts, node:http).
 import type { Logger as PinoLogger } from 'pino';
 import type { Config } from '../config/config.js';
 import { Engine } from '../engine/engine.js';
 import { loadWorld, type World } from '../engine/bootstrap.js';
 import { approvalCoverage } from '../core/runbook.js';
 import { createPorts, sandboxStatus } from '../adapters/index.js';
-import { SlackChat } from '../adapters/slack/chat.js';
+import type { SlackChat } from '../adapters/slack/chat.js';
 import { createLogger } from '../logging.js';
 import { errorInfo, ValidationError } from '../core/errors.js';
-import { buildApp, type RunwrightApp } from './app.js';
-import { ApprovalNotifier } from './slack/notifier.js';
-import { RunNotices } from './slack/run-notices.js';
-import { resumePendingApprovals } from './slack/resume.js';
+import type { RunwrightApp } from './app.js';
+import type { ApprovalNotifier } from './slack/notifier.js';
+import type { RunNotices } from './slack/run-notices.js';
+import type { WorkerHttp } from '../ops/worker-http.js';
 
 export type Role = 'api' | 'worker' | 'all';
 
@@ -38,6 +42,8 @@ export interface Server {
   notices?: RunNotices;
   /** http://host:port when the API listens. */
   url?: string;
+  /** `--role worker`: its health and metrics port. */
+  workerHttp?: WorkerHttp;
   close(): Promise<void>;
 }
 
@@ -63,13 +69,17 @@ export async function startServer(opts: StartOptions): Promise<Server> {
 
   // The runs' Slack messages (an approval message, or one in SLACK_NOTICES_CHANNEL): every process can bring one up to
   // date (the approval notifier does after a decision, wherever it runs); the API processes follow the events.
-  if (config.slack.token && config.slack.channel) chat = new SlackChat({ token: config.slack.token, channel: config.slack.channel, apiUrl: config.slack.apiUrl, redis: engine.store.redis, prefix: config.prefix });
+  // The Slack client and these modules load only when Slack is configured.
+  const slack = config.slack.token && (config.slack.channel || config.slack.noticesChannel)
+    ? { SlackChat: (await import('../adapters/slack/chat.js')).SlackChat, RunNotices: (await import('./slack/run-notices.js')).RunNotices }
+    : undefined;
+  if (slack && config.slack.token && config.slack.channel) chat = new slack.SlackChat({ token: config.slack.token, channel: config.slack.channel, apiUrl: config.slack.apiUrl, redis: engine.store.redis, prefix: config.prefix });
   let notices: RunNotices | undefined;
   let noticesChat: SlackChat | undefined;
   let offNotices: (() => Promise<void>) | undefined;
-  if (config.slack.token && (config.slack.channel || config.slack.noticesChannel)) {
-    noticesChat = chat ?? new SlackChat({ token: config.slack.token, channel: config.slack.noticesChannel!, apiUrl: config.slack.apiUrl, redis: engine.store.redis, prefix: config.prefix });
-    notices = new RunNotices({
+  if (slack && config.slack.token && (config.slack.channel || config.slack.noticesChannel)) {
+    noticesChat = chat ?? new slack.SlackChat({ token: config.slack.token, channel: config.slack.noticesChannel!, apiUrl: config.slack.apiUrl, redis: engine.store.redis, prefix: config.prefix });
+    notices = new slack.RunNotices({
       chat: noticesChat,
       channel: config.slack.noticesChannel,
       approvals: !!chat,
@@ -89,6 +99,7 @@ export async function startServer(opts: StartOptions): Promise<Server> {
   let notifier: ApprovalNotifier | undefined;
   let unsubscribe: (() => Promise<void>) | undefined;
   if (chat) {
+    const { ApprovalNotifier } = await import('./slack/notifier.js');
     notifier = new ApprovalNotifier({
       chat,
       redis: engine.store.redis,
@@ -114,6 +125,7 @@ export async function startServer(opts: StartOptions): Promise<Server> {
   }
 
   if (chat && notifier) {
+    const { resumePendingApprovals } = await import('./slack/resume.js');
     const n = await resumePendingApprovals(engine, chat, notifier).catch((e) => {
       logger.warn({ err: errorInfo(e) }, 'could not look for approvals still to post to Slack');
       return 0;
@@ -121,27 +133,38 @@ export async function startServer(opts: StartOptions): Promise<Server> {
     if (n) logger.info({ count: n }, 'posting approval messages that were never posted');
   }
 
+  let consuming = false;
   if (role === 'worker' || role === 'all') {
     // Target code runs on this host: say how it is isolated (a warning when only the allowlisted environment is left).
     const sandbox = sandboxStatus(config.sandbox.mode);
     if (sandbox.kind === 'bwrap') logger.info({ sandbox }, 'target code runs under bubblewrap');
     else logger.warn({ sandbox }, `target code runs WITHOUT a sandbox (allowlisted environment only): ${sandbox.reason}`);
+    // Run refs a dead worker left on the targets' remotes go with the workspace sweep (at start-up, then periodically).
+    engine.workspace.sweepRunRefsOf?.([...world.targets.values()]);
     await engine.startWorker();
+    consuming = true;
+  }
+  let workerHttp: WorkerHttp | undefined;
+  if (role === 'worker') {
+    const { startWorkerHttp } = await import('../ops/worker-http.js');
+    workerHttp = await startWorkerHttp({ engine, host: config.http.host, port: config.worker.port, logger: logger.child({ component: 'worker-http' }), consuming: () => consuming });
   }
 
   let app: RunwrightApp | undefined;
   let url: string | undefined;
   if (role === 'api' || role === 'all') {
+    const { buildApp } = await import('./app.js');
     app = await buildApp({ engine, config, logger, chat });
     url = await app.listen({ host: config.http.host, port: config.http.port });
   }
-  logger.info({ role, url, workerId: role === 'api' ? undefined : engine.workerId, runbooks: [...world.runbooks.keys()], targets: [...world.targets.keys()] }, 'runwright started');
+  logger.info({ role, url: url ?? workerHttp?.url, workerId: role === 'api' ? undefined : engine.workerId, runbooks: [...world.runbooks.keys()], targets: [...world.targets.keys()] }, 'runwright started');
 
   let closing: Promise<void> | undefined;
   const close = () =>
     (closing ??= (async () => {
       // Stop taking requests and let in-flight ones finish, then stop the worker and the rest.
       if (app) await app.close();
+      consuming = false; // /readyz says so while the worker hands back its jobs; /healthz answers until the end
       await unsubscribe?.();
       await offNotices?.();
       await notifier?.close();
@@ -150,6 +173,7 @@ export async function startServer(opts: StartOptions): Promise<Server> {
       const queueConn = (engine.queue as unknown as { opts?: { connection?: { status?: string; disconnect?: () => void } } }).opts?.connection;
       await engine.close();
       if (queueConn?.disconnect && queueConn.status !== 'end') queueConn.disconnect();
+      await workerHttp?.close();
       await chat?.close();
       if (noticesChat !== chat) await noticesChat?.close();
       logger.info('runwright stopped');
@@ -178,5 +202,5 @@ export async function startServer(opts: StartOptions): Promise<Server> {
     process.once('SIGINT', () => onSignal('SIGINT'));
   }
 
-  return { engine, app, chat, notifier, notices, url, close };
+  return { engine, app, chat, notifier, notices, url, workerHttp, close };
 }

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // The runwright CLI: validate runbooks, serve, and run a runbook against an alert while following it.
+import './heap.js'; // first: sizes V8's young generation for `serve --role worker` before anything else loads
 import { readFileSync, existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';

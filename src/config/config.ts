@@ -21,7 +21,11 @@ export const ConfigSchema = z.object({
     /** BullMQ job lock: a worker that dies holding a step loses it after this long. */
     lockDurationMs: z.coerce.number().int().min(500).default(30_000),
     stalledIntervalMs: z.coerce.number().int().min(200).default(15_000),
-  }).default({ concurrency: 8, lockDurationMs: 30_000, stalledIntervalMs: 15_000 }),
+    /** `serve --role worker`: /metrics, /healthz and /readyz on this port (node:http, no API); 0 = any free port. */
+    port: z.coerce.number().int().min(0).max(65535).default(9091),
+    /** `serve --role worker`: small = V8's young generation kept at its initial size (src/cli/heap.ts); default = V8's sizing. */
+    heap: z.enum(['small', 'default']).default('small'),
+  }).default({ concurrency: 8, lockDurationMs: 30_000, stalledIntervalMs: 15_000, port: 9091, heap: 'small' }),
   http: z.object({
     host: z.string().default('0.0.0.0'),
     port: z.coerce.number().int().min(0).max(65535).default(8080),
@@ -163,6 +167,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
       concurrency: env.RUNWRIGHT_WORKER_CONCURRENCY,
       lockDurationMs: env.RUNWRIGHT_LOCK_DURATION_MS,
       stalledIntervalMs: env.RUNWRIGHT_STALLED_INTERVAL_MS,
+      port: env.RUNWRIGHT_WORKER_PORT,
+      heap: env.RUNWRIGHT_WORKER_HEAP,
     },
     http: { host: env.HOST, port: env.PORT, publicUrl: env.RUNWRIGHT_PUBLIC_URL },
     logLevel: env.LOG_LEVEL,

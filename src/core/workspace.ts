@@ -18,6 +18,9 @@ export interface WorkspaceEntry {
   head: string;
   /** A commit whose tree is the checkout's content (uncommitted changes of earlier steps), parent `head`. */
   snap?: string;
+  /** A build artifact (a worktree of the built commit): its content is the commit, whatever a deployed job
+   * leaves in it (caches, logs) is never snapshotted nor carried to another machine. */
+  artifact?: boolean;
 }
 
 export interface WorkspaceManifest {

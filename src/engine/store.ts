@@ -206,6 +206,19 @@ export class RunStore {
     });
   }
 
+  /** Runs per (runbook, status), in that order (one round trip). */
+  async countByRunbookAndStatus(runbooks: string[], statuses: readonly string[]): Promise<number[]> {
+    const pipe = this.redis.pipeline();
+    for (const rb of runbooks) for (const s of statuses) pipe.call('ZINTERCARD', 2, this.keys.byRunbook(rb), this.keys.byStatus(s));
+    const res = (await pipe.exec()) ?? [];
+    return res.map((r) => Number(r?.[1] ?? 0));
+  }
+
+  /** Whether this worker's heartbeat is there (it expires 30 s after the last one). */
+  async hasHeartbeat(workerId: string): Promise<boolean> {
+    return (await this.redis.exists(this.keys.worker(workerId))) === 1;
+  }
+
   /** This worker is alive (expires unless renewed). */
   async heartbeat(workerId: string, info: object, ttlS = 30): Promise<void> {
     await this.redis.set(this.keys.worker(workerId), JSON.stringify(info), 'EX', ttlS);

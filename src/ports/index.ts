@@ -134,4 +134,6 @@ export interface WorkspacePort {
   dropLocal(runId: string): Promise<void>;
   /** Delete run folders of runs that are no longer live, and mirrors over the disk budget (least recently used first). */
   sweep(isLive: (runId: string) => Promise<boolean>): Promise<{ runs: number; mirrors: number }>;
+  /** Also sweep the run refs these targets' remotes hold for runs that ended or are unknown (older than graceMs). */
+  sweepRunRefsOf?(targets: Target[], opts?: { graceMs?: number; everyMs?: number }): void;
 }

@@ -8,8 +8,8 @@ import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { once } from 'node:events';
-import { createInterface } from 'node:readline';
 import { REDIS_URL, cleanupPrefix, testPrefix } from '../helpers/redis.js';
+import { logLines } from '../helpers/log-lines.js';
 import { RUNBOOKS_DIR, TARGETS_FILE, TOKENS } from './harness.js';
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..');
@@ -35,26 +35,7 @@ test('serve: SIGTERM lets the in-flight request finish, then the process exits 0
     },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
-  const lines: any[] = [];
-  const waiters: { pred: (l: any) => boolean; resolve: (l: any) => void }[] = [];
-  createInterface({ input: child.stderr! }).on('line', (s) => {
-    let l: any;
-    try {
-      l = JSON.parse(s);
-    } catch {
-      l = { raw: s };
-    }
-    lines.push(l);
-    for (const w of [...waiters]) if (w.pred(l)) {
-      waiters.splice(waiters.indexOf(w), 1);
-      w.resolve(l);
-    }
-  });
-  const logLine = (pred: (l: any) => boolean) => new Promise<any>((resolve) => {
-    const found = lines.find(pred);
-    if (found) resolve(found);
-    else waiters.push({ pred, resolve });
-  });
+  const { lines, logLine } = logLines(child);
   const exited = once(child, 'exit');
   try {
     const started = await Promise.race([logLine((l) => l.msg === 'runwright started'), exited.then(() => { throw new Error(`serve exited early: ${JSON.stringify(lines)}`); })]);

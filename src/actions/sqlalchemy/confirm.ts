@@ -4,8 +4,8 @@ import type { Json } from '../../core/types.js';
 import { resolveInside } from '../../core/safe-path.js';
 import { ownDir } from '../git/paths.js';
 import { readSqlalchemyError, type MapperRef } from './lib/error-text.js';
-import { localisation, runProbe } from './lib/probe.js';
-import { runCheck, worktreeAt } from './lib/tool.js';
+import { localisation, runCheckAndProbe } from './lib/probe.js';
+import { worktreeAt } from './lib/tool.js';
 
 const EXCEPTION_LINE = /^\s*(?:[A-Za-z_][\w.]*\.)?[A-Za-z_]\w*(?:Error|Exception|Warning|Exit)\b:?.*$/;
 
@@ -37,10 +37,8 @@ export default defineAction({
     const wt = await worktreeAt(ctx, repo, p.head, `base-${p.head.slice(0, 12)}`);
     resolveInside(wt, ctx.target.modelsDir); // a models folder leaving the repo is refused before any target code runs
     const short = p.head.slice(0, 12);
-    await ctx.progress(`running the check of ${ctx.target.name} at ${short}`);
-    const check = await runCheck(ctx, wt);
-    await ctx.progress(`probing the models of ${ctx.target.name} in its runtime`);
-    const probed = await runProbe(ctx, wt);
+    await ctx.progress(`running the check of ${ctx.target.name} at ${short}, then probing its models in its runtime`);
+    const { check, probed } = await runCheckAndProbe(ctx, wt);
     const probe = probed.ok ? probed.probe : null;
     const failure = !check.passed && probe?.failure ? probe.failure : null;
     const reading = check.passed ? null : readSqlalchemyError(check.output);

@@ -1,9 +1,8 @@
 import { z } from 'zod';
 import { defineAction } from '../../core/action.js';
-import { RunwrightError } from '../../core/errors.js';
 import type { Json } from '../../core/types.js';
 import { ownDir } from '../git/paths.js';
-import { runTool } from './lib/tool.js';
+import { runTools } from './lib/tool.js';
 import type { FixKind, FixResult } from './lib/types.js';
 
 const FIX = z.enum(['A', 'B', 'C']);
@@ -94,18 +93,22 @@ export default defineAction({
     }
     const model = p.mapper ?? (new Set(p.problems.map((x) => x.class)).size === 1 ? p.problems[0]!.class : null);
     const options: Record<FixKind, { applicable: boolean; touched?: string[]; summary?: string[]; why?: string; leftoverUses?: Json; edits?: Json }> = {} as any;
-    for (const fix of ['A', 'B', 'C'] as const) {
-      try {
-        const r = await runTool<FixResult>(ctx, { cmd: 'fix', fix, root: dir, models_dir: ctx.target.modelsDir, model: fix === 'B' ? model : undefined, dry_run: true });
-        const leftovers = r.leftover_uses ?? [];
-        options[fix] = leftovers.length
-          ? { applicable: false, why: `disabling leaves ${leftovers.length} use(s) of ${model} in other modules`, touched: r.touched, summary: r.summary, leftoverUses: leftovers as unknown as Json }
-          : { applicable: true, touched: r.touched, summary: r.summary, edits: r.edits as unknown as Json };
-      } catch (e) {
-        if (!(e instanceof RunwrightError) || !e.code.startsWith('sqla_')) throw e;
-        options[fix] = { applicable: false, why: e.message.replace(/^sqla_tool: /, '') };
+    // The dry run of every fix, in one process.
+    const kinds = ['A', 'B', 'C'] as const;
+    const dry = await runTools<FixResult>(ctx, kinds.map((fix) => ({ cmd: 'fix' as const, fix, root: dir, models_dir: ctx.target.modelsDir, model: fix === 'B' ? model : undefined, dry_run: true })));
+    kinds.forEach((fix, i) => {
+      const d = dry[i]!;
+      if (!d.ok) {
+        if (!d.error.code.startsWith('sqla_')) throw d.error;
+        options[fix] = { applicable: false, why: d.error.message.replace(/^sqla_tool: /, '') };
+        return;
       }
-    }
+      const r = d.value;
+      const leftovers = r.leftover_uses ?? [];
+      options[fix] = leftovers.length
+        ? { applicable: false, why: `disabling leaves ${leftovers.length} use(s) of ${model} in other modules`, touched: r.touched, summary: r.summary, leftoverUses: leftovers as unknown as Json }
+        : { applicable: true, touched: r.touched, summary: r.summary, edits: r.edits as unknown as Json };
+    });
     // Removing more than the broken relationships (A's mended counterparts), or a whole model (B), waits for a person.
     const removes = (f: FixKind) => ((options[f] as { edits?: { op?: string; class?: string; attr?: string }[] }).edits ?? []).filter((e) => e.op === 'comment_out').map((e) => `${e.class}.${e.attr}`).filter((n) => !broken.includes(n));
     const chain = (start: FixKind): FixKind[] => {

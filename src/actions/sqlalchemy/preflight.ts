@@ -3,8 +3,8 @@ import { defineAction } from '../../core/action.js';
 import type { Json } from '../../core/types.js';
 import { ownDir } from '../git/paths.js';
 import { readSqlalchemyError } from './lib/error-text.js';
-import { localisation, lostNames, runProbe, type Mapped } from './lib/probe.js';
-import { runCheck, worktreeAt } from './lib/tool.js';
+import { localisation, lostNames, runCheckAndProbe, type Mapped } from './lib/probe.js';
+import { worktreeAt } from './lib/tool.js';
 
 const MAPPED = z.object({ classes: z.array(z.string()), relationships: z.array(z.string()), declaredIn: z.record(z.string(), z.string()).default({}), complete: z.boolean().default(true) });
 const EDIT = z.object({ op: z.string().optional(), class: z.string().optional(), attr: z.string().optional() }).passthrough();
@@ -85,8 +85,7 @@ export default defineAction({
     await ctx.progress(`pre-flight of fix ${p.fix} at ${p.sha.slice(0, 12)}`);
     let check, probed;
     try {
-      check = await runCheck(ctx, wt);
-      probed = check.passed ? await runProbe(ctx, wt) : null;
+      ({ check, probed } = await runCheckAndProbe(ctx, wt, { onlyIfPassed: true })); // a failing fix is judged by the check alone
     } finally {
       await ctx.ports.git.removeWorktree(repo, wt);
     }

@@ -1,21 +1,15 @@
-// GitPort on simple-git: argument arrays only, fresh clones under runwright's own workdir, never force.
+// GitPort on the git CLI: argument arrays only (execFile, no shell), fresh clones under runwright's own workdir,
+// never force. Every call runs with hooks off (a cloned repo's hooks are not ours to run), the ext:: transport
+// refused, no prompts and a minimal environment.
+import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { simpleGit, type SimpleGit } from 'simple-git';
 import type { GitPort } from '../../ports/index.js';
 import type { Target } from '../../core/types.js';
 import { PermanentError, RetryableError } from '../../core/errors.js';
 
 const DEFAULT_AUTHOR = { name: 'runwright', email: 'runwright@localhost' };
-
-// simple-git (v4) refuses to set core.hooksPath / protocol.*.allow unless told: here both make git *safer*
-// (no hooks from a cloned repo, no ext:: transport), so those two overrides are allowed and nothing else.
-// Its guard also refuses ambient variables such as EDITOR or GIT_PAGER: git gets a minimal environment.
-const GIT_OPTIONS = {
-  config: ['core.hooksPath=/dev/null', 'protocol.ext.allow=never'],
-  unsafe: { allowUnsafeHooksPath: true, allowUnsafeProtocolOverride: true },
-  allowEnvironment: ['GIT_TERMINAL_PROMPT'],
-} as const;
+const SAFE = ['-c', 'core.hooksPath=/dev/null', '-c', 'protocol.ext.allow=never', '-c', 'advice.detachedHead=false'];
 
 export function gitEnv(): Record<string, string> {
   const keep = ['PATH', 'HOME', 'TMPDIR', 'LANG', 'LC_ALL', 'SSH_AUTH_SOCK', 'http_proxy', 'https_proxy', 'no_proxy', 'HTTP_PROXY', 'HTTPS_PROXY', 'NO_PROXY'];
@@ -24,54 +18,93 @@ export function gitEnv(): Record<string, string> {
   return env;
 }
 
-function git(dir: string): SimpleGit {
-  // Hooks in a cloned repo are not ours to run: disable them. No prompts (and no tty, so no pager).
-  return simpleGit({ baseDir: dir, ...GIT_OPTIONS, config: [...GIT_OPTIONS.config] } as any).env(gitEnv());
+/** `git <args>` in `cwd`; its stdout. A failure is a RetryableError carrying git's stderr. */
+export function git(cwd: string, args: string[], opts: { env?: Record<string, string>; signal?: AbortSignal; input?: string } = {}): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = execFile('git', [...SAFE, ...args], { cwd, env: { ...gitEnv(), ...opts.env }, maxBuffer: 256 * 1024 * 1024, signal: opts.signal }, (err, stdout, stderr) => {
+      // What git said: stderr, and stdout too where it answers there (push --porcelain, commit's "nothing to commit").
+      const said = [stderr, stdout].map((x) => String(x ?? '').trim()).filter(Boolean).join('\n') || err?.message;
+      if (err) reject(new RetryableError(`git ${args.find((a) => !a.startsWith('-') && !a.includes('=')) ?? args[0]} failed: ${String(said).trim().slice(0, 2000)}`, 'git'));
+      else resolve(stdout);
+    });
+    if (opts.input !== undefined) child.stdin?.end(opts.input);
+  });
+}
+
+/** Which of `shas` the repository at `dir` holds as commits (one process for all of them). */
+export async function presentCommits(dir: string, shas: string[]): Promise<Set<string>> {
+  const want = [...new Set(shas)];
+  if (!want.length) return new Set();
+  const out = await git(dir, ['cat-file', '--batch-check=%(objectname) %(objecttype)'], { input: want.map((s) => `${s}^{commit}`).join('\n') + '\n' }).catch(() => '');
+  const have = new Set<string>();
+  for (const line of out.split('\n')) {
+    const [sha, type] = line.trim().split(' ');
+    if (type === 'commit' && sha) have.add(sha);
+  }
+  return new Set(want.filter((s) => have.has(s)));
+}
+
+/** `git status --porcelain=v2 --branch`: HEAD's commit and the paths that differ from it (untracked included). */
+export async function headAndChanges(dir: string, opts: { signal?: AbortSignal } = {}): Promise<{ head: string | null; files: string[] }> {
+  const out = await git(dir, ['status', '--porcelain=v2', '--branch', '--untracked-files=all', '-z'], opts);
+  let head: string | null = null;
+  const files: string[] = [];
+  const recs = out.split('\0');
+  for (let i = 0; i < recs.length; i++) {
+    const r = recs[i]!;
+    if (!r) continue;
+    if (r.startsWith('# branch.oid ')) {
+      const oid = r.slice('# branch.oid '.length).trim();
+      head = /^[0-9a-f]{40}$/.test(oid) ? oid : null;
+    } else if (r.startsWith('#')) continue;
+    else if (r.startsWith('1 ')) files.push(r.split(' ').slice(8).join(' '));
+    else if (r.startsWith('2 ')) {
+      files.push(r.split(' ').slice(9).join(' '));
+      i++; // the rename's original path
+    } else if (r.startsWith('u ')) files.push(r.split(' ').slice(10).join(' '));
+    else if (r.startsWith('? ') || r.startsWith('! ')) files.push(r.slice(2));
+  }
+  return { head, files };
 }
 
 export class LocalGit implements GitPort {
   constructor(private readonly author = DEFAULT_AUTHOR) {}
 
   async clone(target: Target, dir: string) {
-    if (existsSync(path.join(dir, '.git'))) {
-      const g = git(dir);
-      const head = (await g.revparse(['HEAD'])).trim();
-      return { dir, head };
-    }
+    if (existsSync(path.join(dir, '.git'))) return { dir, head: (await git(dir, ['rev-parse', 'HEAD'])).trim() };
     mkdirSync(path.dirname(dir), { recursive: true });
     try {
-      await git(path.dirname(dir)).clone(target.repo, dir, ['--branch', target.branch, '--single-branch', '--no-tags']);
+      await git(path.dirname(dir), ['clone', '-q', '--branch', target.branch, '--single-branch', '--no-tags', '-c', `user.name=${this.author.name}`, '-c', `user.email=${this.author.email}`, '--', target.repo, dir]);
     } catch (e) {
       const msg = (e as Error).message;
       if (/not found|does not exist|Could not find remote branch/i.test(msg)) throw new PermanentError(`cannot clone ${target.name}: ${msg}`, 'git_clone', undefined, e);
       throw new RetryableError(`cannot clone ${target.name}: ${msg}`, 'git_clone', undefined, e);
     }
-    const g = git(dir);
-    await g.addConfig('user.name', this.author.name).addConfig('user.email', this.author.email);
-    const head = (await g.revparse(['HEAD'])).trim();
-    return { dir, head };
+    return { dir, head: (await git(dir, ['rev-parse', 'HEAD'])).trim() };
   }
 
   async commit(dir: string, opts: { paths: string[]; message: string; key: string; author?: { name: string; email: string } }) {
-    const g = git(dir);
     // Re-run safety: a commit carrying our key is already HEAD → return it.
-    const existing = await this.findKeyed(g, opts.key);
+    const existing = await this.findKeyed(dir, opts.key);
     if (existing) return { sha: existing, created: false };
     if (opts.paths.length === 0) throw new PermanentError('nothing to commit: no paths given', 'git_commit');
     // Stage exactly these paths (deletions and renames included).
-    await g.raw(['add', '-A', '--', ...opts.paths]);
-    const staged = (await g.raw(['diff', '--cached', '--name-only'])).trim();
-    if (!staged) throw new PermanentError('nothing to commit: the fix changed no file', 'git_commit');
+    await git(dir, ['add', '-A', '--', ...opts.paths]);
     const author = opts.author ?? this.author;
     const message = `${opts.message.trimEnd()}\n\nRunwright-Key: ${opts.key}\n`;
-    // The message is one argv element (no shell); hooks are disabled.
-    await g.raw(['-c', `user.name=${author.name}`, '-c', `user.email=${author.email}`, 'commit', '--no-verify', '-m', message]);
-    return { sha: (await g.revparse(['HEAD'])).trim(), created: true };
+    // The message is one argv element (no shell); hooks are disabled. Nothing staged: git refuses, and says so.
+    try {
+      await git(dir, ['-c', `user.name=${author.name}`, '-c', `user.email=${author.email}`, 'commit', '-q', '--no-verify', '-m', message]);
+    } catch (e) {
+      if (/nothing to commit|no changes added to commit|nothing added to commit/i.test((e as Error).message)) throw new PermanentError('nothing to commit: the fix changed no file', 'git_commit');
+      throw e;
+    }
+    return { sha: (await git(dir, ['rev-parse', 'HEAD'])).trim(), created: true };
   }
 
-  private async findKeyed(g: SimpleGit, key: string): Promise<string | null> {
+  private async findKeyed(dir: string, key: string): Promise<string | null> {
     try {
-      const out = await g.raw(['log', '-n', '20', '--format=%H%x00%B%x01']);
+      const out = await git(dir, ['log', '-n', '20', '--format=%H%x00%B%x01']);
       for (const rec of out.split('\x01')) {
         const [sha, body] = rec.trim().split('\x00');
         if (sha && body && body.split('\n').some((l) => l.trim() === `Runwright-Key: ${key}`)) return sha.trim();
@@ -83,45 +116,46 @@ export class LocalGit implements GitPort {
   }
 
   async push(dir: string, opts: { branch: string; sha: string }) {
-    const g = git(dir);
-    const remote = (await g.remote(['get-url', 'origin']))?.trim() ?? 'origin';
-    // Already there? (re-run after a crash between push and record)
-    const ls = (await g.raw(['ls-remote', 'origin', `refs/heads/${opts.branch}`])).trim();
-    const remoteSha = ls.split(/\s+/)[0];
-    if (remoteSha === opts.sha) return { remote, branch: opts.branch, sha: opts.sha, pushed: false };
+    const remote = (await git(dir, ['remote', 'get-url', 'origin']).catch(() => 'origin')).trim() || 'origin';
+    const ref = `refs/heads/${opts.branch}`;
+    let out: string;
     try {
-      // No --force, ever: a non-fast-forward is refused by git and surfaces as an error.
-      await g.raw(['push', '--no-verify', 'origin', `${opts.sha}:refs/heads/${opts.branch}`]);
+      // No --force, ever: a non-fast-forward is refused by git and surfaces as an error. --porcelain says per ref
+      // whether it was already there ("=": a re-run after a crash between push and record) or pushed now.
+      out = await git(dir, ['push', '--porcelain', '--no-verify', 'origin', `${opts.sha}:${ref}`]);
     } catch (e) {
       const msg = (e as Error).message;
       if (/non-fast-forward|rejected|fetch first/i.test(msg)) throw new PermanentError(`push refused (not a fast-forward) to ${opts.branch}: ${msg}`, 'git_push_rejected', undefined, e);
       throw new RetryableError(`push failed: ${msg}`, 'git_push', undefined, e);
     }
-    return { remote, branch: opts.branch, sha: opts.sha, pushed: true };
+    const line = out.split('\n').find((l) => l.includes(`:${ref}\t`));
+    return { remote, branch: opts.branch, sha: opts.sha, pushed: !line?.startsWith('=') };
   }
 
   async worktree(dir: string, sha: string, wtPath: string) {
-    const g = git(dir);
     if (existsSync(path.join(wtPath, '.git'))) {
-      const head = (await git(wtPath).revparse(['HEAD'])).trim();
+      const head = (await git(wtPath, ['rev-parse', 'HEAD'])).trim();
       if (head === sha) return wtPath;
       await this.removeWorktree(dir, wtPath);
     }
     mkdirSync(path.dirname(wtPath), { recursive: true });
-    await g.raw(['worktree', 'add', '--detach', wtPath, sha]);
+    // --force: a worktree once registered at this path and deleted from disk since does not stand in the way (the
+    // path itself must still be absent or empty; a detached worktree takes no branch from anyone).
+    await git(dir, ['worktree', 'add', '-q', '--detach', '--force', wtPath, sha]);
     return wtPath;
   }
 
   async removeWorktree(dir: string, wtPath: string) {
-    await git(dir).raw(['worktree', 'remove', '--force', wtPath]).catch(() => undefined);
-    await git(dir).raw(['worktree', 'prune']).catch(() => undefined);
+    // Gone from disk: nothing to remove (its stale registration is pruned by git in time, and refuses nothing).
+    if (!existsSync(wtPath)) return;
+    // `worktree remove` also drops its administrative files; prune only when removing failed half-way.
+    await git(dir, ['worktree', 'remove', '--force', wtPath]).catch(() => git(dir, ['worktree', 'prune']).catch(() => undefined));
   }
 
   async remoteHasCommit(dir: string, sha: string) {
-    const g = git(dir);
     // Every branch of the remote, not just the clone's single branch (a run branch pushed by deploy.push counts).
-    await g.raw(['fetch', '--no-tags', 'origin', '+refs/heads/*:refs/remotes/origin/*']);
-    const out = (await g.raw(['branch', '-r', '--contains', sha]).catch(() => '')).trim();
+    await git(dir, ['fetch', '-q', '--no-tags', 'origin', '+refs/heads/*:refs/remotes/origin/*']);
+    const out = (await git(dir, ['branch', '-r', '--contains', sha]).catch(() => '')).trim();
     return out.length > 0;
   }
 
@@ -130,11 +164,11 @@ export class LocalGit implements GitPort {
     if (opts.from) args.push(opts.from);
     if (opts.to) args.push(opts.to);
     if (opts.paths?.length) args.push('--', ...opts.paths);
-    return await git(dir).raw(args);
+    return await git(dir, args);
   }
 
   async status(dir: string) {
-    const s = await git(dir).status();
-    return { clean: s.isClean(), files: s.files.map((f) => f.path) };
+    const { files } = await headAndChanges(dir);
+    return { clean: files.length === 0, files };
   }
 }

@@ -8,7 +8,6 @@
 // then points at the real remote; without a mirror it is a single-branch clone of the remote (blobless when the
 // remote is a URL, so git fetches file contents on demand). Commits a run makes are pushed to its run ref
 // (refs/runwright/runs/<run id>) as parents of an anchor commit with the empty tree, one fast-forward per step.
-import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync, lstatSync } from 'node:fs';
 import path from 'node:path';
@@ -17,23 +16,13 @@ import type { Target } from '../../core/types.js';
 import { RetryableError } from '../../core/errors.js';
 import { resolveInside } from '../../core/safe-path.js';
 import { RUN_ID, entryFor, materialiseOrder, parseManifest, runPathsIn, runRef, runRelative, type WorkspaceEntry, type WorkspaceManifest } from '../../core/workspace.js';
-import { gitEnv } from './git.js';
+import { git, headAndChanges, presentCommits } from './git.js';
 import { stripCredentials } from '../../engine/target-secrets.js';
 
-const SAFE = ['-c', 'core.hooksPath=/dev/null', '-c', 'protocol.ext.allow=never', '-c', 'advice.detachedHead=false'];
 const EMPTY_TREE = '4b825dc642cb6eb9a060e54bf8d69288fbee4904';
 const AUTHOR = ['-c', 'user.name=runwright', '-c', 'user.email=runwright@localhost'];
 
 type Log = { warn(o: object, m?: string): void; info(o: object, m?: string): void };
-
-export function git(cwd: string, args: string[], opts: { env?: Record<string, string>; signal?: AbortSignal } = {}): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile('git', [...SAFE, ...args], { cwd, env: { ...gitEnv(), ...opts.env }, maxBuffer: 256 * 1024 * 1024, signal: opts.signal }, (err, stdout, stderr) => {
-      if (err) reject(new RetryableError(`git ${args[0]} failed: ${String(stderr || err.message).trim().slice(0, 2000)}`, 'git'));
-      else resolve(stdout);
-    });
-  });
-}
 
 const isUrl = (repo: string) => /^[a-z][a-z0-9+.-]*:\/\//i.test(repo) && !repo.startsWith('file:');
 
@@ -120,15 +109,13 @@ export class LocalWorkspace implements WorkspacePort {
     rmSync(dir, { recursive: true, force: true });
     mkdirSync(path.dirname(dir), { recursive: true });
     const m = await this.mirror(target, need, signal).catch(() => null); // no mirror: straight from the remote
-    const base = ['clone', '-q', '--no-tags', '--single-branch', '--branch', target.branch];
+    const base = ['clone', '-q', '--no-tags', '--single-branch', '--branch', target.branch, '-c', 'user.name=runwright', '-c', 'user.email=runwright@localhost'];
     if (m) {
-      await git(path.dirname(dir), [...base, m, dir], { signal });
+      await git(path.dirname(dir), [...base, '--', m, dir], { signal });
       await git(dir, ['remote', 'set-url', 'origin', target.repo], { signal });
     } else {
-      await git(path.dirname(dir), [...base, ...(isUrl(target.repo) ? ['--filter=blob:none'] : []), target.repo, dir], { signal });
+      await git(path.dirname(dir), [...base, ...(isUrl(target.repo) ? ['--filter=blob:none'] : []), '--', target.repo, dir], { signal });
     }
-    await git(dir, ['config', 'user.name', 'runwright']);
-    await git(dir, ['config', 'user.email', 'runwright@localhost']);
     return (await git(dir, ['rev-parse', 'HEAD'])).trim();
   }
 
@@ -163,9 +150,76 @@ export class LocalWorkspace implements WorkspacePort {
     rmSync(this.runDir(runId), { recursive: true, force: true });
   }
 
+  /**
+   * The remotes whose run refs sweep() also looks after (a run whose worker died before the run ended leaves its
+   * run ref behind): at most every `everyMs`, a run ref of a run the store calls ended or does not know, whose
+   * commit is older than `graceMs`, is deleted. Nothing but refs/runwright/runs/<run id> is ever touched.
+   */
+  sweepRunRefsOf(targets: Target[], opts: { graceMs?: number; everyMs?: number } = {}): void {
+    const seen = new Map<string, Target>();
+    for (const t of targets) if (t.repo && !seen.has(stripCredentials(t.repo))) seen.set(stripCredentials(t.repo), t);
+    this.remotes = { targets: [...seen.values()], graceMs: opts.graceMs ?? 3_600_000, everyMs: opts.everyMs ?? 600_000, last: 0 };
+  }
+
+  private remotes?: { targets: Target[]; graceMs: number; everyMs: number; last: number };
+  /** The remote run-ref sweep in flight (one at a time). */
+  remoteSweep?: Promise<void>;
+
+  /** Delete the orphaned run refs of one remote; the run ids deleted. */
+  async sweepRunRefs(target: Target, isLive: (runId: string) => Promise<boolean>, opts: { graceMs: number; now?: number }): Promise<string[]> {
+    const prefix = 'refs/runwright/runs/';
+    const scratch = 'refs/runwright/sweep/';
+    const m = this.mirrorOf(target);
+    // Asked from outside any repository (no mirror is made for a remote without orphans).
+    mkdirSync(this.mirrors, { recursive: true });
+    const ls = await git(this.mirrors, ['ls-remote', '--', target.repo, `${prefix}*`], { env: { GIT_CEILING_DIRECTORIES: this.root } });
+    return this.serial(m, async () => {
+      const candidates: { id: string; sha: string }[] = [];
+      for (const line of ls.split('\n')) {
+        const [sha, ref] = line.trim().split(/\s+/);
+        if (!sha || !ref || !/^[0-9a-f]{40}$/.test(sha) || !ref.startsWith(prefix)) continue;
+        const id = ref.slice(prefix.length);
+        if (!RUN_ID.test(id) || (await isLive(id))) continue; // only a run ref of a run id; a live run keeps its own
+        candidates.push({ id, sha });
+      }
+      if (!candidates.length) return [];
+      const dir = await this.bareDir(target);
+      try {
+        // How old each is: its anchor commit's date (the run's last published step), fetched into a scratch namespace.
+        await git(dir, ['fetch', '-q', '--no-tags', '--', target.repo, ...candidates.map((c) => `+${prefix}${c.id}:${scratch}${c.id}`)]);
+        const dates = new Map<string, number>();
+        for (const line of (await git(dir, ['for-each-ref', '--format=%(refname) %(objectname) %(committerdate:unix)', scratch])).split('\n')) {
+          const [ref, sha, at] = line.trim().split(' ');
+          if (ref && sha && at) dates.set(`${ref.slice(scratch.length)} ${sha}`, Number(at) * 1000);
+        }
+        const now = opts.now ?? Date.now();
+        const old = candidates.filter((c) => {
+          const at = dates.get(`${c.id} ${c.sha}`);
+          return at !== undefined && now - at > opts.graceMs;
+        });
+        if (old.length) {
+          // Compare-and-delete: each ref goes only if it still points where it was seen (a lease, never a forced update).
+          await git(dir, ['push', '-q', '--no-verify', ...old.map((c) => `--force-with-lease=${prefix}${c.id}:${c.sha}`), '--', target.repo, ...old.map((c) => `:${prefix}${c.id}`)]);
+        }
+        return old.map((c) => c.id);
+      } finally {
+        const left = (await git(dir, ['for-each-ref', '--format=%(refname)', scratch]).catch(() => '')).split('\n').filter(Boolean);
+        if (left.length) await git(dir, ['update-ref', '--stdin'], { input: left.map((r) => `delete ${r}\n`).join('') }).catch(() => undefined);
+      }
+    });
+  }
+
   async sweep(isLive: (runId: string) => Promise<boolean>): Promise<{ runs: number; mirrors: number }> {
     let runs = 0;
     let mirrors = 0;
+    const r = this.remotes;
+    if (r && !this.remoteSweep && Date.now() - r.last >= r.everyMs) {
+      // In the background: a slow or unreachable remote never holds up start-up or the disk sweep.
+      r.last = Date.now();
+      this.remoteSweep = (async () => {
+        for (const t of r.targets) await this.sweepRunRefs(t, isLive, { graceMs: r.graceMs }).catch(() => []);
+      })().finally(() => (this.remoteSweep = undefined));
+    }
     if (!existsSync(this.root)) return { runs, mirrors };
     for (const name of readdirSync(this.root)) {
       if (!RUN_ID.test(name)) continue;
@@ -197,11 +251,8 @@ export class LocalWorkspace implements WorkspacePort {
 }
 
 async function hasAll(dir: string, shas: string[]): Promise<boolean> {
-  for (const s of shas) {
-    const ok = await git(dir, ['cat-file', '-e', `${s}^{commit}`]).then(() => true, () => false);
-    if (!ok) return false;
-  }
-  return true;
+  const have = await presentCommits(dir, shas);
+  return shas.every((s) => have.has(s));
 }
 
 interface Marker {
@@ -315,10 +366,22 @@ class Session implements WorkspaceSession {
       const want = shas.filter((x): x is string => !!x && /^[0-9a-f]{40}$/.test(x));
       if (want.length && existsSync(dir)) await this.have(dir, want);
     };
+    // Optimistic: the commits are usually here (this worker made them); only when git says no, fetch and try again.
+    const orFetch = async <T>(dir: string, shas: (string | undefined)[], op: () => Promise<T>): Promise<T> => {
+      try {
+        return await op();
+      } catch (e) {
+        const want = shas.filter((x): x is string => !!x && /^[0-9a-f]{40}$/.test(x));
+        if (!want.length || !existsSync(dir) || (await hasAll(dir, want))) throw e;
+        await this.have(dir, want);
+        return await op();
+      }
+    };
     const gitPort: GitPort = {
-      push: async (dir, o) => (await need(dir, [o.sha]), inner.push(dir, o)),
+      push: (dir, o) => orFetch(dir, [o.sha], () => inner.push(dir, o)),
+      // A missing commit reads as "not on the remote" here, so it is fetched first.
       remoteHasCommit: async (dir, sha) => (await need(dir, [sha]), inner.remoteHasCommit(dir, sha)),
-      diff: async (dir, o) => (await need(dir, [o?.from, o?.to]), inner.diff(dir, o)),
+      diff: (dir, o) => orFetch(dir, [o?.from, o?.to], () => inner.diff(dir, o)),
       status: (dir) => inner.status(dir),
       clone: async (target, dir, opts) => {
         const r = rel(dir);
@@ -338,8 +401,7 @@ class Session implements WorkspaceSession {
         const r = rel(wtPath);
         // A worktree the run already has at that commit: as the run left it (possibly made on another machine).
         if (r !== null && this.m.entries[r]?.head === sha) return this.ensure(r);
-        await need(dir, [sha]);
-        const out = await inner.worktree(dir, sha, wtPath);
+        const out = await orFetch(dir, [sha], () => inner.worktree(dir, sha, wtPath));
         const repo = rel(dir);
         record(r, { kind: 'worktree', repo: repo === null ? undefined : (entryFor(this.m, repo) ?? repo), head: sha });
         return out;
@@ -368,7 +430,7 @@ class Session implements WorkspaceSession {
         const out = await p.build.build(target, o);
         const r = out.artifactDir ? rel(out.artifactDir) : null;
         const repo = rel(o.repoDir);
-        if (r !== null && existsSync(path.join(out.artifactDir!, '.git'))) record(r, { kind: 'worktree', repo: repo === null ? undefined : (entryFor(this.m, repo) ?? repo), head: out.commit });
+        if (r !== null && existsSync(path.join(out.artifactDir!, '.git'))) record(r, { kind: 'worktree', repo: repo === null ? undefined : (entryFor(this.m, repo) ?? repo), head: out.commit, artifact: true });
         return out;
       },
     };
@@ -385,8 +447,15 @@ class Session implements WorkspaceSession {
       const e = this.m.entries[key]!;
       const at = this.abs(key);
       if (!existsSync(path.join(at, '.git'))) continue;
-      const head = (await git(at, ['rev-parse', 'HEAD'], { signal })).trim();
-      const dirty = (await git(at, ['status', '--porcelain', '--untracked-files=all'], { signal })).trim() !== '';
+      // A build artifact is its commit (recorded, and on the remote before it was built): nothing to carry.
+      if (e.artifact) {
+        done.push(key);
+        continue;
+      }
+      const st = await headAndChanges(at, { signal });
+      if (!st.head) continue;
+      const head = st.head;
+      const dirty = st.files.length > 0;
       let snap: string | undefined;
       if (dirty) snap = await this.snapshot(at, head, e.snap, signal);
       if (head !== e.head || snap !== e.snap) {
@@ -429,8 +498,12 @@ class Session implements WorkspaceSession {
   /** Make `shas` reachable from the run ref: a new anchor (empty tree) whose parents are the old anchor and them. */
   private async publish(dir: string, shas: string[], signal?: AbortSignal): Promise<void> {
     for (let i = 0; ; i++) {
-      if (this.m.anchor && !(await hasAll(dir, [this.m.anchor]))) await git(dir, ['fetch', '-q', '--no-tags', 'origin', `+${runRef(this.run.id)}:refs/runwright/run`], { signal }).catch(() => undefined);
-      const parents = [...(this.m.anchor && (await hasAll(dir, [this.m.anchor])) ? [this.m.anchor] : []), ...shas].flatMap((p) => ['-p', p]);
+      let haveAnchor = !!this.m.anchor && (await hasAll(dir, [this.m.anchor]));
+      if (this.m.anchor && !haveAnchor) {
+        await git(dir, ['fetch', '-q', '--no-tags', 'origin', `+${runRef(this.run.id)}:refs/runwright/run`], { signal }).catch(() => undefined);
+        haveAnchor = await hasAll(dir, [this.m.anchor]);
+      }
+      const parents = [...(haveAnchor ? [this.m.anchor!] : []), ...shas].flatMap((p) => ['-p', p]);
       const anchor = (await git(dir, [...AUTHOR, 'commit-tree', EMPTY_TREE, ...parents, '-m', `runwright run ${this.run.id}`], { signal })).trim();
       try {
         // Never forced: the new anchor descends from the old one.

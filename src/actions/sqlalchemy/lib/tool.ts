@@ -31,8 +31,31 @@ export interface ToolRequest {
 
 /** Ask the Python tool; its own refusals (unsafe path, nothing to fix ...) become PermanentError with its code. */
 export async function runTool<T = any>(ctx: ActionContext, req: ToolRequest): Promise<T> {
+  const out = await askTool(ctx, req);
+  return toolAnswer<T>(out);
+}
+
+/**
+ * Several independent requests in one Python process (sqla_tool's batch): each answer, or the PermanentError its
+ * refusal is, in order — what runTool would have returned or thrown for each alone.
+ */
+export async function runTools<T = any>(ctx: ActionContext, reqs: ToolRequest[]): Promise<({ ok: true; value: T } | { ok: false; error: PermanentError })[]> {
+  for (const r of reqs) resolveInside(r.root, r.models_dir);
+  const out = await askTool(ctx, { cmd: 'batch', requests: reqs });
+  if (!out.ok || !Array.isArray(out.results) || out.results.length !== reqs.length) toolAnswer(out); // throws its refusal
+  return (out.results as any[]).map((r) => {
+    try {
+      return { ok: true as const, value: toolAnswer<T>(r) };
+    } catch (e) {
+      if (e instanceof PermanentError) return { ok: false as const, error: e };
+      throw e;
+    }
+  });
+}
+
+async function askTool(ctx: ActionContext, req: ToolRequest | { cmd: 'batch'; requests: ToolRequest[] }): Promise<any> {
   // The models folder comes from the target's config; still confined to the checkout.
-  resolveInside(req.root, req.models_dir);
+  if (req.cmd !== 'batch') resolveInside(req.root, req.models_dir);
   const argv = [pythonOf(ctx.target), '-I', '-B', toolPath()];
   let r;
   try {
@@ -41,13 +64,15 @@ export async function runTool<T = any>(ctx: ActionContext, req: ToolRequest): Pr
     throw new PermanentError(`cannot run ${argv[0]}: ${(e as Error).message}`, 'python_missing', undefined, e);
   }
   if (r.timedOut) throw new RetryableError('sqla_tool timed out', 'tool_timeout');
-  let out: any;
   try {
-    out = JSON.parse(r.stdout);
+    return JSON.parse(r.stdout);
   } catch {
     throw new PermanentError(`sqla_tool failed (exit ${r.code}): ${r.stderr.trim().slice(-2000)}`, 'tool_crashed', { stderr: r.stderr.slice(-4000) });
   }
-  if (!out.ok) throw new PermanentError(`sqla_tool: ${out.error?.message ?? 'unknown error'}`, `sqla_${out.error?.code ?? 'error'}`, out.error);
+}
+
+function toolAnswer<T>(out: any): T {
+  if (!out?.ok) throw new PermanentError(`sqla_tool: ${out?.error?.message ?? 'unknown error'}`, `sqla_${out?.error?.code ?? 'error'}`, out?.error);
   delete out.ok;
   return out as T;
 }
@@ -82,11 +107,11 @@ interface TargetRun {
  * and timeout; `python`/`python3` as argv[0] means the target's python. The check and the runtime probe both go
  * through here, so whatever confines target code confines both.
  */
-export async function runInTarget(ctx: ActionContext, dir: string, argv: string[], opts: { input?: string; what: string }): Promise<TargetRun> {
+export async function runInTarget(ctx: ActionContext, dir: string, argv: string[], opts: { input?: string; what: string; timeoutMs?: number; signal?: AbortSignal; onLine?: (stream: 'stdout' | 'stderr', line: string) => void }): Promise<TargetRun> {
   const check = ctx.target.check;
   argv = [...argv];
   const cwd = check?.cwd ? resolveInside(dir, check.cwd) : dir;
-  const timeoutMs = check?.timeoutMs ?? 120_000;
+  const timeoutMs = opts.timeoutMs ?? checkTimeoutMs(ctx.target);
   let r;
   try {
     // Target code: its own runtime (`python` in argv means it), nothing of runwright's environment, sandboxed.
@@ -96,8 +121,9 @@ export async function runInTarget(ctx: ActionContext, dir: string, argv: string[
       target: ctx.target,
       env: { PYTHONDONTWRITEBYTECODE: '1', ...(check?.env ?? {}) },
       timeoutMs,
-      signal: ctx.signal,
+      signal: opts.signal ?? ctx.signal,
       input: opts.input,
+      onLine: opts.onLine,
     });
   } catch (e) {
     throw new PermanentError(`cannot run the ${opts.what} ${argv[0]}: ${(e as Error).message}`, `${opts.what}_spawn`, undefined, e);
@@ -106,14 +132,23 @@ export async function runInTarget(ctx: ActionContext, dir: string, argv: string[
   return { code: r.code, stdout: r.stdout, stderr: r.stderr, timedOut: r.timedOut, durationMs: r.durationMs, argv: r.run.argv, cwd, run: r.run };
 }
 
+export function checkTimeoutMs(target: Target): number {
+  return target.check?.timeoutMs ?? 120_000;
+}
+
+/** The check's result from its exit status and output (stdout, then stderr: the last 8000 characters). */
+export function checkResult(o: { code: number | null; stdout: string; stderr: string; durationMs: number; argv: string[]; cwd: string; runtime: { [k: string]: Json } }): CheckResult {
+  const both = `${o.stdout}${o.stdout && o.stderr ? '\n' : ''}${o.stderr}`;
+  return { passed: o.code === 0, exitCode: o.code, timedOut: false, durationMs: o.durationMs, argv: o.argv, cwd: o.cwd, output: both.slice(-8000), runtime: o.runtime };
+}
+
 /** Run target.check in a checkout dir. */
 export async function runCheck(ctx: ActionContext, dir: string): Promise<CheckResult> {
   const check = ctx.target.check;
   if (!check || check.command.length === 0) throw new PermanentError(`target ${ctx.target.name} has no check command`, 'no_check');
   if (checksInImage(ctx)) return await checkInImage(ctx, dir); // gcp: in the target's own image, in Cloud Build
   const r = await runInTarget(ctx, dir, check.command, { what: 'check' });
-  const both = `${r.stdout}${r.stdout && r.stderr ? '\n' : ''}${r.stderr}`;
-  return { passed: r.code === 0, exitCode: r.code, timedOut: r.timedOut, durationMs: r.durationMs, argv: r.argv, cwd: path.relative(dir, r.cwd) || '.', output: both.slice(-8000), runtime: runtimeOf(r.run) };
+  return checkResult({ code: r.code, stdout: r.stdout, stderr: r.stderr, durationMs: r.durationMs, argv: r.argv, cwd: path.relative(dir, r.cwd) || '.', runtime: runtimeOf(r.run) });
 }
 
 /** A clean worktree of `sha` under the run's workdir (reused when it is already there at that sha). */

@@ -222,7 +222,7 @@ async function benchEngine(redisUrl: string): Promise<BenchEngine> {
       const r = await engine.submit({ runbookId: 'bench-noop10', alert: benchAlert(i), target: benchTarget(i) });
       return r.result === 'throttled' ? '' : r.run.id;
     },
-    succeeded: () => engine.store.redis.zcard(engine.store.key('idx', 'status', 'succeeded')),
+    succeeded: () => engine.store.redis.zcard(engine.store.keys.byStatus('succeeded')),
     close: async () => {
       await engine.close();
       await dropPrefix(redisUrl, prefix);

@@ -5,7 +5,7 @@
 // same number of raw BullMQ delayed jobs carrying the same alert (Redis bytes).
 import os from 'node:os';
 import path from 'node:path';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
@@ -68,6 +68,7 @@ export async function buildDist(log: (s: string) => void): Promise<boolean> {
   const tsc = path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
   const child = spawn(process.execPath, [tsc, '-p', path.join(ROOT, 'tsconfig.json'), '--outDir', path.join(BENCH, '.build'), '--sourceMap', 'false'], { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'] });
   const code = await new Promise<number | null>((r) => child.on('close', r));
+  execFileSync(process.execPath, [path.join(ROOT, 'scripts', 'copy-lua.mjs'), path.join(BENCH, '.build')], { stdio: 'ignore' }); // the run store's scripts
   return existsSync(path.join(BENCH, '.build', 'cli', 'main.js')) && (code === 0 || code === 2); // 2: type errors, still emitted
 }
 

@@ -5,16 +5,15 @@
 // One identity per person: a Slack user mapped to an API user (RUNWRIGHT_SLACK_USERS) is that user
 // everywhere — same name in the decision record, same role and groups — whether they click in Slack,
 // call the API or use the dashboard.
-import type { Engine } from '../engine/engine.js';
+import { approversOf, type Engine } from '../engine/engine.js';
 import type { RunRecord } from '../core/types.js';
 import type { Config } from '../config/config.js';
 import type { Principal, Role } from './auth.js';
 
 export function approversFor(engine: Engine, run: RunRecord): string[] {
-  const rb = engine.runbooks.get(run.runbookId);
-  const step = run.currentStep ? rb?.stepMap.get(run.currentStep) : undefined;
-  const list = [...(rb?.policy.approvers ?? []), ...(step?.approval?.approvers ?? []), ...(run.target.approvers ?? [])];
-  return [...new Set(list)];
+  // The runbook version the run is on (as the approval request names them: src/engine/approvals.ts).
+  const rb = engine.runbookVersion(run);
+  return approversOf(rb, run.currentStep ? rb?.stepMap.get(run.currentStep) : undefined, run);
 }
 
 /** The list that decides a run's gate: the run's approvers, else SLACK_APPROVERS (empty = nobody, or admins by config). */

@@ -1,161 +1,29 @@
-// The run store on Redis (ioredis). Every state change is one Lua script: checked (cursor, status) and
-// applied atomically with its step events, index updates and live publication.
-//
-// Keys (P = prefix):
-//   P:run:<id>            hash: meta (JSON), status, cursor, currentStep, s:<step> (StepState JSON), v:<step>,
-//                         ws (the run's workspace manifest, src/core/workspace.ts), stickyJob (the BullMQ job running
-//                         the run's steps one after another, sticky execution) ...
-//   P:run:<id>:ev         stream of StepEvents (field e = JSON)
-//   P:idx:all / P:idx:status:<s> / P:idx:runbook:<rb> / P:idx:target:<t>   zsets scored by createdAt ms
-//   P:lock:<target>       run id holding the target;  P:lockq:<target>  runs waiting for it (list)
-//   P:fp:<runbook>:<sha1(fingerprint)>  active run for a fingerprint (dedup); P:thr:<...> throttle window
-//   P:rb:<hash>           runbook source by content hash (a run always executes the runbook it started with)
-//   P:events (pub/sub)    every event, "<streamId> <json>";  P:cancel (pub/sub) run ids cancelled
-import { createHash } from 'node:crypto';
+// The run store on Redis (ioredis). Every state change is one Lua script (lua/*.lua, loaded at start-up): checked
+// (cursor, status) and applied atomically with its step events, index updates and live publication.
+// Key names: keys.ts (this module and its scripts are the only ones that read or write the run keys).
+import { readFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
 import type { ApprovalDecision, Json, RunRecord, RunStatus, StepEvent, StepState } from '../core/types.js';
 import { TERMINAL_STATUSES } from '../core/types.js';
+import { keysFor, type Keys } from './keys.js';
 
-const TERMINAL_LUA = `{${TERMINAL_STATUSES.map((s) => `['${s}']=true`).join(',')}}`;
+/** The text of a script in lua/ next to this module (copied next to the compiled module by the build). */
+export function luaSource(name: string): string {
+  const url = new URL(`./lua/${name}.lua`, import.meta.url);
+  try {
+    return readFileSync(url, 'utf8');
+  } catch (e) {
+    throw new Error(`the run store's Lua script ${url.pathname} is missing (a build that did not copy src/engine/lua?): ${(e as Error).message}`);
+  }
+}
 
-// Shared Lua helpers: set fields, move between status indexes, append + publish events.
-const LUA_LIB = `
-local TERMINAL = ${TERMINAL_LUA}
-local function apply_patch(prefix, runKey, evKey, runId, status, patch)
-  if patch.set then for k, v in pairs(patch.set) do redis.call('HSET', runKey, k, v) end end
-  if patch.del then for _, k in ipairs(patch.del) do redis.call('HDEL', runKey, k) end end
-  if patch.incr then for k, v in pairs(patch.incr) do redis.call('HINCRBY', runKey, k, v) end end
-  if patch.status and patch.status ~= status then
-    local score = redis.call('HGET', runKey, 'createdMs')
-    redis.call('HSET', runKey, 'status', patch.status)
-    redis.call('ZREM', prefix .. ':idx:status:' .. status, runId)
-    redis.call('ZADD', prefix .. ':idx:status:' .. patch.status, score, runId)
-    if TERMINAL[patch.status] then
-      local fpKey = redis.call('HGET', runKey, 'fpKey')
-      if fpKey and redis.call('GET', fpKey) == runId then redis.call('DEL', fpKey) end
-    end
-  end
-  if patch.events then
-    for _, ev in ipairs(patch.events) do
-      local id = redis.call('XADD', evKey, '*', 'e', ev)
-      redis.call('PUBLISH', prefix .. ':events', id .. ' ' .. ev)
-    end
-  end
-end
-`;
-
-// KEYS: run, ev. ARGV: prefix, runId, expectedCursor ('*' = any), patch JSON.
-// patch.requireStatus: list of allowed current statuses; patch.notTerminal: refuse terminal runs.
-const APPLY = `${LUA_LIB}
-local status = redis.call('HGET', KEYS[1], 'status')
-if not status then return {'missing'} end
-local patch = cjson.decode(ARGV[4])
-if ARGV[3] ~= '*' then
-  local cur = redis.call('HGET', KEYS[1], 'cursor') or ''
-  if cur ~= ARGV[3] then return {'stale', cur, status} end
-end
-if patch.requireStatus then
-  local ok = false
-  for _, s in ipairs(patch.requireStatus) do if s == status then ok = true end end
-  if not ok then return {'status', status} end
-end
-if patch.notTerminal and TERMINAL[status] then return {'status', status} end
-apply_patch(ARGV[1], KEYS[1], KEYS[2], ARGV[2], status, patch)
-if patch.returnRun then return {'ok', redis.call('HGETALL', KEYS[1])} end
-return {'ok'}
-`;
-
-// Begin a step: the job must be the run's cursor and the run running. Returns the whole run hash.
-// KEYS: run, ev. ARGV: prefix, runId, jobId, patch JSON
-const BEGIN = `${LUA_LIB}
-local status = redis.call('HGET', KEYS[1], 'status')
-if not status then return {'missing'} end
-local cur = redis.call('HGET', KEYS[1], 'cursor') or ''
-if cur ~= ARGV[3] or status ~= 'running' then
-  return {'stale', cur, status, redis.call('HGET', KEYS[1], 'cursorFrom') or '', redis.call('HGET', KEYS[1], 'stickyJob') or ''}
-end
-apply_patch(ARGV[1], KEYS[1], KEYS[2], ARGV[2], status, cjson.decode(ARGV[4]))
-return {'ok', redis.call('HGETALL', KEYS[1])}
-`;
-
-// Create a run, with dedup by fingerprint, throttle, and the target lock.
-// KEYS: run, ev. ARGV: prefix, runId, fields JSON, fpKey|'' , thrKey|'', thrMs, lockKey, lockqKey, policy,
-//       createdMs, runbookId, targetName, createdEvent JSON, attachEvent JSON, now
-const CREATE = `${LUA_LIB}
-local prefix, runId = ARGV[1], ARGV[2]
-local fpKey, thrKey = ARGV[4], ARGV[5]
-if fpKey ~= '' then
-  local existing = redis.call('GET', fpKey)
-  if existing then
-    local ek = prefix .. ':run:' .. existing
-    local est = redis.call('HGET', ek, 'status')
-    if est and not TERMINAL[est] then
-      redis.call('HINCRBY', ek, 'alertCount', 1)
-      redis.call('HSET', ek, 'lastSeenAt', ARGV[15])
-      local ev = cjson.decode(ARGV[14]); ev.runId = existing
-      local evs = cjson.encode(ev)
-      local id = redis.call('XADD', ek .. ':ev', '*', 'e', evs)
-      redis.call('PUBLISH', prefix .. ':events', id .. ' ' .. evs)
-      return {'attached', existing}
-    end
-  end
-end
-if thrKey ~= '' then
-  local last = redis.call('GET', thrKey)
-  if last then return {'throttled', last, tostring(redis.call('PTTL', thrKey))} end
-end
-local fields = cjson.decode(ARGV[3])
-for k, v in pairs(fields) do redis.call('HSET', KEYS[1], k, v) end
-local score = ARGV[10]
-redis.call('ZADD', prefix .. ':idx:all', score, runId)
-redis.call('ZADD', prefix .. ':idx:runbook:' .. ARGV[11], score, runId)
-redis.call('ZADD', prefix .. ':idx:target:' .. ARGV[12], score, runId)
-if fpKey ~= '' then redis.call('SET', fpKey, runId); redis.call('HSET', KEYS[1], 'fpKey', fpKey) end
-if thrKey ~= '' and tonumber(ARGV[6]) > 0 then redis.call('SET', thrKey, runId, 'PX', ARGV[6]) end
-local status, holder = 'running', ''
-local got = redis.call('SET', ARGV[7], runId, 'NX')
-if not got then
-  holder = redis.call('GET', ARGV[7])
-  if ARGV[9] == 'refuse' then status = 'refused' else status = 'waiting_lock'; redis.call('RPUSH', ARGV[8], runId) end
-end
-redis.call('HSET', KEYS[1], 'status', status)
-redis.call('ZADD', prefix .. ':idx:status:' .. status, score, runId)
-if status == 'refused' then
-  redis.call('HSET', KEYS[1], 'outcome', 'target is busy with run ' .. holder .. ' and the runbook policy is to refuse', 'finishedAt', ARGV[15], 'cursor', '')
-  if fpKey ~= '' then redis.call('DEL', fpKey) end
-elseif status == 'waiting_lock' then
-  redis.call('HSET', KEYS[1], 'waitingReason', 'waiting for target lock held by run ' .. holder)
-end
-local id = redis.call('XADD', KEYS[2], '*', 'e', ARGV[13])
-redis.call('PUBLISH', prefix .. ':events', id .. ' ' .. ARGV[13])
-return {'created', status, holder}
-`;
-
-// Release a target lock held by runId and hand it to the next waiting run (if any).
-// KEYS: lockKey, lockqKey. ARGV: prefix, runId, now. Returns {'next', runId, cursor} | {'none'}.
-const RELEASE = `${LUA_LIB}
-local prefix = ARGV[1]
-if redis.call('GET', KEYS[1]) ~= ARGV[2] then return {'notheld'} end
-redis.call('DEL', KEYS[1])
-while true do
-  local nextId = redis.call('LPOP', KEYS[2])
-  if not nextId then return {'none'} end
-  local rk = prefix .. ':run:' .. nextId
-  local st = redis.call('HGET', rk, 'status')
-  if st == 'waiting_lock' then
-    redis.call('SET', KEYS[1], nextId)
-    local cursor = redis.call('HGET', rk, 'cursor')
-    local ev = cjson.encode({runId = nextId, step = '', kind = 'run', visit = 0, attempt = 0, at = ARGV[3], message = 'target lock acquired'})
-    apply_patch(prefix, rk, rk .. ':ev', nextId, st, {status = 'running', set = {updatedAt = ARGV[3]}, del = {'waitingReason'}, events = {ev}})
-    -- The runs still queued now wait for the new holder, not for the run that just ended.
-    for _, other in ipairs(redis.call('LRANGE', KEYS[2], 0, -1)) do
-      local ok = prefix .. ':run:' .. other
-      if redis.call('HGET', ok, 'status') == 'waiting_lock' then redis.call('HSET', ok, 'waitingReason', 'waiting for target lock held by run ' .. nextId) end
-    end
-    return {'next', nextId, cursor}
-  end
-end
-`;
+let scripts: Record<'apply' | 'begin' | 'create' | 'release', string> | undefined;
+function loadScripts() {
+  if (scripts) return scripts;
+  const lib = luaSource('lib').replace('__TERMINAL__', `{${TERMINAL_STATUSES.map((s) => `['${s}']=true`).join(',')}}`);
+  scripts = { apply: `${lib}\n${luaSource('apply')}`, begin: `${lib}\n${luaSource('begin')}`, create: `${lib}\n${luaSource('create')}`, release: `${lib}\n${luaSource('release')}` };
+  return scripts;
+}
 
 export interface ListFilter {
   status?: RunStatus;
@@ -170,44 +38,43 @@ export interface ListFilter {
 export class RunStore {
   readonly redis: Redis;
   private subscriber?: Redis;
-  private subscribed?: Promise<void>;
-  private listeners = new Set<{ fn: (ev: StepEvent) => void; runId?: string; contains?: string }>();
+  private readonly subscribed = new Map<string, Promise<void>>();
+  private listeners = new Set<{ fn: (ev: StepEvent) => void; runId?: string; contains?: string; runLevel: boolean }>();
+
+  readonly keys: Keys;
 
   constructor(readonly url: string, readonly prefix: string, redis?: Redis) {
     this.redis = redis ?? new Redis(url, { maxRetriesPerRequest: 20, enableReadyCheck: true });
-    this.redis.defineCommand('rwApply', { numberOfKeys: 2, lua: APPLY });
-    this.redis.defineCommand('rwBegin', { numberOfKeys: 2, lua: BEGIN });
-    this.redis.defineCommand('rwCreate', { numberOfKeys: 2, lua: CREATE });
-    this.redis.defineCommand('rwRelease', { numberOfKeys: 2, lua: RELEASE });
+    this.keys = keysFor(prefix);
+    const lua = loadScripts();
+    this.redis.defineCommand('rwApply', { numberOfKeys: 2, lua: lua.apply });
+    this.redis.defineCommand('rwBegin', { numberOfKeys: 2, lua: lua.begin });
+    this.redis.defineCommand('rwCreate', { numberOfKeys: 2, lua: lua.create });
+    this.redis.defineCommand('rwRelease', { numberOfKeys: 2, lua: lua.release });
   }
 
+  /** `P:<parts>` (prefer the named builders of `keys`). */
   key(...parts: string[]): string {
     return [this.prefix, ...parts].join(':');
   }
   runKey(id: string) {
-    return this.key('run', id);
+    return this.keys.run(id);
   }
   evKey(id: string) {
-    return this.key('run', id, 'ev');
+    return this.keys.events(id);
   }
   lockKey(target: string) {
-    return this.key('lock', target);
+    return this.keys.lock(target);
   }
   lockqKey(target: string) {
-    return this.key('lockq', target);
-  }
-  fpKey(runbookId: string, fingerprint: string) {
-    return this.key('fp', runbookId, sha1(fingerprint));
-  }
-  thrKey(runbookId: string, fingerprint: string) {
-    return this.key('thr', runbookId, sha1(fingerprint));
+    return this.keys.lockQueue(target);
   }
 
   async saveRunbookSource(hash: string, source: string): Promise<void> {
-    await this.redis.set(this.key('rb', hash), source);
+    await this.redis.set(this.keys.runbookSource(hash), source);
   }
   async runbookSource(hash: string): Promise<string | null> {
-    return this.redis.get(this.key('rb', hash));
+    return this.redis.get(this.keys.runbookSource(hash));
   }
 
   async create(args: {
@@ -234,8 +101,8 @@ export class RunStore {
       this.prefix,
       r.id,
       JSON.stringify(fields),
-      args.dedupe ? this.fpKey(r.runbookId, r.alert.fingerprint) : '',
-      args.throttleMs ? this.thrKey(r.runbookId, r.alert.fingerprint) : '',
+      args.dedupe ? this.keys.fingerprint(r.runbookId, r.alert.fingerprint) : '',
+      args.throttleMs ? this.keys.throttle(r.runbookId, r.alert.fingerprint) : '',
       String(args.throttleMs ?? 0),
       this.lockKey(r.target.name),
       this.lockqKey(r.target.name),
@@ -254,7 +121,7 @@ export class RunStore {
 
   /** Claim a step job: returns the run when `jobId` is its cursor and it is running; else why not. */
   async begin(runId: string, jobId: string, patch: Patch): Promise<{ ok: true; run: RunRecord; raw: Record<string, string> } | { ok: false; cursor: string; status: string; cursorFrom: string; stickyJob: string }> {
-    const res = (await (this.redis as any).rwBegin(this.runKey(runId), this.evKey(runId), this.prefix, runId, jobId, encodePatch(patch))) as any[];
+    const res = (await (this.redis as any).rwBegin(this.runKey(runId), this.evKey(runId), this.prefix, runId, jobId, ...encodePatch(patch))) as any[];
     if (res[0] === 'ok') {
       const raw = pairsToObject(res[1]);
       return { ok: true, run: decodeRun(raw), raw };
@@ -262,10 +129,13 @@ export class RunStore {
     return { ok: false, cursor: res[1] ?? '', status: res[2] ?? 'missing', cursorFrom: res[3] ?? '', stickyJob: res[4] ?? '' };
   }
 
-  /** Apply a checked patch. expectedCursor '*' skips the cursor check. */
-  async apply(runId: string, expectedCursor: string, patch: Patch): Promise<{ ok: true; run?: RunRecord } | { ok: false; reason: 'missing' | 'stale' | 'status'; status?: string; cursor?: string }> {
-    const res = (await (this.redis as any).rwApply(this.runKey(runId), this.evKey(runId), this.prefix, runId, expectedCursor, encodePatch(patch))) as any[];
-    if (res[0] === 'ok') return { ok: true, run: res[1] ? decodeRun(pairsToObject(res[1])) : undefined };
+  /**
+   * Apply a checked patch. expectedCursor '*' skips the cursor check. With `releaseLock` (the run's target) the
+   * target lock is released in the same atomic step and handed to the next waiting run, returned as `next`.
+   */
+  async apply(runId: string, expectedCursor: string, patch: Patch): Promise<{ ok: true; run?: RunRecord; next?: { runId: string; cursor: string } } | { ok: false; reason: 'missing' | 'stale' | 'status'; status?: string; cursor?: string }> {
+    const res = (await (this.redis as any).rwApply(this.runKey(runId), this.evKey(runId), this.prefix, runId, expectedCursor, ...encodePatch(patch, this.keys))) as any[];
+    if (res[0] === 'ok') return { ok: true, run: Array.isArray(res[1]) && res[1].length ? decodeRun(pairsToObject(res[1])) : undefined, next: res[2] ? { runId: res[2], cursor: res[3] ?? '' } : undefined };
     if (res[0] === 'missing') return { ok: false, reason: 'missing' };
     if (res[0] === 'stale') return { ok: false, reason: 'stale', cursor: res[1], status: res[2] };
     return { ok: false, reason: 'status', status: res[1] };
@@ -281,7 +151,7 @@ export class RunStore {
   async appendEvent(ev: StepEvent): Promise<void> {
     const s = JSON.stringify(ev);
     const id = await this.redis.xadd(this.evKey(ev.runId), '*', 'e', s);
-    await this.redis.publish(this.key('events'), `${id} ${s}`);
+    await this.redis.publish(this.keys.eventsChannel(), `${id} ${s}`);
   }
 
   async lockHolder(target: string): Promise<string | null> {
@@ -292,6 +162,80 @@ export class RunStore {
     const raw = await this.redis.hgetall(this.runKey(runId));
     if (!raw || !raw.meta) return null;
     return decodeRun(raw);
+  }
+
+  /** One field of the run's hash (null when absent). */
+  async getField(runId: string, field: string): Promise<string | null> {
+    return this.redis.hget(this.runKey(runId), field);
+  }
+
+  /** Take a free target lock for a run (retrying a failed run); true when the run holds it now. */
+  async tryLock(target: string, runId: string): Promise<boolean> {
+    if (await this.redis.set(this.lockKey(target), runId, 'NX')) return true;
+    return (await this.lockHolder(target)) === runId;
+  }
+
+  /** The run no longer waits for its target (cancelled while queued for the lock). */
+  async leaveLockQueue(target: string, runId: string): Promise<void> {
+    await this.redis.lrem(this.lockqKey(target), 0, runId);
+  }
+
+  /** Ids of the runs with this status (oldest first). */
+  async idsWithStatus(status: RunStatus): Promise<string[]> {
+    return this.redis.zrange(this.keys.byStatus(status), 0, -1);
+  }
+
+  /** Fields of many runs in one round trip (null where a run is missing). */
+  async fieldsOf(runIds: string[], fields: string[]): Promise<(string | null)[][]> {
+    if (!runIds.length) return [];
+    const pipe = this.redis.pipeline();
+    for (const id of runIds) pipe.hmget(this.runKey(id), ...fields);
+    const rows = (await pipe.exec()) ?? [];
+    return rows.map(([err, v]) => (err ? fields.map(() => null) : (v as (string | null)[])));
+  }
+
+  /** Of these step-queue jobs: which exist, and which are unfinished (one round trip). */
+  async jobStates(jobIds: string[]): Promise<{ exists: boolean; unfinished: boolean }[]> {
+    if (!jobIds.length) return [];
+    const pipe = this.redis.pipeline();
+    for (const id of jobIds) pipe.hmget(this.keys.job(id), 'timestamp', 'finishedOn');
+    const rows = (await pipe.exec()) ?? [];
+    return rows.map(([err, v]) => {
+      const [ts, fin] = err ? [null, null] : (v as (string | null)[]);
+      return { exists: !!ts, unfinished: !!ts && !fin };
+    });
+  }
+
+  /** Runs per (runbook, status), in that order (one round trip). */
+  async countByRunbookAndStatus(runbooks: string[], statuses: readonly string[]): Promise<number[]> {
+    const pipe = this.redis.pipeline();
+    for (const rb of runbooks) for (const s of statuses) pipe.call('ZINTERCARD', 2, this.keys.byRunbook(rb), this.keys.byStatus(s));
+    const res = (await pipe.exec()) ?? [];
+    return res.map((r) => Number(r?.[1] ?? 0));
+  }
+
+  /** Whether this worker's heartbeat is there (it expires 30 s after the last one). */
+  async hasHeartbeat(workerId: string): Promise<boolean> {
+    return (await this.redis.exists(this.keys.worker(workerId))) === 1;
+  }
+
+  /** This worker is alive (expires unless renewed). */
+  async heartbeat(workerId: string, info: object, ttlS = 30): Promise<void> {
+    await this.redis.set(this.keys.worker(workerId), JSON.stringify(info), 'EX', ttlS);
+  }
+  async dropHeartbeat(workerId: string): Promise<void> {
+    await this.redis.del(this.keys.worker(workerId));
+  }
+  /** Workers with a live heartbeat (any process). */
+  async workersAlive(): Promise<number> {
+    let n = 0;
+    let cursor = '0';
+    do {
+      const [next, keys] = await this.redis.scan(cursor, 'MATCH', this.keys.workerPattern(), 'COUNT', 500);
+      cursor = next;
+      n += keys.length;
+    } while (cursor !== '0');
+    return n;
   }
 
   async getRaw(runId: string): Promise<Record<string, string> | null> {
@@ -310,10 +254,10 @@ export class RunStore {
     const offset = f.cursor ? Math.max(0, Number.parseInt(f.cursor, 10) || 0) : 0;
     // Pick the most selective index, filter the rest on the loaded records.
     const candidates: string[] = [];
-    if (f.status) candidates.push(this.key('idx', 'status', f.status));
-    if (f.runbook) candidates.push(this.key('idx', 'runbook', f.runbook));
-    if (f.target) candidates.push(this.key('idx', 'target', f.target));
-    if (!candidates.length) candidates.push(this.key('idx', 'all'));
+    if (f.status) candidates.push(this.keys.byStatus(f.status));
+    if (f.runbook) candidates.push(this.keys.byRunbook(f.runbook));
+    if (f.target) candidates.push(this.keys.byTarget(f.target));
+    if (!candidates.length) candidates.push(this.keys.all());
     const sizes = await Promise.all(candidates.map((k) => this.redis.zcard(k)));
     const idx = candidates[sizes.indexOf(Math.min(...sizes))]!;
     const max = f.until !== undefined ? String(f.until) : '+inf';
@@ -350,7 +294,7 @@ export class RunStore {
   async countByStatus(): Promise<Record<string, number>> {
     const statuses: RunStatus[] = ['queued', 'waiting_lock', 'running', 'waiting_approval', 'succeeded', 'failed', 'escalated', 'cancelled', 'refused'];
     const pipe = this.redis.pipeline();
-    for (const s of statuses) pipe.zcard(this.key('idx', 'status', s));
+    for (const s of statuses) pipe.zcard(this.keys.byStatus(s));
     const res = (await pipe.exec()) ?? [];
     return Object.fromEntries(statuses.map((s, i) => [s, Number(res[i]?.[1] ?? 0)]));
   }
@@ -358,20 +302,21 @@ export class RunStore {
   /**
    * Live events (all runs, or one). Returns an unsubscribe function. `contains`: only events whose JSON contains
    * this text (a cheap pre-filter: every process sees every event of every run, most need few of them).
+   * `runLevel`: only run-level events (kind "run": created, lock acquired, ended, cancelled), from their own
+   * low-volume channel — a worker that only watches for ends and cancels does not receive every step's events.
    */
-  async subscribe(fn: (ev: StepEvent) => void, opts: { runId?: string; contains?: string } = {}): Promise<() => Promise<void>> {
-    if (!this.subscribed) {
+  async subscribe(fn: (ev: StepEvent) => void, opts: { runId?: string; contains?: string; runLevel?: boolean } = {}): Promise<() => Promise<void>> {
+    if (!this.subscriber) {
       const sub = this.redis.duplicate();
       this.subscriber = sub;
       // It reconnects and resubscribes by itself; without a listener ioredis prints every reconnect error.
       sub.on('error', () => undefined);
-      // Every caller waits for the same SUBSCRIBE: a second caller must not go on before events can arrive.
-      this.subscribed = sub.subscribe(this.key('events')).then(() => undefined);
-      sub.on('message', (_ch: string, msg: string) => {
+      sub.on('message', (ch: string, msg: string) => {
+        const runLevel = ch === this.keys.runEventsChannel();
         // Parse only when some listener may want the event (the text tests are exact for run ids).
         let ev: StepEvent | null | undefined;
         for (const l of this.listeners) {
-          if ((l.runId && !msg.includes(l.runId)) || (l.contains && !msg.includes(l.contains))) continue;
+          if (l.runLevel !== runLevel || (l.runId && !msg.includes(l.runId)) || (l.contains && !msg.includes(l.contains))) continue;
           if (ev === undefined) {
             const sp = msg.indexOf(' ');
             try {
@@ -385,8 +330,15 @@ export class RunStore {
         }
       });
     }
-    await this.subscribed;
-    const entry = { fn, runId: opts.runId, contains: opts.contains };
+    const channel = opts.runLevel ? this.keys.runEventsChannel() : this.keys.eventsChannel();
+    // Every caller waits for the same SUBSCRIBE: a second caller must not go on before events can arrive.
+    let subscribed = this.subscribed.get(channel);
+    if (!subscribed) {
+      subscribed = this.subscriber.subscribe(channel).then(() => undefined);
+      this.subscribed.set(channel, subscribed);
+    }
+    await subscribed;
+    const entry = { fn, runId: opts.runId, contains: opts.contains, runLevel: !!opts.runLevel };
     this.listeners.add(entry);
     return async () => {
       this.listeners.delete(entry);
@@ -397,7 +349,7 @@ export class RunStore {
   async prune(beforeMs: number): Promise<number> {
     let removed = 0;
     for (;;) {
-      const ids = await this.redis.zrangebyscore(this.key('idx', 'all'), '-inf', String(beforeMs), 'LIMIT', 0, 200);
+      const ids = await this.redis.zrangebyscore(this.keys.all(), '-inf', String(beforeMs), 'LIMIT', 0, 200);
       if (!ids.length) break;
       let progressed = false;
       for (const id of ids) {
@@ -406,11 +358,11 @@ export class RunStore {
         const meta = raw[1] ? JSON.parse(raw[1]) : null;
         const m = this.redis.multi();
         m.unlink(this.runKey(id), this.evKey(id));
-        m.zrem(this.key('idx', 'all'), id);
-        if (raw[0]) m.zrem(this.key('idx', 'status', raw[0]), id);
+        m.zrem(this.keys.all(), id);
+        if (raw[0]) m.zrem(this.keys.byStatus(raw[0]), id);
         if (meta) {
-          m.zrem(this.key('idx', 'runbook', meta.runbookId), id);
-          m.zrem(this.key('idx', 'target', meta.target.name), id);
+          m.zrem(this.keys.byRunbook(meta.runbookId), id);
+          m.zrem(this.keys.byTarget(meta.target.name), id);
         }
         await m.exec();
         removed++;
@@ -426,7 +378,7 @@ export class RunStore {
     if (this.subscriber) {
       this.subscriber.disconnect();
       this.subscriber = undefined;
-      this.subscribed = undefined;
+      this.subscribed.clear();
     }
     await this.redis.quit().catch(() => this.redis.disconnect());
   }
@@ -441,14 +393,25 @@ export interface Patch {
   notTerminal?: boolean;
   events?: StepEvent[];
   returnRun?: boolean;
+  /** Release this target's lock (held by the run) in the same update; the next waiting run gets it. */
+  releaseLock?: string;
 }
 
-function encodePatch(p: Patch): string {
-  return JSON.stringify({
-    ...p,
-    set: p.set ? Object.fromEntries(Object.entries(p.set).map(([k, v]) => [k, String(v)])) : undefined,
-    events: p.events?.map((e) => JSON.stringify(e)),
-  });
+/** A patch as script arguments: a small JSON header, then the lists flat (no JSON inside JSON). */
+function encodePatch(p: Patch, keys?: Keys): string[] {
+  const set: string[] = [];
+  if (p.set) for (const k in p.set) set.push(k, String(p.set[k]));
+  const del = p.del ?? [];
+  const incr: string[] = [];
+  if (p.incr) for (const k in p.incr) incr.push(k, String(p.incr[k]));
+  const events = p.events ? p.events.map((e) => JSON.stringify(e)) : [];
+  const h: Record<string, unknown> = { n: [set.length, del.length, incr.length, events.length] };
+  if (p.status) h.s = p.status;
+  if (p.requireStatus) h.rs = p.requireStatus;
+  if (p.notTerminal) h.nt = true;
+  if (p.returnRun) h.rr = true;
+  if (p.releaseLock !== undefined && keys) h.lock = [keys.lock(p.releaseLock), keys.lockQueue(p.releaseLock), new Date().toISOString()];
+  return [JSON.stringify(h), ...set, ...del, ...incr, ...events];
 }
 
 function pairsToObject(arr: string[]): Record<string, string> {
@@ -491,22 +454,19 @@ export function decodeRun(raw: Record<string, string>): RunRecord {
   return withInternals(run, { cursor: raw.cursor ?? '', failedStep: raw.failedStep || undefined, visits, ws: raw.ws || undefined });
 }
 
+type Internals = { cursor: string; visits: Record<string, number>; ws?: string; failedStep?: string };
+// Kept beside the record, not on it: the record stays a plain object (what the API returns) with a fast shape.
+const bookkeeping = new WeakMap<RunRecord, Internals>();
+
 /** Attach the engine's bookkeeping (as decodeRun does) to a run built in memory. */
-export function withInternals(run: RunRecord, i: { cursor: string; visits: Record<string, number>; ws?: string; failedStep?: string }): RunRecord {
-  Object.defineProperty(run, 'cursor', { value: i.cursor, enumerable: false });
-  Object.defineProperty(run, 'failedStep', { value: i.failedStep, enumerable: false });
-  Object.defineProperty(run, 'visits', { value: i.visits, enumerable: false });
-  Object.defineProperty(run, 'ws', { value: i.ws, enumerable: false });
+export function withInternals(run: RunRecord, i: Internals): RunRecord {
+  bookkeeping.set(run, i);
   return run;
 }
 
 export function internals(run: RunRecord): { cursor: string; failedStep?: string; visits: Record<string, number>; ws?: string } {
-  const r = run as any;
-  return { cursor: r.cursor ?? '', failedStep: r.failedStep, visits: r.visits ?? {}, ws: r.ws };
-}
-
-function sha1(s: string): string {
-  return createHash('sha1').update(s).digest('hex');
+  const i = bookkeeping.get(run);
+  return { cursor: i?.cursor ?? '', failedStep: i?.failedStep, visits: i?.visits ?? {}, ws: i?.ws };
 }
 
 export type { Json };

@@ -22,12 +22,10 @@ export const RUNS: GaugeDef = {
   async read(eng) {
     const store = eng.store;
     const runbooks = [...eng.runbooks.keys()];
-    const pipe = store.redis.pipeline();
-    for (const rb of runbooks) for (const s of RUN_STATUSES) pipe.call('ZINTERCARD', 2, store.key('idx', 'runbook', rb), store.key('idx', 'status', s));
-    const res = (await pipe.exec()) ?? [];
+    const res = await store.countByRunbookAndStatus(runbooks, RUN_STATUSES);
     let i = 0;
     const out: Sample[] = [];
-    for (const rb of runbooks) for (const s of RUN_STATUSES) out.push({ labels: { status: s, runbook: rb }, value: Number(res[i++]?.[1] ?? 0) });
+    for (const rb of runbooks) for (const s of RUN_STATUSES) out.push({ labels: { status: s, runbook: rb }, value: res[i++] ?? 0 });
     return out;
   },
 };

@@ -39,7 +39,7 @@ export async function startWorkerHttp(o: { engine: Engine; host: string; port: n
     try {
       await withTimeout(engine.store.redis.ping(), 2000, 'Redis');
       // The heartbeat the engine's worker writes every 10 s while it runs (what workersAlive counts).
-      beating = (await withTimeout(engine.store.redis.exists(engine.store.key('worker', engine.workerId)), 2000, 'Redis')) === 1;
+      beating = await withTimeout(engine.store.hasHeartbeat(engine.workerId), 2000, 'Redis');
     } catch (e) {
       redis = 'unreachable';
       reasons.push(`Redis: ${errorInfo(e).message}`);

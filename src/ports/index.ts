@@ -48,6 +48,8 @@ export interface ApprovalRequest {
   runId: string; step: string; runbookId: string; target: string; alert: Alert;
   prompt: string; findings?: Json; proposal?: { fix?: string; diff?: string; description?: string };
   options: string[]; dashboardUrl?: string;
+  /** The runbook version the run is on; who it names as approvers (empty: none named); the gate's timeout. */
+  runbookHash?: string; approvers?: string[]; timeoutMs?: number;
 }
 export interface ChatPort {
   /** Post the approval request; returns a message handle for later updates. Re-run safe by key. */

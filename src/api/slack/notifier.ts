@@ -11,6 +11,7 @@ import type { Logger } from '../../core/action.js';
 import { errorInfo } from '../../core/errors.js';
 import { BackgroundWork } from './background.js';
 import type { SlackChat } from '../../adapters/slack/chat.js';
+import { keysFor } from '../../engine/keys.js';
 import { cancelledText, decisionText, type RunNotices } from './run-notices.js';
 
 export { decisionText };
@@ -87,7 +88,7 @@ export class ApprovalNotifier extends BackgroundWork {
   }
 
   private async updateFromStore(runId: string, key: string, req: ApprovalRequest): Promise<void> {
-    const raw = await this.o.redis.hget(`${this.o.prefix}:run:${runId}`, 'approval');
+    const raw = await this.o.redis.hget(keysFor(this.o.prefix).run(runId), 'approval');
     if (!raw) return;
     const d = JSON.parse(raw) as ApprovalDecision;
     const handle = await this.o.chat.handleFor(key);

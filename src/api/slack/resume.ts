@@ -1,9 +1,6 @@
 // After a restart: runs already parked at an approval gate whose Slack message was never posted (Slack was down
 // and the process that was retrying went away) get their message now. Re-run safe: one message per gate key.
 import type { Engine } from '../../engine/engine.js';
-import type { ApprovalRequest } from '../../ports/index.js';
-import { exprContext } from '../../core/graph.js';
-import { render } from '../../core/expr.js';
 import { errorInfo } from '../../core/errors.js';
 import type { SlackChat } from '../../adapters/slack/chat.js';
 import { approvalKey, type ApprovalNotifier } from './notifier.js';
@@ -18,24 +15,11 @@ export async function resumePendingApprovals(engine: Engine, chat: SlackChat, no
     cursor = page.nextCursor;
     for (const run of page.runs) {
       const step = run.currentStep;
-      const def = step ? engine.runbooks.get(run.runbookId)?.stepMap.get(step) : undefined;
-      if (!step || !def?.approval) continue;
+      if (!step) continue;
       if (await chat.handleFor(approvalKey(run.id, step, run.steps[step]?.visit ?? 1))) continue;
       try {
-        const ctx = exprContext(run);
-        const opt = async (tpl?: string) => (tpl ? await render(tpl, ctx).catch(() => undefined) : undefined);
-        const req: ApprovalRequest = {
-          runId: run.id,
-          step,
-          runbookId: run.runbookId,
-          target: run.target.name,
-          alert: run.alert,
-          prompt: String(await render(def.approval.prompt, ctx)),
-          findings: (await opt(def.approval.findings)) as ApprovalRequest['findings'],
-          proposal: (await opt(def.approval.proposal)) as ApprovalRequest['proposal'],
-          options: def.approval.options ?? [],
-        };
-        await onWaiting(run, req);
+        // The same request the engine built when the run parked (src/engine/approvals.ts), from the run's runbook version.
+        await onWaiting(run, await engine.approvalRequest(run));
         handed++;
       } catch (e) {
         engine.logger.warn({ runId: run.id, err: errorInfo(e) }, 'could not rebuild the approval request for Slack');

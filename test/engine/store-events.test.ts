@@ -1,0 +1,31 @@
+// Live events: every event on the all-events channel; the run-level ones (created, ended, cancelled...) also on
+// their own channel, which is what workers listen on (they need ends and cancels, not every step's events).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { alert, engineRunbooks, target, testEngine } from '../helpers/engine.js';
+import type { RunRecord, StepEvent } from '../../src/core/types.js';
+
+test('store.subscribe: runLevel listeners get exactly the run-level events of a run, the others get all', async () => {
+  const t = await testEngine({ runbooks: engineRunbooks('branching') });
+  try {
+    const all: StepEvent[] = [];
+    const runLevel: StepEvent[] = [];
+    const offAll = await t.engine.store.subscribe((ev) => void all.push(ev));
+    const offRun = await t.engine.store.subscribe((ev) => void runLevel.push(ev), { runLevel: true });
+    const res = await t.engine.submit({ runbookId: 'branching', alert: alert('branch me'), target: target('ev') });
+    const id = (res as { run: RunRecord }).run.id;
+    await t.engine.waitForEnd(id, 10_000);
+    const stored = await t.engine.store.events(id);
+    // The end event is the last one stored; wait until both listeners have seen it (pub/sub is asynchronous).
+    const lastId = stored.at(-1)!.id;
+    await t.engine.waitFor(id, () => all.some((e) => e.id === lastId) && runLevel.some((e) => e.id === lastId), 10_000);
+    const mine = (xs: StepEvent[]) => xs.filter((e) => e.runId === id).map((e) => `${e.id} ${e.step}:${e.kind}`);
+    assert.deepEqual(mine(all), stored.map((e) => `${e.id} ${e.step}:${e.kind}`));
+    assert.deepEqual(mine(runLevel), stored.filter((e) => e.kind === 'run').map((e) => `${e.id} ${e.step}:${e.kind}`));
+    assert.equal(mine(runLevel).length, 2); // created, ended
+    await offAll();
+    await offRun();
+  } finally {
+    await t.close();
+  }
+});

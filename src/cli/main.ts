@@ -253,6 +253,7 @@ export function startupReport(config: Config, world: { runbooks: Map<string, Run
     lines.push(`${tokens.length} API token${tokens.length === 1 ? '' : 's'}${tokens.length ? ` (${tokens.map((t) => `${t.name}: ${t.role}`).join(', ')})` : ''}; dashboard at http://${config.http.host === '0.0.0.0' ? '127.0.0.1' : config.http.host}:${config.http.port}/dashboard/`);
     if (!tokens.length) lines.push('WARNING: no API tokens (RUNWRIGHT_API_TOKENS): nobody can sign in to the dashboard or use the runs API. Set e.g. RUNWRIGHT_API_TOKENS="oncall:approver:<16+ characters>"');
   }
+  for (const rb of world.runbooks.values()) for (const w of rb.warnings ?? []) lines.push(`warning ${formatIssue(w)}`);
   if (!rbs.length) lines.push(`WARNING: no runbooks in ${config.runbooksDir} (RUNWRIGHT_RUNBOOKS): every alert will be ignored`);
   if (!tgs.length) lines.push(`WARNING: no targets (${existsSync(config.targetsFile) ? `${config.targetsFile} lists none` : `${config.targetsFile} not found`}; RUNWRIGHT_TARGETS): runs have nothing to remediate. Copy runwright.targets.yaml.example`);
   if (!config.slack.token || !config.slack.channel) lines.push('Slack not configured (SLACK_BOT_TOKEN, SLACK_CHANNEL): approvals and notices only in the dashboard and API');

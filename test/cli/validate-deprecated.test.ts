@@ -88,3 +88,18 @@ test('no runbook in the repo, nor the demo\'s deploy tail or a docs example, han
     assert.ok(!/steps\.\w+\.output\.dir\b/.test(text), `${md} reads a step's output.dir`);
   }
 });
+
+test('serve: the start-up report carries every deprecation warning of the runbooks it loaded', async () => {
+  const { startupReport } = await import('../../src/cli/main.js');
+  const { loadConfig } = await import('../../src/config/config.js');
+  const { loadRunbooksDir } = await import('../../src/core/runbook.js');
+  const { defaultRegistry } = await import('../../src/actions/index.js');
+  const rbDir = mkdtempSync(path.join(dir, 'serve-'));
+  const old = oldStyleRunbook(path.join(ROOT, 'runbooks', 'sqlalchemy-mapper-failure.yaml'));
+  writeFileSync(path.join(rbDir, 'sqlalchemy-mapper-failure.yaml'), old.source);
+  const runbooks = loadRunbooksDir(rbDir, defaultRegistry().catalog());
+  const lines = startupReport(loadConfig({ RUNWRIGHT_RUNBOOKS: rbDir }), { runbooks, targets: new Map() }, 'worker');
+  const warned = lines.filter((l) => l.startsWith('warning ') && l.includes("'dir' of "));
+  assert.equal(warned.length, old.steps.length, lines.join('\n'));
+  for (const step of old.steps) assert.ok(warned.some((l) => l.includes(` step '${step}' `)), `${step}: ${lines.join('\n')}`);
+});

@@ -41,6 +41,8 @@ test('a run that needs no approval: one message, updated to SUCCEEDED with the o
   const res = await h.engine.submit({ runbookId: 'disk-full', target: 'web', alert: alert('disk is full on web-1') });
   const runId = res.run.id;
   await h.engine.waitForEnd(runId, 15_000);
+  // The last thread line and the final in-place update are separate Slack calls: await both (a busy machine orders them either way).
+  await slack.waitFor((c) => c.method === 'chat.update' && c.body.text === `disk-full on web (run ${runId}): SUCCEEDED — inspected`);
   const { post, thread, updates } = await noticeCalls(runId, ':white_check_mark: *run succeeded*: inspected');
   assert.equal(post.path, '/api/chat.postMessage');
   assert.equal(post.authorization, `Bearer ${TOKENS.slackBot}`);

@@ -63,7 +63,7 @@ test('serve: SIGTERM lets the in-flight request finish, then the process exits 0
 
     // Now a request in flight: headers and half the body sent, then SIGTERM.
     const body = JSON.stringify({ text: 'the disk is full', labels: { service: 'billing' }, fingerprint: 'in-flight' });
-    const req = http.request({ host: url.hostname, port: Number(url.port), path: '/intake/generic', method: 'POST', headers: { authorization: `Bearer ${TOKENS.generic}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } });
+    const req = http.request({ host: url.hostname, port: Number(url.port), path: '/intake/generic', method: 'POST', headers: { authorization: `Bearer ${TOKENS.generic}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), expect: '100-continue' } });
     const response = new Promise<{ status: number; body: string }>((resolve, reject) => {
       req.on('response', (res) => {
         let b = '';
@@ -72,8 +72,12 @@ test('serve: SIGTERM lets the in-flight request finish, then the process exits 0
       });
       req.on('error', reject);
     });
+    // '100 Continue' comes back once the server has parsed the headers: the request is then in flight on its side
+    // (before that, a busy server may still count the connection idle and close it at shutdown).
+    const continued = once(req, 'continue');
+    req.flushHeaders();
+    await continued;
     req.write(body.slice(0, 20));
-    await new Promise<void>((r) => req.once('socket', (s) => (s.connecting ? s.once('connect', () => r()) : r())));
     child.kill('SIGTERM');
     await logLine((l) => l.msg === 'shutting down: finishing in-flight requests');
     // New connections are no longer accepted.

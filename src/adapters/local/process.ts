@@ -6,7 +6,7 @@ import type { ProcessPort, ProcResult, TargetRunInfo, TargetRunOptions } from '.
 import { pythonToolPath } from '../../actions/lib/python-tool.js';
 import { VenvCache } from './runtime.js';
 import {
-  PidsCgroup, SANDBOX_HOME, SANDBOX_NET_DIR, allowlistedEnv, bwrapArgv, endpointOf, forwardEndpoints, loopbackUrl, privateTmp, sandboxStatus, which,
+  LAUNCHER_ENV, PidsCgroup, SANDBOX_HOME, SANDBOX_NET_DIR, allowlistedEnv, bwrapArgv, endpointOf, forwardEndpoints, loopbackUrl, privateTmp, sandboxStatus, which,
   type SandboxMode, type SandboxStatus,
 } from './sandbox.js';
 
@@ -62,9 +62,20 @@ export class LocalProcess implements ProcessPort {
     const given: Record<string, string> = { ...opts.env };
     let forward: { close(): Promise<void> } | undefined;
     let cgroup: PidsCgroup | undefined;
+    // Everything the target's command sees (once the endpoints are known); with bwrap it is set inside the sandbox
+    // (bwrap --clearenv --setenv) and the launchers (pids-cgroup shim, timeout, bwrap) run with LAUNCHER_ENV.
+    const targetEnv = () =>
+      allowlistedEnv({
+        path: runtime.binDir ? [runtime.binDir] : [],
+        home: boxed ? SANDBOX_HOME : path.join(tmp, 'home'),
+        tmp: boxed ? '/tmp' : path.join(tmp, 'tmp'),
+        declared,
+        given,
+      });
     try {
       let spawnArgv = cmd;
       let cwd = opts.cwd;
+      let env: Record<string, string>;
       if (boxed) {
         // runwright's own helpers (python/: netfwd.py, the runtime probe) are readable, never writable.
         const readOnly = [...runtime.readOnly, path.dirname(pythonToolPath('netfwd.py'))];
@@ -82,25 +93,20 @@ export class LocalProcess implements ProcessPort {
           for (const e of endpoints) given[e.env] = e.url;
         }
         const maxProcs = opts.target.runtime?.maxProcs ?? DEFAULT_MAX_PROCS;
-        spawnArgv = bwrapArgv(status, { writable: [opts.root], readOnly, shareNet, cwd: opts.cwd, netDir, maxProcs }, spawnArgv);
+        env = targetEnv();
+        spawnArgv = bwrapArgv(status, { writable: [opts.root], readOnly, shareNet, cwd: opts.cwd, netDir, maxProcs, env }, spawnArgv);
         if (status.pids === 'cgroup') cgroup = new PidsCgroup(`runwright-${process.pid}-${path.basename(tmp)}`, maxProcs);
         cwd = opts.root;
       } else {
         for (const e of opts.endpoints ?? []) given[e.env] = e.url;
+        env = targetEnv();
       }
       // A backstop that does not depend on this process: if the worker dies (SIGKILL, OOM) its timers die with it,
       // so coreutils' timeout kills the command (and with bwrap, the whole sandbox) shortly after the deadline.
       const timeoutBin = which('timeout');
       if (timeoutBin) spawnArgv = [timeoutBin, '-s', 'KILL', `${Math.ceil(opts.timeoutMs / 1000) + 5}s`, ...spawnArgv];
       if (cgroup) spawnArgv = cgroup.wrap(spawnArgv);
-      const env = allowlistedEnv({
-        path: runtime.binDir ? [runtime.binDir] : [],
-        home: boxed ? SANDBOX_HOME : path.join(tmp, 'home'),
-        tmp: boxed ? '/tmp' : path.join(tmp, 'tmp'),
-        declared,
-        given,
-      });
-      const res = await this.spawnCaptured(spawnArgv, { cwd, fullEnv: env, timeoutMs: opts.timeoutMs, signal: opts.signal, input: opts.input, onLine: opts.onLine, onKill: () => cgroup?.killAll() });
+      const res = await this.spawnCaptured(spawnArgv, { cwd, fullEnv: boxed ? { ...LAUNCHER_ENV } : env, timeoutMs: opts.timeoutMs, signal: opts.signal, input: opts.input, onLine: opts.onLine, onKill: () => cgroup?.killAll() });
       return { ...res, run: { sandbox: status.kind, argv: cmd, python: runtime.python, venv: runtime.venv, envNames: Object.keys(env).sort() } };
     } finally {
       cgroup?.remove();

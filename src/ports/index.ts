@@ -15,7 +15,8 @@ export interface GitPort {
   /** True when `sha` is reachable from some ref on the origin remote. */
   remoteHasCommit(dir: string, sha: string): Promise<boolean>;
   diff(dir: string, opts?: { from?: string; to?: string; paths?: string[] }): Promise<string>;
-  status(dir: string): Promise<{ clean: boolean; files: string[] }>;
+  /** What differs from HEAD (untracked files included), and HEAD's commit when there is one. */
+  status(dir: string): Promise<{ clean: boolean; files: string[]; head?: string | null }>;
 }
 
 export interface BuildResult { buildId: string; image?: string; imageDigest?: string; logUrl?: string; commit: string; artifactDir?: string; details?: Json }

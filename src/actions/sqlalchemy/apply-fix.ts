@@ -37,7 +37,7 @@ export default defineAction({
     const models = ctx.target.modelsDir.replace(/\/+$/, '');
     const outside = r.touched.filter((t) => !t.startsWith(models + '/'));
     if (outside.length) throw new PermanentError(`fix ${p.fix} touched files outside ${models}: ${outside.join(', ')}`, 'fix_scope');
-    const status = await ctx.ports.git.status(wt);
+    const [status, diff] = await Promise.all([ctx.ports.git.status(wt), ctx.ports.git.diff(wt)]);
     const unexpected = status.files.filter((f) => !r.touched.includes(f) && !r.touched.some((t) => f.endsWith('/') && t.startsWith(f)));
     if (unexpected.length) throw new PermanentError(`fix ${p.fix} changed files it did not report: ${unexpected.join(', ')}`, 'fix_scope');
     const text = commitText(p.fix, r, p.model ?? null, r.problems as Problem[]);
@@ -54,7 +54,7 @@ export default defineAction({
       renamed: r.renamed,
       subject: text.subject,
       body: text.body,
-      diff: await ctx.ports.git.diff(wt),
+      diff,
     } as unknown as Json;
   },
 });

@@ -2,7 +2,7 @@
 // never force. Every call runs with hooks off (a cloned repo's hooks are not ours to run), the ext:: transport
 // refused, no prompts and a minimal environment.
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, realpathSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { GitPort } from '../../ports/index.js';
 import type { Target } from '../../core/types.js';
@@ -45,10 +45,11 @@ export async function presentCommits(dir: string, shas: string[]): Promise<Set<s
 }
 
 /** `git status --porcelain=v2 --branch`: HEAD's commit and the paths that differ from it (untracked included). */
-export async function headAndChanges(dir: string, opts: { signal?: AbortSignal } = {}): Promise<{ head: string | null; files: string[] }> {
+export async function headAndChanges(dir: string, opts: { signal?: AbortSignal } = {}): Promise<{ head: string | null; files: string[]; untracked: number }> {
   const out = await git(dir, ['status', '--porcelain=v2', '--branch', '--untracked-files=all', '-z'], opts);
   let head: string | null = null;
   const files: string[] = [];
+  let untracked = 0;
   const recs = out.split('\0');
   for (let i = 0; i < recs.length; i++) {
     const r = recs[i]!;
@@ -62,9 +63,12 @@ export async function headAndChanges(dir: string, opts: { signal?: AbortSignal }
       files.push(r.split(' ').slice(9).join(' '));
       i++; // the rename's original path
     } else if (r.startsWith('u ')) files.push(r.split(' ').slice(10).join(' '));
-    else if (r.startsWith('? ') || r.startsWith('! ')) files.push(r.slice(2));
+    else if (r.startsWith('? ') || r.startsWith('! ')) {
+      files.push(r.slice(2));
+      untracked++;
+    }
   }
-  return { head, files };
+  return { head, files, untracked };
 }
 
 export class LocalGit implements GitPort {
@@ -116,7 +120,6 @@ export class LocalGit implements GitPort {
   }
 
   async push(dir: string, opts: { branch: string; sha: string }) {
-    const remote = (await git(dir, ['remote', 'get-url', 'origin']).catch(() => 'origin')).trim() || 'origin';
     const ref = `refs/heads/${opts.branch}`;
     let out: string;
     try {
@@ -128,7 +131,10 @@ export class LocalGit implements GitPort {
       if (/non-fast-forward|rejected|fetch first/i.test(msg)) throw new PermanentError(`push refused (not a fast-forward) to ${opts.branch}: ${msg}`, 'git_push_rejected', undefined, e);
       throw new RetryableError(`push failed: ${msg}`, 'git_push', undefined, e);
     }
-    const line = out.split('\n').find((l) => l.includes(`:${ref}\t`));
+    const lines = out.split('\n');
+    const line = lines.find((l) => l.includes(`:${ref}\t`));
+    // --porcelain names the remote it pushed to ("To <url>", credentials already left out by git).
+    const remote = lines.find((l) => l.startsWith('To '))?.slice(3).trim() || 'origin';
     return { remote, branch: opts.branch, sha: opts.sha, pushed: !line?.startsWith('=') };
   }
 
@@ -148,11 +154,23 @@ export class LocalGit implements GitPort {
   async removeWorktree(dir: string, wtPath: string) {
     // Gone from disk: nothing to remove (its stale registration is pruned by git in time, and refuses nothing).
     if (!existsSync(wtPath)) return;
+    // What `git worktree remove --force` does, without a git process: the working tree, then its administrative
+    // folder — only ever <dir>/.git/worktrees/<name> as the worktree's own .git file names it (a sandboxed check
+    // cannot rewrite that file: it is mounted read-only). Anything else is left to git itself.
+    const admin = worktreeAdminDir(dir, wtPath);
+    if (admin) {
+      rmSync(wtPath, { recursive: true, force: true });
+      rmSync(admin, { recursive: true, force: true });
+      return;
+    }
     // `worktree remove` also drops its administrative files; prune only when removing failed half-way.
     await git(dir, ['worktree', 'remove', '--force', wtPath]).catch(() => git(dir, ['worktree', 'prune']).catch(() => undefined));
   }
 
   async remoteHasCommit(dir: string, sha: string) {
+    // The usual case in one look: a branch of the remote is at that commit (it was just pushed there).
+    const heads = await git(dir, ['ls-remote', '--heads', 'origin']).catch(() => '');
+    if (heads.split('\n').some((l) => l.split('\t')[0] === sha)) return true;
     // Every branch of the remote, not just the clone's single branch (a run branch pushed by deploy.push counts).
     await git(dir, ['fetch', '-q', '--no-tags', 'origin', '+refs/heads/*:refs/remotes/origin/*']);
     const out = (await git(dir, ['branch', '-r', '--contains', sha]).catch(() => '')).trim();
@@ -168,7 +186,29 @@ export class LocalGit implements GitPort {
   }
 
   async status(dir: string) {
-    const { files } = await headAndChanges(dir);
-    return { clean: files.length === 0, files };
+    const { head, files } = await headAndChanges(dir);
+    return { clean: files.length === 0, files, head };
+  }
+}
+
+/**
+ * The administrative folder of the linked worktree at `wtPath` of the repository at `dir`: <dir>/.git/worktrees/<name>,
+ * read from the worktree's .git file and checked to be exactly there; undefined when it is anything else.
+ */
+export function worktreeAdminDir(dir: string, wtPath: string): string | undefined {
+  try {
+    const common = path.join(dir, '.git');
+    if (!statSync(common).isDirectory()) return undefined;
+    const m = /^gitdir: (.+)\n?$/.exec(readFileSync(path.join(wtPath, '.git'), 'utf8'));
+    if (!m) return undefined;
+    const admin = realpathSync(path.resolve(wtPath, m[1]!));
+    const worktrees = realpathSync(path.join(common, 'worktrees'));
+    if (path.dirname(admin) !== worktrees) return undefined;
+    // the folder must point back at this worktree
+    const back = readFileSync(path.join(admin, 'gitdir'), 'utf8').trim();
+    if (realpathSync(path.dirname(back)) !== realpathSync(wtPath)) return undefined;
+    return admin;
+  } catch {
+    return undefined;
   }
 }

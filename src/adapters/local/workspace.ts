@@ -79,11 +79,24 @@ export class LocalWorkspace implements WorkspacePort {
     if (this.opts.mirrorBudgetBytes <= 0) return null;
     const m = this.mirrorOf(target);
     return this.serial(m, async () => {
+      let fresh = false;
       if (!existsSync(path.join(m, 'HEAD'))) {
-        mkdirSync(m, { recursive: true });
-        await git(m, ['init', '-q', '--bare', '--template='], { signal });
+        // A new mirror is a bare single-branch clone (one process) — unless the URL carries credentials, which a
+        // clone would keep in the mirror's config — or, when the folder is not empty (another process is making it,
+        // or one died half-way), an init here and the fetch below.
+        mkdirSync(this.mirrors, { recursive: true });
+        if (stripCredentials(target.repo) === target.repo) {
+          fresh = await git(this.mirrors, ['clone', '-q', '--bare', '--template=', '--no-tags', '--single-branch', '--branch', target.branch, '--', target.repo, m], { signal }).then(
+            () => true,
+            () => false,
+          );
+        }
+        if (!fresh) {
+          mkdirSync(m, { recursive: true });
+          await git(m, ['init', '-q', '--bare', '--template='], { signal });
+        }
       }
-      const missing = need === 'latest' || !(await hasAll(m, need));
+      const missing = !fresh && (need === 'latest' || !(await hasAll(m, need)));
       if (missing) {
         let last: unknown;
         for (let i = 0; i < 3; i++) {
@@ -110,7 +123,11 @@ export class LocalWorkspace implements WorkspacePort {
     mkdirSync(path.dirname(dir), { recursive: true });
     const m = await this.mirror(target, need, signal).catch(() => null); // no mirror: straight from the remote
     const base = ['clone', '-q', '--no-tags', '--single-branch', '--branch', target.branch, '-c', 'user.name=runwright', '-c', 'user.email=runwright@localhost'];
-    if (m) {
+    if (m && !/[=\n]/.test(m)) {
+      // From the mirror (a local clone: hard links), with origin the real remote: the remote's URL is rewritten to
+      // the mirror for this one command (url.<mirror>.insteadOf), so the clone records the remote itself.
+      await git(path.dirname(dir), ['-c', `url.${m}.insteadOf=${target.repo}`, ...base, '--', target.repo, dir], { signal });
+    } else if (m) {
       await git(path.dirname(dir), [...base, '--', m, dir], { signal });
       await git(dir, ['remote', 'set-url', 'origin', target.repo], { signal });
     } else {
@@ -441,23 +458,31 @@ class Session implements WorkspaceSession {
     const publish: string[] = [];
     let via: string | undefined;
     const done: string[] = [];
-    for (const rel of this.touched) {
-      const key = entryFor(this.m, rel);
-      if (key === undefined) continue;
+    const keys = [...new Set([...this.touched].map((rel) => entryFor(this.m, rel)).filter((k): k is string => k !== undefined))];
+    // Where each checkout is (one git status each, side by side: they are independent checkouts).
+    const states = await Promise.all(
+      keys.map(async (key) => {
+        const at = this.abs(key);
+        if (!existsSync(path.join(at, '.git'))) return undefined;
+        // A build artifact is its commit (recorded, and on the remote before it was built): nothing to carry.
+        if (this.m.entries[key]!.artifact) return 'artifact' as const;
+        return await headAndChanges(at, { signal });
+      }),
+    );
+    for (const [i, key] of keys.entries()) {
       const e = this.m.entries[key]!;
       const at = this.abs(key);
-      if (!existsSync(path.join(at, '.git'))) continue;
-      // A build artifact is its commit (recorded, and on the remote before it was built): nothing to carry.
-      if (e.artifact) {
+      const st = states[i];
+      if (st === undefined) continue;
+      if (st === 'artifact') {
         done.push(key);
         continue;
       }
-      const st = await headAndChanges(at, { signal });
       if (!st.head) continue;
       const head = st.head;
       const dirty = st.files.length > 0;
       let snap: string | undefined;
-      if (dirty) snap = await this.snapshot(at, head, e.snap, signal);
+      if (dirty) snap = await this.snapshot(at, head, e.snap, st.untracked > 0, signal);
       if (head !== e.head || snap !== e.snap) {
         e.head = head;
         if (snap) e.snap = snap;
@@ -478,7 +503,13 @@ class Session implements WorkspaceSession {
   }
 
   /** A commit of the checkout's whole content (tracked, changed and new files) on top of HEAD; HEAD and index untouched. */
-  private async snapshot(at: string, head: string, previous: string | undefined, signal?: AbortSignal): Promise<string> {
+  private async snapshot(at: string, head: string, previous: string | undefined, untracked: boolean, signal?: AbortSignal): Promise<string> {
+    if (!untracked && !previous) {
+      // Only tracked files changed: `git stash create` makes that commit in one process (its tree is the working
+      // tree's tracked content, its first parent HEAD; nothing is stored under a ref, the working tree is left as it is).
+      const w = (await git(at, [...AUTHOR, 'stash', 'create', `runwright: uncommitted changes of run ${this.run.id}`], { signal })).trim();
+      if (/^[0-9a-f]{40}$/.test(w)) return w;
+    }
     const index = path.join(this.dir, `.rw-index-${process.pid}-${Date.now()}`);
     try {
       const env = { GIT_INDEX_FILE: index };

@@ -5,7 +5,7 @@ import { resolveInside } from '../../core/safe-path.js';
 import { IN_CHECKOUT, checkoutDir, checkoutName } from '../lib/checkout.js';
 import { readSqlalchemyError, type MapperRef } from './lib/error-text.js';
 import { localisation, runCheckAndProbe } from './lib/probe.js';
-import { worktreeAt } from './lib/tool.js';
+import { analyseAhead, worktreeAt } from './lib/tool.js';
 
 const EXCEPTION_LINE = /^\s*(?:[A-Za-z_][\w.]*\.)?[A-Za-z_]\w*(?:Error|Exception|Warning|Exit)\b:?.*$/;
 
@@ -38,7 +38,20 @@ export default defineAction({
     resolveInside(wt, ctx.target.modelsDir); // a models folder leaving the repo is refused before any target code runs
     const short = p.head.slice(0, 12);
     await ctx.progress(`running the check of ${ctx.target.name} at ${short}, then probing its models in its runtime`);
-    const { check, probed } = await runCheckAndProbe(ctx, wt);
+    // The models' static analysis and the dry run of each fix (python/sqla_tool.py) of the head, on the other core
+    // while the check runs: in the run's clone, where no target code runs, when it is exactly at the head. Kept in
+    // the run's folder for sqlalchemy.inspect and plan_fix on this worker (elsewhere they ask the tool themselves).
+    const ahead = analyseAhead(ctx, repo, p.head, checkoutName(ctx, wt)).catch((e: Error) => {
+      ctx.logger.warn({ err: { message: e.message } }, 'no analysis ahead of inspect');
+      return false;
+    });
+    let ran;
+    try {
+      ran = await runCheckAndProbe(ctx, wt);
+    } finally {
+      await ahead; // never left running past the step
+    }
+    const { check, probed } = ran;
     const probe = probed.ok ? probed.probe : null;
     const failure = !check.passed && probe?.failure ? probe.failure : null;
     const reading = check.passed ? null : readSqlalchemyError(check.output);

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { defineAction } from '../../core/action.js';
 import type { Json } from '../../core/types.js';
 import { IN_CHECKOUT, checkoutDir, checkoutName } from '../lib/checkout.js';
-import { runTool } from './lib/tool.js';
+import { aheadFor, runTool } from './lib/tool.js';
 import type { Analysis, Problem, RelInfo } from './lib/types.js';
 import { readSqlalchemyError, type Cause } from './lib/error-text.js';
 
@@ -104,7 +104,9 @@ export default defineAction({
   }),
   async run(p, ctx) {
     const dir = await checkoutDir(ctx, p);
-    const a = await runTool<Analysis>(ctx, { cmd: 'analyze', root: dir, models_dir: ctx.target.modelsDir });
+    // Made ahead by sqlalchemy.confirm on this worker (the same commit, this tool, these models), else here.
+    const given = aheadFor(ctx, checkoutName(ctx, dir))?.result;
+    const a = given ?? (await runTool<Analysis>(ctx, { cmd: 'analyze', root: dir, models_dir: ctx.target.modelsDir }));
     // The problems that explain what the check said; when the error named no failing mapper (SQLAlchemy's
     // first-use "has no property" and AttributeError forms do not), the explaining relationship's class is it.
     const explaining = a.problems.filter((x) => (p.cause && explains(p.cause as Cause, x)) || (p.failure && explainsFailure(p.failure, x)));
@@ -130,6 +132,7 @@ export default defineAction({
     const summary = problems.map((x) => `${x.class}.${x.attr} (${x.path}:${x.line}): ${x.kind} — ${x.message}`);
     const out = {
       checkout: checkoutName(ctx, dir),
+      analysisFrom: given ? 'confirm' : 'inspect',
       dir, // deprecated (one release): this worker's path; later steps name `checkout`
       package: a.package,
       explained: p.cause || p.failure ? explaining.map((x) => `${x.class}.${x.attr}`) : null,
@@ -143,7 +146,7 @@ export default defineAction({
       skipped: a.skipped,
       summary: summary.length ? summary : [name ? `no broken relationship found around ${name}` : 'no broken relationship found'],
     };
-    ctx.logger.info({ mapper: name, found: !!model, problems: problems.length }, 'inspected');
+    ctx.logger.info({ mapper: name, found: !!model, problems: problems.length, analysedBy: given ? 'confirm' : 'inspect' }, 'inspected');
     return out as unknown as Json;
   },
 });

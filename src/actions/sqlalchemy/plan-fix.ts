@@ -1,8 +1,9 @@
 import { z } from 'zod';
 import { defineAction } from '../../core/action.js';
 import type { Json } from '../../core/types.js';
-import { IN_CHECKOUT, checkoutDir } from '../lib/checkout.js';
-import { runTools } from './lib/tool.js';
+import { PermanentError } from '../../core/errors.js';
+import { IN_CHECKOUT, checkoutDir, checkoutName } from '../lib/checkout.js';
+import { aheadFor, dryRunRequest, runTools } from './lib/tool.js';
 import type { FixKind, FixResult } from './lib/types.js';
 
 const FIX = z.enum(['A', 'B', 'C']);
@@ -93,9 +94,18 @@ export default defineAction({
     }
     const model = p.mapper ?? (new Set(p.problems.map((x) => x.class)).size === 1 ? p.problems[0]!.class : null);
     const options: Record<FixKind, { applicable: boolean; touched?: string[]; summary?: string[]; why?: string; leftoverUses?: Json; edits?: Json }> = {} as any;
-    // The dry run of every fix, in one process.
+    // The dry run of every fix: made ahead by sqlalchemy.confirm on this worker for this checkout (B there disables the
+    // one class the problems are in: the same request when that is this model), else here, in one process.
     const kinds = ['A', 'B', 'C'] as const;
-    const dry = await runTools<FixResult>(ctx, kinds.map((fix) => ({ cmd: 'fix' as const, fix, root: dir, models_dir: ctx.target.modelsDir, model: fix === 'B' ? model : undefined, dry_run: true })));
+    const owners = [...new Set(p.problems.map((x) => x.class))];
+    const ahead = aheadFor(ctx, checkoutName(ctx, dir))?.dryRuns;
+    const usable = ahead && (model === null || (owners.length === 1 && owners[0] === model));
+    const dry = usable
+      ? kinds.map((f) => {
+          const a = ahead[f];
+          return a.ok ? { ok: true as const, value: a.value } : { ok: false as const, error: new PermanentError(a.error.message, a.error.code) };
+        })
+      : await runTools<FixResult>(ctx, kinds.map((fix) => dryRunRequest(dir, ctx.target.modelsDir, fix, model)));
     kinds.forEach((fix, i) => {
       const d = dry[i]!;
       if (!d.ok) {
@@ -138,6 +148,6 @@ export default defineAction({
     for (let i = 0; i + 1 < sequence.length; i++) fallback[sequence[i]!] = sequence[i + 1]!;
     ctx.logger.info({ fix, needsPerson, sequence }, reason);
     for (const f of ['A', 'B', 'C'] as const) delete options[f].edits;
-    return { fix, explained: true, tied: tied.map((x) => `${x.class}.${x.attr}`), tiedBy: how, needsPerson, reason, policy: p.policy, model, broken, sequence, fallback, options } as unknown as Json;
+    return { fix, explained: true, tied: tied.map((x) => `${x.class}.${x.attr}`), tiedBy: how, needsPerson, reason, policy: p.policy, model, broken, sequence, fallback, options, dryRunsFrom: usable ? 'confirm' : 'plan' } as unknown as Json;
   },
 });

@@ -1,4 +1,6 @@
 // Runs python/sqla_tool.py (Python's own ast, in a subprocess, JSON in and out) and the target's check.
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { ActionContext } from '../../../core/action.js';
 import type { Json, Target } from '../../../core/types.js';
@@ -7,12 +9,94 @@ import { resolveInside } from '../../../core/safe-path.js';
 import { pythonToolPath } from '../../lib/python-tool.js';
 import { checkInImage, checksInImage, runtimeOf } from '../../lib/target-run.js';
 import type { TargetRunInfo } from '../../../ports/index.js';
+import type { Analysis, FixResult } from './types.js';
 
 export const DEFAULT_PYTHON = '/usr/bin/python3';
 
 /** python/sqla_tool.py next to src/ (and next to dist/ in a build). */
 export function toolPath(): string {
   return pythonToolPath('sqla_tool.py');
+}
+
+let toolVersionCached: string | undefined;
+/** The tool's own source, hashed: an analysis made by another version of it (another worker) is made again. */
+export function toolVersion(): string {
+  return (toolVersionCached ??= createHash('sha256').update(readFileSync(toolPath())).digest('hex').slice(0, 16));
+}
+
+/** A tool answer as kept ahead: the value, or the refusal's code and message. */
+export type KeptAnswer<T> = { ok: true; value: T } | { ok: false; error: { code: string; message: string } };
+
+/**
+ * The static side of a diagnosis, made ahead by sqlalchemy.confirm while the check runs (on the other core): the
+ * tool's `analyze` answer and the dry run of each fix (B without a model: the one class the problems are in), of
+ * commit `head` checked out clean — the commit the run's checkout `checkout` was made at —, for one models folder,
+ * by one version of the tool.
+ *
+ * It is a cache, not a channel between steps: kept in the run's folder on the worker that made it, and read by
+ * sqlalchemy.inspect and sqlalchemy.plan_fix when they run on that worker (sticky execution makes that the usual
+ * case); on any other worker it is not there and they ask the tool, with the same answers (the tool is a pure
+ * function of the tree, the folder and its own version, which the cache is keyed by). Their outputs are complete
+ * either way.
+ */
+export interface AheadAnalysis {
+  head: string;
+  checkout: string;
+  modelsDir: string;
+  tool: string;
+  result: Analysis;
+  dryRuns: Record<'A' | 'B' | 'C', KeptAnswer<FixResult>>;
+}
+
+const FIXES = ['A', 'B', 'C'] as const;
+
+/** The dry run of `fix` as sqlalchemy.plan_fix asks for it (B names its model when it knows one). */
+export function dryRunRequest(root: string, modelsDir: string, fix: 'A' | 'B' | 'C', model: string | null | undefined): ToolRequest {
+  return { cmd: 'fix', fix, root, models_dir: modelsDir, model: fix === 'B' ? (model ?? undefined) : undefined, dry_run: true };
+}
+
+function aheadFile(ctx: ActionContext, checkout: string): string {
+  const key = createHash('sha256').update(JSON.stringify([checkout, ctx.target.modelsDir, toolVersion()])).digest('hex').slice(0, 32);
+  return path.join(ctx.workdir, '.rw-ahead', `sqla-${key}.json`);
+}
+
+/**
+ * Make the AheadAnalysis of the checkout at `dir` in one tool process and keep it for the run's checkout `of` (made
+ * at `head`), when `dir` is exactly commit `head` (HEAD there, nothing changed or added). Nothing is kept when it is
+ * not, or when the tool cannot answer (whoever needs the answers then asks the tool itself, and gets its refusal).
+ */
+export async function analyseAhead(ctx: ActionContext, dir: string, head: string, of: string): Promise<boolean> {
+  const st = await ctx.ports.git.status(dir);
+  if (!st.clean || st.head !== head) return false;
+  const m = ctx.target.modelsDir;
+  let answers;
+  try {
+    answers = await runTools<any>(ctx, [{ cmd: 'analyze', root: dir, models_dir: m }, ...FIXES.map((f) => dryRunRequest(dir, m, f, null))]);
+  } catch (e) {
+    if (e instanceof PermanentError || e instanceof RetryableError) return false;
+    throw e;
+  }
+  const [analysis, ...dry] = answers;
+  if (!analysis?.ok) return false;
+  const keep = (a: (typeof answers)[number]): KeptAnswer<FixResult> => (a.ok ? { ok: true, value: a.value } : { ok: false, error: { code: a.error.code, message: a.error.message } });
+  const kept: AheadAnalysis = { head, checkout: of, modelsDir: m, tool: toolVersion(), result: analysis.value as Analysis, dryRuns: { A: keep(dry[0]!), B: keep(dry[1]!), C: keep(dry[2]!) } };
+  const file = aheadFile(ctx, of);
+  mkdirSync(path.dirname(file), { recursive: true });
+  const tmp = `${file}.${process.pid}.${Date.now()}.tmp`;
+  writeFileSync(tmp, JSON.stringify(kept));
+  renameSync(tmp, file); // whole or not at all (a worker killed mid-write leaves no half answer)
+  return true;
+}
+
+/** The AheadAnalysis kept on this worker for the run's checkout `checkout` (this tool, these models), else null. */
+export function aheadFor(ctx: ActionContext, checkout: string): AheadAnalysis | null {
+  let a: AheadAnalysis;
+  try {
+    a = JSON.parse(readFileSync(aheadFile(ctx, checkout), 'utf8')) as AheadAnalysis;
+  } catch {
+    return null;
+  }
+  return a && a.checkout === checkout && a.tool === toolVersion() && a.modelsDir === ctx.target.modelsDir && a.result && a.dryRuns ? a : null;
 }
 
 export function pythonOf(target: Target): string {

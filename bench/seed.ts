@@ -30,6 +30,14 @@ export interface SeedResult {
   /** The median of checkAloneRuns. */
   checkAloneMs: number;
   checkAloneRuns?: number[];
+  /** The deployed job (local.command, worker.py) alone on the fixed commit, unsandboxed like the check alone: the median of 3. */
+  jobAloneMs?: number;
+  /**
+   * The floor: what the incident cannot do without — the target's check twice (reproduce, pre-flight) and the
+   * deployed job once — as run alone (`bare`: 2 × checkAloneMs + jobAloneMs) and as run in the incident
+   * (`inRun`: its check(+probe) processes and the job, sandboxed), each also as a multiple of the check alone.
+   */
+  floor?: { bareMs: number; bareRatio: number; inRunMs: number; inRunRatio: number; aboveInRunMs: number };
 }
 
 interface Span {
@@ -41,11 +49,11 @@ interface Span {
 function kindOf(cmd: string, args: readonly string[]): string {
   const base = path.basename(cmd);
   if (base === 'git') return 'git';
-  // Target code runs wrapped (cgroup shim, timeout, bwrap): what it is shows in its arguments.
+  // Target code runs wrapped (the pids-cgroup sh shim, timeout, bwrap): what it is shows in its arguments.
   if (args.some((a) => a.endsWith('sqla_probe.py'))) return 'python: target check + probe';
   if (args.some((a) => a.endsWith('worker.py'))) return 'python: deployed job';
   if (args.some((a) => a.endsWith('sqla_tool.py'))) return 'python: AST tool';
-  if (base.startsWith('python') || base === 'timeout' || base === 'bwrap') return 'python: target check';
+  if (base.startsWith('python') || base === 'timeout' || base === 'bwrap' || (base === 'sh' && args.some((a) => a.endsWith('/cgroup.procs')))) return 'python: target check';
   return base;
 }
 
@@ -106,20 +114,29 @@ export async function seedBench(o: SeedOptions): Promise<SeedResult> {
     // Baseline: the target's check alone on the fixed commit, three times (the median; the machine may be shared).
     const dir = mkdtempSync(path.join(os.tmpdir(), 'rwbench-seed-check-'));
     const checkAloneRuns: number[] = [];
-    try {
-      spawnSync('git', ['clone', '-q', r.remote, path.join(dir, 'repo')]);
-      const check = r.target.check!;
-      const argv = [...check.command];
+    const jobAloneRuns: number[] = [];
+    const timed = (command: string[], cwd: string, into: number[]) => {
+      const argv = [...command];
       if ((argv[0] === 'python' || argv[0] === 'python3') && r.target.python) argv[0] = r.target.python;
       for (let i = 0; i < 3; i++) {
         const t = Date.now();
-        const res = spawnSync(argv[0]!, argv.slice(1), { cwd: path.join(dir, 'repo', check.cwd ?? '.'), env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1' } });
-        checkAloneRuns.push(res.status === 0 ? Date.now() - t : Number.NaN);
+        const res = spawnSync(argv[0]!, argv.slice(1), { cwd: path.join(dir, 'repo', cwd), env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1' } });
+        into.push(res.status === 0 ? Date.now() - t : Number.NaN);
       }
+    };
+    try {
+      spawnSync('git', ['clone', '-q', r.remote, path.join(dir, 'repo')]);
+      const check = r.target.check!;
+      timed(check.command, check.cwd ?? '.', checkAloneRuns);
+      if (r.target.local?.command?.length) timed(r.target.local.command, r.target.local.workdir ?? '.', jobAloneRuns);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
-    const checkAloneMs = [...checkAloneRuns].sort((a, b) => a - b)[1]!;
+    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[1]!;
+    const checkAloneMs = median(checkAloneRuns);
+    const jobAloneMs = jobAloneRuns.length ? median(jobAloneRuns) : undefined;
+    const inRunMs = (byKind['python: target check + probe']?.ms ?? 0) + (byKind['python: target check']?.ms ?? 0) + (byKind['python: deployed job']?.ms ?? 0);
+    const floor = jobAloneMs !== undefined ? { bareMs: 2 * checkAloneMs + jobAloneMs, bareRatio: (2 * checkAloneMs + jobAloneMs) / checkAloneMs, inRunMs, inRunRatio: inRunMs / checkAloneMs, aboveInRunMs: to - from - inRunMs } : undefined;
     // Between steps: each step start after the first, from the event that ended the previous step.
     let betweenStepsMs = 0;
     let lastEnd: number | undefined;
@@ -132,7 +149,8 @@ export async function seedBench(o: SeedOptions): Promise<SeedResult> {
     }
     const wallMs = to - from;
     log(`  ${r.run.status} in ${(wallMs / 1000).toFixed(2)} s; subprocesses ${(subprocessUnionMs / 1000).toFixed(2)} s; runwright ${((wallMs - subprocessUnionMs) / 1000).toFixed(2)} s; check alone ${checkAloneMs} ms (median of ${checkAloneRuns.join(', ')})`);
-    return { status: r.run.status, outcome: r.run.outcome, wallMs, steps, byKind, subprocessUnionMs, runwrightMs: wallMs - subprocessUnionMs, betweenStepsMs, checkAloneMs, checkAloneRuns };
+    if (floor) log(`  floor: 2 checks + the job alone ${floor.bareMs} ms (${floor.bareRatio.toFixed(2)}×); in the run ${floor.inRunMs} ms (${floor.inRunRatio.toFixed(2)}×), everything else ${floor.aboveInRunMs} ms`);
+    return { status: r.run.status, outcome: r.run.outcome, wallMs, steps, byKind, subprocessUnionMs, runwrightMs: wallMs - subprocessUnionMs, betweenStepsMs, checkAloneMs, checkAloneRuns, jobAloneMs, floor };
   } finally {
     rmSync(r.root, { recursive: true, force: true });
   }

@@ -5,8 +5,9 @@ export interface GitPort {
   /** A fresh clone of target.repo at target.branch under `dir` (created; reused when it already holds that clone). Never the user's working copy. */
   clone(target: Target, dir: string, opts?: { signal?: AbortSignal }): Promise<{ dir: string; head: string }>;
   /** Commit exactly `paths` (adds, modifications, deletions, renames) with `message`; when HEAD already carries
-   * the trailer `Runwright-Key: <key>` returns that commit instead (re-run safe). */
-  commit(dir: string, opts: { paths: string[]; message: string; key: string; author?: { name: string; email: string } }): Promise<{ sha: string; created: boolean }>;
+   * the trailer `Runwright-Key: <key>` returns that commit instead (re-run safe). `status`, when given: what the
+   * working tree still differs in right after the commit (as status() would say). */
+  commit(dir: string, opts: { paths: string[]; message: string; key: string; author?: { name: string; email: string } }): Promise<{ sha: string; created: boolean; status?: { clean: boolean; files: string[] } }>;
   /** Push `sha` to `branch` on the origin remote; never force. Re-run safe (already there = ok). */
   push(dir: string, opts: { branch: string; sha: string }): Promise<{ remote: string; branch: string; sha: string; pushed: boolean }>;
   /** A detached worktree of `sha` at `path` (clean by construction). */

@@ -205,6 +205,25 @@ describe('a hostile check under the sandbox', { skip: noSandbox }, () => {
     assert.deepEqual(await waitNoSurvivors(m), []);
   });
 
+  test('the launchers outside the sandbox (pids-cgroup shim, timeout, bwrap) get none of the declared environment; the check inside gets all of it', async () => {
+    const { workdir, dir } = await checkout();
+    // Scripts a shell would run at start-up if the shim's environment carried ENV / BASH_ENV (outside the sandbox).
+    const witness = path.join(root, `outside-${marker()}`);
+    const script = path.join(root, `startup-${marker()}.sh`);
+    writeFileSync(script, `echo ran > ${witness}\n`);
+    const t = target(['python3', '-c', 'import json, os; print(json.dumps(dict(os.environ)))'], { runtime: { env: { ENV: script, BASH_ENV: script, LD_PRELOAD: '/nonexistent/evil.so', APP_MODE: 'x' } } });
+    const r = await new LocalProcess().runTarget(t.check!.command, { root: dir, cwd: dir, target: t, timeoutMs: 60_000 });
+    assert.equal(r.code, 0, r.stderr);
+    const env = JSON.parse(r.stdout) as Record<string, string>;
+    assert.equal(env.APP_MODE, 'x');
+    assert.equal(env.BASH_ENV, script, 'declared values reach the check, inside the sandbox');
+    assert.equal(existsSync(witness), false, 'no start-up script ran outside the sandbox');
+    // ld.so says once per process that it cannot preload the library: once — the check's interpreter, inside
+    assert.equal(r.stderr.split('\n').filter((l) => l.includes('evil.so')).length, 1, r.stderr);
+    assert.equal(r.run.sandbox, 'bwrap');
+    rmSync(workdir, { recursive: true, force: true });
+  });
+
   test('an endless loop dies at the step timeout', async () => {
     const { workdir, dir } = await checkout();
     const m = marker();

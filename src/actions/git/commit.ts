@@ -28,14 +28,14 @@ export default defineAction({
     for (const rel of p.paths) resolveInside(dir, rel);
     const subject = p.subject.replace(/[\r\n]+/g, ' ').trim();
     const message = [subject, '', p.body.trim(), '', `Fixes: ${p.fixes.replace(/[\r\n]+/g, ' ').trim()}`].filter((x, i, a) => !(x === '' && a[i - 1] === '')).join('\n');
-    const { sha, created } = await ctx.ports.git.commit(dir, { paths: p.paths, message, key: ctx.idempotencyKey });
+    const { sha, created, status: after } = await ctx.ports.git.commit(dir, { paths: p.paths, message, key: ctx.idempotencyKey });
     const base = p.base ?? null;
     const diff = base ? await ctx.ports.git.diff(dir, { from: base, to: sha }) : '';
     const files = base ? changedFiles(diff) : [];
     const allowed = new Set(p.paths);
     const extra = files.filter((f) => !allowed.has(f));
     if (extra.length) throw new PermanentError(`commit ${sha} touches files it was not asked to: ${extra.join(', ')}`, 'commit_scope', { extra });
-    const status = await ctx.ports.git.status(dir);
+    const status = after ?? (await ctx.ports.git.status(dir));
     ctx.logger.info({ sha, created, files }, 'committed');
     return { sha, created, base, subject, message, files, clean: status.clean, leftover: status.files, diff: diff.length > 60_000 ? diff.slice(0, 60_000) + '\n[diff truncated]\n' : diff };
   },

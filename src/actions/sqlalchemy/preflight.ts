@@ -1,4 +1,7 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 import { z } from 'zod';
+import { resolveInside } from '../../core/safe-path.js';
 import { defineAction } from '../../core/action.js';
 import type { Json } from '../../core/types.js';
 import { IN_CHECKOUT, checkoutDir } from '../lib/checkout.js';
@@ -80,8 +83,11 @@ export default defineAction({
   async run(p, ctx) {
     const repo = await checkoutDir(ctx, p);
     const name = `preflight-${p.sha.slice(0, 12)}`;
+    // Always a fresh worktree of the commit (an earlier delivery's, which the check ran in, is removed first): clean
+    // by construction, so no status is asked before the check.
+    const stale = resolveInside(ctx.workdir, path.join('wt', name));
+    if (existsSync(stale)) await ctx.ports.git.removeWorktree(repo, stale);
     const wt = await worktreeAt(ctx, repo, p.sha, name);
-    const status = await ctx.ports.git.status(wt);
     await ctx.progress(`pre-flight of fix ${p.fix} at ${p.sha.slice(0, 12)}`);
     let check, probed;
     try {
@@ -116,7 +122,7 @@ export default defineAction({
       checkPassed: check.passed,
       fix: p.fix,
       sha: p.sha,
-      cleanWorktree: status.clean,
+      cleanWorktree: true,
       summary,
       check,
       mapper: reading?.mapper ?? null,

@@ -103,7 +103,10 @@ export class LocalGit implements GitPort {
       if (/nothing to commit|no changes added to commit|nothing added to commit/i.test((e as Error).message)) throw new PermanentError('nothing to commit: the fix changed no file', 'git_commit');
       throw e;
     }
-    return { sha: (await git(dir, ['rev-parse', 'HEAD'])).trim(), created: true };
+    // The new HEAD and what is left uncommitted, in one process.
+    const after = await headAndChanges(dir);
+    const sha = after.head ?? (await git(dir, ['rev-parse', 'HEAD'])).trim();
+    return { sha, created: true, status: { clean: after.files.length === 0, files: after.files } };
   }
 
   private async findKeyed(dir: string, key: string): Promise<string | null> {
@@ -168,9 +171,10 @@ export class LocalGit implements GitPort {
   }
 
   async remoteHasCommit(dir: string, sha: string) {
-    // The usual case in one look: a branch of the remote is at that commit (it was just pushed there).
-    const heads = await git(dir, ['ls-remote', '--heads', 'origin']).catch(() => '');
-    if (heads.split('\n').some((l) => l.split('\t')[0] === sha)) return true;
+    // The usual case in one look: a branch of the remote is at that commit (it was just pushed there) and this clone
+    // has it (a build checks it out next). Otherwise the fetch below brings every branch here, that commit included.
+    const [heads, here] = await Promise.all([git(dir, ['ls-remote', '--heads', 'origin']).catch(() => ''), presentCommits(dir, [sha])]);
+    if (here.has(sha) && heads.split('\n').some((l) => l.split('\t')[0] === sha)) return true;
     // Every branch of the remote, not just the clone's single branch (a run branch pushed by deploy.push counts).
     await git(dir, ['fetch', '-q', '--no-tags', 'origin', '+refs/heads/*:refs/remotes/origin/*']);
     const out = (await git(dir, ['branch', '-r', '--contains', sha]).catch(() => '')).trim();

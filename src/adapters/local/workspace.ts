@@ -529,13 +529,21 @@ class Session implements WorkspaceSession {
   /** Make `shas` reachable from the run ref: a new anchor (empty tree) whose parents are the old anchor and them. */
   private async publish(dir: string, shas: string[], signal?: AbortSignal): Promise<void> {
     for (let i = 0; ; i++) {
-      let haveAnchor = !!this.m.anchor && (await hasAll(dir, [this.m.anchor]));
-      if (this.m.anchor && !haveAnchor) {
-        await git(dir, ['fetch', '-q', '--no-tags', 'origin', `+${runRef(this.run.id)}:refs/runwright/run`], { signal }).catch(() => undefined);
-        haveAnchor = await hasAll(dir, [this.m.anchor]);
+      const commitTree = (withAnchor: boolean) => {
+        const parents = [...(withAnchor ? [this.m.anchor!] : []), ...shas].flatMap((p) => ['-p', p]);
+        return git(dir, [...AUTHOR, 'commit-tree', EMPTY_TREE, ...parents, '-m', `runwright run ${this.run.id}`], { signal });
+      };
+      // Optimistic: the old anchor is usually here (this worker made it); only when git lacks it, fetch it first.
+      let anchor = this.m.anchor ? await commitTree(true).catch(() => null) : null;
+      if (anchor === null) {
+        let haveAnchor = false;
+        if (this.m.anchor) {
+          await git(dir, ['fetch', '-q', '--no-tags', 'origin', `+${runRef(this.run.id)}:refs/runwright/run`], { signal }).catch(() => undefined);
+          haveAnchor = await hasAll(dir, [this.m.anchor]);
+        }
+        anchor = await commitTree(haveAnchor);
       }
-      const parents = [...(haveAnchor ? [this.m.anchor!] : []), ...shas].flatMap((p) => ['-p', p]);
-      const anchor = (await git(dir, [...AUTHOR, 'commit-tree', EMPTY_TREE, ...parents, '-m', `runwright run ${this.run.id}`], { signal })).trim();
+      anchor = anchor.trim();
       try {
         // Never forced: the new anchor descends from the old one.
         await git(dir, ['push', '-q', '--no-verify', 'origin', `${anchor}:${runRef(this.run.id)}`], { signal });

@@ -1,0 +1,147 @@
+// The local git adapter's shortcuts around git processes keep git's own semantics: a worktree removed without a
+// git process leaves what `git worktree remove --force` leaves (and touches nothing a forged .git file points at);
+// a push names its remote from --porcelain; a build's "is it on the remote" is true for a branch tip and for an
+// ancestor, false for a commit the remote lacks; a clone from the mirror records the real remote as origin.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { LocalGit, worktreeAdminDir } from '../../src/adapters/local/git.js';
+import { LocalWorkspace } from '../../src/adapters/local/workspace.js';
+import type { Target } from '../../src/core/types.js';
+
+const run = (cwd: string, args: string[]) => {
+  const r = spawnSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@t', ...args], { cwd, encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  return r.stdout.trim();
+};
+
+/** A bare remote with two commits on main, and a clone of it. */
+function setup() {
+  const root = mkdtempSync(path.join(os.tmpdir(), 'rw-local-git-'));
+  const bare = path.join(root, 'remote.git');
+  const clone = path.join(root, 'clone');
+  run(root, ['init', '-q', '--bare', '--initial-branch=main', bare]);
+  run(root, ['clone', '-q', bare, clone]);
+  writeFileSync(path.join(clone, 'a.txt'), 'one\n');
+  run(clone, ['add', '-A']);
+  run(clone, ['commit', '-q', '-m', 'one']);
+  const first = run(clone, ['rev-parse', 'HEAD']);
+  writeFileSync(path.join(clone, 'a.txt'), 'two\n');
+  run(clone, ['commit', '-q', '-am', 'two']);
+  const second = run(clone, ['rev-parse', 'HEAD']);
+  run(clone, ['push', '-q', 'origin', 'HEAD:refs/heads/main']);
+  return { root, bare, clone, first, second };
+}
+
+test('a worktree is removed like `git worktree remove --force`: its files and its admin folder, nothing it links to', async () => {
+  const { root, clone, first } = setup();
+  try {
+    const g = new LocalGit();
+    const wt = path.join(root, 'wt', 'x');
+    await g.worktree(clone, first, wt);
+    const admin = worktreeAdminDir(clone, wt);
+    assert.ok(admin && existsSync(admin) && admin.startsWith(path.join(clone, '.git', 'worktrees')), String(admin));
+    // what a check may leave behind: changed and new files, and a symlink out of the worktree
+    const outside = path.join(root, 'outside');
+    mkdirSync(outside);
+    writeFileSync(path.join(outside, 'keep.txt'), 'keep\n');
+    writeFileSync(path.join(wt, 'a.txt'), 'changed\n');
+    writeFileSync(path.join(wt, 'new.txt'), 'new\n');
+    symlinkSync(outside, path.join(wt, 'link'));
+    await g.removeWorktree(clone, wt);
+    assert.equal(existsSync(wt), false);
+    assert.equal(existsSync(admin), false);
+    assert.equal(readFileSync(path.join(outside, 'keep.txt'), 'utf8'), 'keep\n', 'a symlink is removed, never followed');
+    // git sees one worktree (the clone), nothing prunable; the same path takes a worktree again
+    assert.doesNotMatch(run(clone, ['worktree', 'list', '--porcelain']), /worktree .*wt\/x|prunable/);
+    await g.worktree(clone, first, wt);
+    assert.equal(run(wt, ['rev-parse', 'HEAD']), first);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('a .git file that names anything but the repo\'s own admin folder is left to git: what it points at survives', async () => {
+  const { root, clone, first } = setup();
+  try {
+    const g = new LocalGit();
+    const wt = path.join(root, 'wt', 'y');
+    await g.worktree(clone, first, wt);
+    const decoy = path.join(root, 'decoy');
+    mkdirSync(decoy);
+    writeFileSync(path.join(decoy, 'gitdir'), `${path.join(wt, '.git')}\n`);
+    writeFileSync(path.join(wt, '.git'), `gitdir: ${decoy}\n`);
+    assert.equal(worktreeAdminDir(clone, wt), undefined);
+    await g.removeWorktree(clone, wt);
+    assert.ok(existsSync(path.join(decoy, 'gitdir')), 'the folder a forged .git file names is not deleted');
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('push names the remote it pushed to (from --porcelain); already there is pushed: false', async () => {
+  const { root, bare, clone, second } = setup();
+  try {
+    const g = new LocalGit();
+    const r1 = await g.push(clone, { branch: 'runwright/x', sha: second });
+    assert.deepEqual(r1, { remote: bare, branch: 'runwright/x', sha: second, pushed: true });
+    const r2 = await g.push(clone, { branch: 'runwright/x', sha: second });
+    assert.equal(r2.pushed, false);
+    assert.equal(r2.remote, bare);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('remoteHasCommit: a branch tip, an ancestor of one (found by fetching), not a commit only this clone has; one pushed elsewhere is fetched', async () => {
+  const { root, bare, clone, first, second } = setup();
+  try {
+    const g = new LocalGit();
+    assert.equal(await g.remoteHasCommit(clone, second), true, 'the tip of main');
+    assert.equal(await g.remoteHasCommit(clone, first), true, 'an ancestor of main');
+    writeFileSync(path.join(clone, 'a.txt'), 'three\n');
+    run(clone, ['commit', '-q', '-am', 'three']);
+    assert.equal(await g.remoteHasCommit(clone, run(clone, ['rev-parse', 'HEAD'])), false, 'never pushed');
+    // pushed from another clone (another worker): on the remote, and here afterwards (a build checks it out next)
+    const other = path.join(root, 'other');
+    run(root, ['clone', '-q', bare, other]);
+    writeFileSync(path.join(other, 'b.txt'), 'b\n');
+    run(other, ['add', '-A']);
+    run(other, ['commit', '-q', '-m', 'b']);
+    const theirs = run(other, ['rev-parse', 'HEAD']);
+    run(other, ['push', '-q', 'origin', 'HEAD:refs/heads/runwright/r1']);
+    assert.equal(await g.remoteHasCommit(clone, theirs), true, 'the tip of a run branch pushed elsewhere');
+    assert.equal(run(clone, ['cat-file', '-t', theirs]), 'commit', 'and now here');
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('a clone from the mirror records the real remote as origin, hard-links its objects, and can push there', async () => {
+  const { root, bare, second } = setup();
+  try {
+    const ws = new LocalWorkspace(path.join(root, 'work'));
+    const target = { name: 't', repo: bare, branch: 'main' } as Target;
+    for (const name of ['c1', 'c2']) {
+      const dir = path.join(root, 'work', name);
+      assert.equal(await ws.cloneInto(target, dir, 'latest'), second);
+      assert.equal(run(dir, ['remote', 'get-url', 'origin']), bare);
+      assert.doesNotMatch(run(dir, ['config', '--list', '--local']), /insteadof/i, 'the rewrite was for the clone command only');
+    }
+    const mirrors = path.join(root, 'work', '.mirrors');
+    assert.equal(spawnSync('ls', [mirrors], { encoding: 'utf8' }).stdout.trim().split('\n').length, 1, 'one mirror');
+    // objects come from the mirror as hard links (a local clone), not over a transport
+    const loose = spawnSync('find', [path.join(root, 'work', 'c2', '.git', 'objects'), '-type', 'f', '-name', '*.pack'], { encoding: 'utf8' }).stdout.trim().split('\n').filter(Boolean);
+    const anyObject = loose[0] ?? spawnSync('find', [path.join(root, 'work', 'c2', '.git', 'objects'), '-type', 'f', '-path', '*/[0-9a-f][0-9a-f]/*'], { encoding: 'utf8' }).stdout.trim().split('\n')[0]!;
+    assert.ok(statSync(anyObject).nlink > 1, `${anyObject} is hard-linked`);
+    const dir = path.join(root, 'work', 'c1');
+    writeFileSync(path.join(dir, 'a.txt'), 'four\n');
+    run(dir, ['commit', '-q', '-am', 'four']);
+    assert.equal((await new LocalGit().push(dir, { branch: 'main', sha: run(dir, ['rev-parse', 'HEAD']) })).pushed, true);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});

@@ -36,12 +36,21 @@ function setup() {
   return { root, bare, clone, first, second };
 }
 
-test('a worktree is removed like `git worktree remove --force`: its files and its admin folder, nothing it links to', async () => {
-  const { root, clone, first } = setup();
+/** setup() with a worktree of the first commit at wt/<name>; everything removed afterwards. */
+async function withWorktree(name: string, fn: (o: ReturnType<typeof setup> & { g: LocalGit; wt: string }) => Promise<void>) {
+  const o = setup();
   try {
     const g = new LocalGit();
-    const wt = path.join(root, 'wt', 'x');
-    await g.worktree(clone, first, wt);
+    const wt = path.join(o.root, 'wt', name);
+    await g.worktree(o.clone, o.first, wt);
+    await fn({ ...o, g, wt });
+  } finally {
+    rmSync(o.root, { recursive: true, force: true });
+  }
+}
+
+test('a worktree is removed like `git worktree remove --force`: its files and its admin folder, nothing it links to', async () => {
+  await withWorktree('x', async ({ root, clone, first, g, wt }) => {
     const admin = worktreeAdminDir(clone, wt);
     assert.ok(admin && existsSync(admin) && admin.startsWith(path.join(clone, '.git', 'worktrees')), String(admin));
     // what a check may leave behind: changed and new files, and a symlink out of the worktree
@@ -59,17 +68,11 @@ test('a worktree is removed like `git worktree remove --force`: its files and it
     assert.doesNotMatch(run(clone, ['worktree', 'list', '--porcelain']), /worktree .*wt\/x|prunable/);
     await g.worktree(clone, first, wt);
     assert.equal(run(wt, ['rev-parse', 'HEAD']), first);
-  } finally {
-    rmSync(root, { recursive: true, force: true });
-  }
+  });
 });
 
 test('a .git file that names anything but the repo\'s own admin folder is left to git: what it points at survives', async () => {
-  const { root, clone, first } = setup();
-  try {
-    const g = new LocalGit();
-    const wt = path.join(root, 'wt', 'y');
-    await g.worktree(clone, first, wt);
+  await withWorktree('y', async ({ root, clone, g, wt }) => {
     const decoy = path.join(root, 'decoy');
     mkdirSync(decoy);
     writeFileSync(path.join(decoy, 'gitdir'), `${path.join(wt, '.git')}\n`);
@@ -77,9 +80,7 @@ test('a .git file that names anything but the repo\'s own admin folder is left t
     assert.equal(worktreeAdminDir(clone, wt), undefined);
     await g.removeWorktree(clone, wt);
     assert.ok(existsSync(path.join(decoy, 'gitdir')), 'the folder a forged .git file names is not deleted');
-  } finally {
-    rmSync(root, { recursive: true, force: true });
-  }
+  });
 });
 
 test('push names the remote it pushed to (from --porcelain); already there is pushed: false', async () => {

@@ -26,18 +26,24 @@ function remoteRefs(remote: string): Map<string, string> {
   return out;
 }
 
+/** A bare remote with one commit on main, and the clone it was pushed from (where the tests make anchors). */
+function baseRemote(root: string): { remote: string; seed: string } {
+  const remote = path.join(root, 'svc.git');
+  const seed = path.join(root, 'seed');
+  mkdirSync(seed);
+  gitIn(root, ['init', '-q', '--bare', '--initial-branch=main', remote]);
+  gitIn(seed, ['init', '-q', '--initial-branch=main']);
+  writeFileSync(path.join(seed, 'a.txt'), 'a\n');
+  gitIn(seed, ['add', '-A']);
+  gitIn(seed, ['commit', '-q', '-m', 'base']);
+  gitIn(seed, ['push', '-q', remote, 'main']);
+  return { remote, seed };
+}
+
 test('the sweep deletes orphaned run refs on the remote (ended or unknown runs, past the grace period) and nothing else', async () => {
   const root = mkdtempSync(path.join(os.tmpdir(), 'rw-refsweep-'));
   try {
-    const remote = path.join(root, 'svc.git');
-    const seed = path.join(root, 'seed');
-    mkdirSync(seed);
-    gitIn(root, ['init', '-q', '--bare', '--initial-branch=main', remote]);
-    gitIn(seed, ['init', '-q', '--initial-branch=main']);
-    writeFileSync(path.join(seed, 'a.txt'), 'a\n');
-    gitIn(seed, ['add', '-A']);
-    gitIn(seed, ['commit', '-q', '-m', 'base']);
-    gitIn(seed, ['push', '-q', remote, 'main']);
+    const { remote, seed } = baseRemote(root);
     // Anchors as the workspace makes them (empty tree, parent: the run's commit), two days old or fresh.
     const anchor = (when: string, parent = 'HEAD') => gitIn(seed, ['commit-tree', '4b825dc642cb6eb9a060e54bf8d69288fbee4904', '-p', parent, '-m', 'runwright run'], { GIT_COMMITTER_DATE: when, GIT_AUTHOR_DATE: when });
     const old = anchor(new Date(Date.now() - 2 * 86_400_000).toISOString());
@@ -104,15 +110,7 @@ test('the sweep deletes orphaned run refs on the remote (ended or unknown runs, 
 test('two deployments sharing a remote: the sweep deletes only run refs its own store wrote (or unmarked legacy ones)', async () => {
   const root = mkdtempSync(path.join(os.tmpdir(), 'rw-refsweep-'));
   try {
-    const remote = path.join(root, 'svc.git');
-    const seed = path.join(root, 'seed');
-    mkdirSync(seed);
-    gitIn(root, ['init', '-q', '--bare', '--initial-branch=main', remote]);
-    gitIn(seed, ['init', '-q', '--initial-branch=main']);
-    writeFileSync(path.join(seed, 'a.txt'), 'a\n');
-    gitIn(seed, ['add', '-A']);
-    gitIn(seed, ['commit', '-q', '-m', 'base']);
-    gitIn(seed, ['push', '-q', remote, 'main']);
+    const { remote, seed } = baseRemote(root);
     const ours = new LocalWorkspace(path.join(root, 'work-a'), { mirrorBudgetBytes: 1 << 30, store: 'rw-prod-a' });
     const theirs = new LocalWorkspace(path.join(root, 'work-b'), { mirrorBudgetBytes: 1 << 30, store: 'rw-prod-b' });
     const when = new Date(Date.now() - 2 * 86_400_000).toISOString();

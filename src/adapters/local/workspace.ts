@@ -10,6 +10,7 @@
 // (refs/runwright/runs/<run id>) as parents of an anchor commit with the empty tree, one fast-forward per step.
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync, lstatSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { GitPort, Ports, WorkspacePort, WorkspaceSession } from '../../ports/index.js';
 import type { Target } from '../../core/types.js';
@@ -151,9 +152,19 @@ export class LocalWorkspace implements WorkspacePort {
     return m;
   }
 
-  async dropLocal(runId: string): Promise<void> {
-    if (!RUN_ID.test(runId)) return;
-    rmSync(this.runDir(runId), { recursive: true, force: true });
+  /** Run folders being removed: the run's end event and the run's own release may both ask at once. */
+  private readonly dropping = new Map<string, Promise<void>>();
+
+  /** Remove a run's folder on this machine — asynchronously: a large checkout never blocks the worker's event loop
+   * (its other steps' lock renewals and heartbeats). */
+  dropLocal(runId: string): Promise<void> {
+    if (!RUN_ID.test(runId)) return Promise.resolve();
+    let p = this.dropping.get(runId);
+    if (!p) {
+      p = rm(this.runDir(runId), { recursive: true, force: true, maxRetries: 3 }).finally(() => this.dropping.delete(runId));
+      this.dropping.set(runId, p);
+    }
+    return p;
   }
 
   /**

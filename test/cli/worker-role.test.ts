@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { once } from 'node:events';
@@ -125,6 +125,37 @@ test('serve --role worker: consumes steps, /healthz /readyz /metrics on its own 
     if (child.exitCode === null) child.kill('SIGKILL');
     await submitter.close();
     await cleanupPrefix(prefix);
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+// The worker validates its runbooks and configuration in a child process: what goes wrong there is reported as
+// `serve` in-process reports it — a runbook's problem with file and line, a bad setting by its variable — exit 2.
+test('serve --role worker: a bad runbook is refused with file and line, a bad setting by its variable (exit 2)', async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'rw-wrole-bad-'));
+  try {
+    const runbooks = path.join(dir, 'runbooks');
+    mkdirSync(runbooks);
+    const bad = path.join(runbooks, 'bad.yaml');
+    writeFileSync(bad, ['id: bad', 'title: a runbook naming an action that does not exist', 'match:', '  any:', '    - text: boom', 'steps:', '  - id: first', '    action: no_such_action', ''].join('\n'));
+    const serve = async (env: Record<string, string>) => {
+      const child = spawn(process.execPath, [BIN, 'serve', '--role', 'worker'], {
+        cwd: ROOT,
+        env: { ...process.env, RUNWRIGHT_FROM_SOURCE: '1', REDIS_URL, RUNWRIGHT_PREFIX: testPrefix('wbad'), RUNWRIGHT_RUNBOOKS: runbooks, RUNWRIGHT_TARGETS: TARGETS_FILE, RUNWRIGHT_WORKDIR: path.join(dir, 'work'), RUNWRIGHT_WORKER_PORT: '0', ...env },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      let err = '';
+      child.stderr!.on('data', (d) => (err += d));
+      const [code] = await once(child, 'exit');
+      return { code, err };
+    };
+    const r1 = await serve({});
+    assert.equal(r1.code, 2, r1.err);
+    assert.match(r1.err, new RegExp(`^error ${bad.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:8: .*unknown action 'no_such_action' \\(known: .*noop`, 'm'));
+    const r2 = await serve({ RUNWRIGHT_WORKER_PORT: 'not-a-port' });
+    assert.equal(r2.code, 2, r2.err);
+    assert.match(r2.err, /^runwright: bad configuration: RUNWRIGHT_WORKER_PORT="not-a-port": /m);
+  } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 });

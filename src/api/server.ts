@@ -140,7 +140,7 @@ export async function startServer(opts: StartOptions): Promise<Server> {
     if (sandbox.kind === 'bwrap') logger.info({ sandbox }, 'target code runs under bubblewrap');
     else logger.warn({ sandbox }, `target code runs WITHOUT a sandbox (allowlisted environment only): ${sandbox.reason}`);
     // Run refs a dead worker left on the targets' remotes go with the workspace sweep (at start-up, then periodically).
-    engine.workspace.sweepRunRefsOf?.([...world.targets.values()]);
+    engine.workspace.sweepRunRefsOf?.([...world.targets.values()], { graceMs: config.runRefGraceMs });
     await engine.startWorker();
     consuming = true;
   }

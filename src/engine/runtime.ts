@@ -135,7 +135,7 @@ export class Runtime {
     this.logger = opts.logger ?? silentLogger();
     this.hooks = opts.hooks ?? {};
     this.portsFor = opts.ports ?? ((p) => createPorts(this.config, p));
-    this.workspace = opts.workspace ?? new LocalWorkspace(this.config.workdir, { mirrorBudgetBytes: (this.config.mirrorBudgetMb ?? 2048) * 1024 * 1024 });
+    this.workspace = opts.workspace ?? new LocalWorkspace(this.config.workdir, { mirrorBudgetBytes: (this.config.mirrorBudgetMb ?? 2048) * 1024 * 1024, store: this.config.prefix });
     this.store = new RunStore(this.config.redisUrl, this.config.prefix);
     this.queueConn = this.store.redis.duplicate({ maxRetriesPerRequest: null });
     this.queue = new Queue(QUEUE, { connection: this.queueConn, prefix: this.store.keys.bullPrefix() });

@@ -22,8 +22,11 @@ export async function serveWorldInChild(port?: string): Promise<{ config: Config
   const here = fileURLToPath(import.meta.url);
   const fromSource = here.endsWith('.ts');
   const entry = path.join(path.dirname(here), `serve-world${fromSource ? '.ts' : '.js'}`);
-  // From the TypeScript sources bin/runwright.js registers tsx in this process only: the child needs it named.
-  const execArgv = fromSource && !process.execArgv.some((a, i) => a === 'tsx' && process.execArgv[i - 1] === '--import') ? [...process.execArgv, '--import', 'tsx'] : process.execArgv;
+  // This process's Node flags, but not the inspector's (with --inspect-brk the child would wait for a debugger and
+  // serve would never start). From the TypeScript sources bin/runwright.js registers tsx in this process only: the
+  // child needs it named.
+  const inherited = process.execArgv.filter((a) => !/^--(inspect|debug)/.test(a));
+  const execArgv = fromSource && !inherited.some((a, i) => a === 'tsx' && inherited[i - 1] === '--import') ? [...inherited, '--import', 'tsx'] : inherited;
   const child = fork(entry, ['--serve-world', port ?? ''], { serialization: 'advanced', execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
   const reply = await new Promise<Reply>((resolve, reject) => {

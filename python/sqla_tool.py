@@ -751,6 +751,7 @@ class Model:
         self.by_name = {}
         for c in self.classes:
             self.by_name.setdefault(c.name, []).append(c)
+        self._imperative()
         # inherited attributes from parents defined in the package (parents first: a parent's table name may
         # itself be inherited or generated)
         done = set()
@@ -765,6 +766,45 @@ class Model:
                     continue
                 for r in p.rels:
                     r.mapped_as = (r.mapped_as or set()) | {c.name}
+        # The folder's own package imports no mapped class at all (an empty app/__init__.py above a single
+        # app/models.py, or a package the service imports module by module): the service imports the modules
+        # itself, and which ones cannot be read from here. Never call a model unmapped on that ground.
+        if self.classes and not any(c.mapped and c.module in self.reachable for c in self.classes):
+            self.reachable = set(pkg.modules)
+
+    def _imperative(self):
+        """Classical mappings: `registry.map_imperatively(Cls, table, properties={"x": relationship(...)})` (and 1.4's
+        `mapper(...)`) map a plain class of the same module onto a Table; its relationships live in that dict."""
+        for rel, src in sorted(self.pkg.sources.items()):
+            if src.tree is None:
+                continue
+            tables = {}
+            for st in runtime_statements(src.tree.body):
+                v = getattr(st, "value", None)
+                if isinstance(st, ast.Assign) and len(st.targets) == 1 and isinstance(st.targets[0], ast.Name) and isinstance(v, ast.Call) and name_of(v.func) == "Table" and v.args:
+                    if isinstance(v.args[0], ast.Constant) and isinstance(v.args[0].value, str):
+                        cols = [a.args[0].value for a in v.args[1:] if isinstance(a, ast.Call) and name_of(a.func) == "Column" and a.args and isinstance(a.args[0], ast.Constant) and isinstance(a.args[0].value, str)]
+                        tables[st.targets[0].id] = (v.args[0].value, cols)
+            aliases = relationship_aliases(src)
+            for node in ast.walk(src.tree):
+                if not (isinstance(node, ast.Call) and name_of(node.func) in ("map_imperatively", "mapper") and len(node.args) >= 2 and isinstance(node.args[0], ast.Name)):
+                    continue
+                cls = next((c for c in self.by_name.get(node.args[0].id, []) if c.src is src), None)
+                if cls is None:
+                    continue
+                cls.has_table = True
+                t = node.args[1]
+                if isinstance(t, ast.Name) and t.id in tables:
+                    cls.tablename = tables[t.id][0]
+                    for col in tables[t.id][1]:
+                        cls.attrs.setdefault(col, "column")
+                props = next((k.value for k in node.keywords if k.arg == "properties"), None)
+                if not isinstance(props, ast.Dict):
+                    continue
+                for k, v in zip(props.keys, props.values):
+                    if isinstance(k, ast.Constant) and isinstance(k.value, str) and is_relationship_call(v, aliases):
+                        cls.rels.append(Rel(cls, v, v, k.value, src))
+                        cls.attrs[k.value] = "relationship"
 
     def ancestors(self, c):
         out, seen, stack = [], set(), [b for b in c.bases if b]
@@ -885,8 +925,12 @@ class Model:
         if not defs:
             close = self.close_classes(r.target)
             if len(close) == 1 and self._rename_fits(r, close[0]):
-                out.append(self._problem(r, "misspelled_class", "%s.%s points at %s, which no module defines; the only close class is %s" % (r.cls.name, r.attr, r.target, close[0].name),
-                                         repair={"op": "rename_target", "from": r.target, "to": close[0].name}, close_to=[close[0].name]))
+                # "app.models.billing.Invoce": the word is preceded by its module path, so the whole string is
+                # rewritten to where the close class is defined (SQLAlchemy looks it up by that exact path)
+                qualified = r.target_module is not None and r.target_string
+                repair = {"op": "rename_target", "from": r.target_string, "to": "%s.%s" % (close[0].module, close[0].name)} if qualified else {"op": "rename_target", "from": r.target, "to": close[0].name}
+                out.append(self._problem(r, "misspelled_class", "%s.%s points at %s, which no module defines; the only close class is %s" % (r.cls.name, r.attr, r.target_string if qualified else r.target, close[0].name),
+                                         repair=repair, close_to=[close[0].name]))
             else:
                 out.append(self._problem(r, "missing_class", "%s.%s points at %s, which no module of the models package defines%s" % (r.cls.name, r.attr, r.target, " (close: %s)" % ", ".join(c.name for c in close) if close else ""), needs_person=True, close_to=[c.name for c in close]))
             return out
@@ -899,12 +943,26 @@ class Model:
             return out
         if r.target_module is not None and not any(c.module == r.target_module for c in active_defs):
             # "app.models.old.Invoice": SQLAlchemy looks the class up by that exact module path
-            repair = {"op": "rename_target", "from": r.target_string, "to": "%s.%s" % (tc.module, tc.name)} if tc is not None else None
+            near = tc
+            if near is None:
+                # the name is defined in several modules ("Multiple classes found"): only a module path one typo
+                # away from exactly one of them says which was meant
+                typo = [c for c in active_defs if edit_distance(c.module, r.target_module) <= 2]
+                near = typo[0] if len(typo) == 1 else None
+            repair = {"op": "rename_target", "from": r.target_string, "to": "%s.%s" % (near.module, near.name)} if near is not None else None
             out.append(self._problem(r, "stale_module_path", "%s.%s points at %r, but %s is defined in module %s" % (r.cls.name, r.attr, r.target_string, r.target, ", ".join(sorted(c.module for c in active_defs))),
                                      needs_person=repair is None, repair=repair, target_string=r.target_string))
             return out
         if tc is None:
-            return out  # defined several times: SQLAlchemy reports its own ambiguity; not ours to guess
+            # defined in several modules and named without its module: SQLAlchemy's "Multiple classes found for
+            # path". The module-qualified path is the repair only when exactly one of them is linked to this class
+            # by a foreign key (either way); otherwise which one was meant is a person's call.
+            if r.target_module is None and len(active_defs) > 1:
+                linked = [c for c in active_defs if r.secondary is None and r.target_from == "string" and self._fk_linked(r.cls, c)]
+                repair = {"op": "rename_target", "from": r.target_string, "to": "%s.%s" % (linked[0].module, linked[0].name)} if len(linked) == 1 else None
+                out.append(self._problem(r, "ambiguous_class", "%s.%s points at %s, which is defined in several modules (%s): SQLAlchemy needs a module-qualified path" % (r.cls.name, r.attr, r.target, ", ".join(sorted(c.module for c in active_defs))),
+                                         needs_person=repair is None, repair=repair, target_string=r.target_string, close_to=sorted("%s.%s" % (c.module, c.name) for c in active_defs)))
+            return out
         out.extend(self._check_secondary(r))
         out.extend(self._check_exprs(r))
         if r.mapped_as:
@@ -925,6 +983,13 @@ class Model:
         if typos:
             hits = typos  # a typo-level difference beats a merely similar name
         return [self.active_class(n) for n in hits]
+
+    @staticmethod
+    def _fk_linked(a, b):
+        """A foreign key column of either class refers to the other's table (or class)."""
+        def refers(holder, other):
+            return any(other.tablename in ts or other.name in ts for ts in holder.columns_fk.values())
+        return a is not b and bool(a.tablename and b.tablename) and (refers(a, b) or refers(b, a))
 
     def _rename_fits(self, r, cls):
         """Renaming the target keeps the relationship consistent: back_populates (if any) exists on the new class."""
@@ -947,6 +1012,20 @@ class Model:
                         names.add("%s.%s" % (schema, st.args[0].value))
         return names
 
+    def unimported_tables(self):
+        """Table("name", ...) bound to a module-level name in a module nothing imports: name -> [(module, binding, path)]."""
+        out = {}
+        for rel, src in sorted(self.pkg.sources.items()):
+            mod = self.pkg.module_of[rel]
+            if src.tree is None or mod in self.reachable or rel.endswith("__init__.py"):
+                continue
+            for st in runtime_statements(src.tree.body):
+                if isinstance(st, ast.Assign) and len(st.targets) == 1 and isinstance(st.targets[0], ast.Name):
+                    v = st.value
+                    if isinstance(v, ast.Call) and name_of(v.func) == "Table" and v.args and isinstance(v.args[0], ast.Constant) and isinstance(v.args[0].value, str):
+                        out.setdefault(v.args[0].value, []).append((mod, st.targets[0].id, rel))
+        return out
+
     def _check_secondary(self, r):
         sec = r.secondary
         if sec is None:
@@ -956,6 +1035,11 @@ class Model:
             tables = self.table_names()
             if name in tables or not all(p.isidentifier() for p in name.split(".")):
                 return []
+            unimported = self.unimported_tables().get(name, [])
+            if len(unimported) == 1:
+                mod, var, rel = unimported[0]
+                return [self._problem(r, "secondary_missing", "secondary=%r: the table is defined in %s, but nothing imported by the models package imports that module, so the metadata has no such table" % (name, rel),
+                                      repair={"op": "add_import", "module": mod, "name": var, "path": rel}, secondary=name, defined_in=rel)]
             close = difflib.get_close_matches(name, sorted(tables), n=2, cutoff=0.8)
             repair = {"op": "set_secondary", "value": close[0]} if len(close) == 1 else None
             return [self._problem(r, "secondary_missing", "secondary=%r: no table of that name in the models package%s" % (name, " (close: %s)" % ", ".join(close) if close else ""), repair=repair, secondary=name)]
@@ -992,7 +1076,8 @@ class Model:
                 if attr in cls.attrs:
                     continue
                 # join conditions and orderings compare columns: only a column can be what was meant
-                cands = difflib.get_close_matches(attr, sorted(k for k, v in cls.attrs.items() if v == "column"), n=2, cutoff=0.75)
+                columns = sorted(k for k, v in cls.attrs.items() if v == "column")
+                cands = [k for k in columns if k.lower() == attr.lower()] or difflib.get_close_matches(attr, columns, n=2, cutoff=0.75)
                 bad.append("%s has no attribute %r" % (cls.name, attr))
                 attrs.append("%s.%s" % (cls.name, attr))
                 if len(cands) == 1:
@@ -1677,7 +1762,19 @@ def fix(req):
     fx = Fixer(pkg, m)
     extra = {}
     if kind == "A":
-        fx.fix_a(probs)
+        # Comment out what only a person can mend; a relationship whose every problem has a mechanical repair
+        # is repaired instead (commenting it out would remove a relationship that can be kept). When every
+        # problem is repairable, A stays what was asked for: comment out all.
+        per_rel = {}
+        for p in probs:
+            per_rel.setdefault((p["class"], p["attr"], p["path"]), []).append(p)
+        repairable = [p for ps in per_rel.values() if all(x.get("repair") and not x.get("needs_person") for x in ps) for p in ps]
+        rest = [p for p in probs if p not in repairable]
+        if repairable and rest:
+            fx.fix_c(repairable)
+            fx.fix_a(rest)
+        else:
+            fx.fix_a(probs)
     elif kind == "B":
         if not probs:
             raise ToolError("nothing_to_fix", "no broken relationship found in the models package: disabling a model would be a guess")

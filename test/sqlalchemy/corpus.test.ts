@@ -74,6 +74,8 @@ function alertFile(c: CorpusCase, svc: Service, py: PythonEnv, structured: Pytho
   const co = path.join(svc.root, 'alert-co');
   git(svc.root, ['clone', '-q', svc.remote, co]);
   const style = c.alert ?? 'plain';
+  if (style === 'db-error')
+    return { content: `ERROR request failed\nsqlalchemy.exc.IntegrityError: (psycopg2.errors.UniqueViolation) duplicate key value violates unique constraint "users_email_key"\nDETAIL:  Key (email)=(a@example.com) already exists.\n` };
   if (style === 'plain') return { content: worker(co, py.python, 'text') };
   if (style === 'cascade-only') {
     const line = worker(co, py.python, 'text').split('\n').find((l) => l.includes('One or more mappers failed to initialize'));

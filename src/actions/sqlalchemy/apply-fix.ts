@@ -7,7 +7,7 @@ import { resolveInside } from '../../core/safe-path.js';
 import type { Json } from '../../core/types.js';
 import { IN_CHECKOUT, checkoutDir, checkoutName } from '../lib/checkout.js';
 import { runTool, worktreeAt } from './lib/tool.js';
-import type { FixResult, Problem } from './lib/types.js';
+import { PY_IDENT, type FixResult, type Problem } from './lib/types.js';
 import { commitText } from './lib/message.js';
 
 /**
@@ -23,7 +23,7 @@ export default defineAction({
     ...IN_CHECKOUT,
     base: z.string().regex(/^[0-9a-f]{40}$/),
     fix: z.enum(['A', 'B', 'C']),
-    model: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).nullish(),
+    model: z.string().regex(PY_IDENT).nullish(),
     cause: z.string().max(500).nullish(),
   }),
   async run(p, ctx) {

@@ -6,6 +6,7 @@ import { IN_CHECKOUT, checkoutDir, checkoutName } from '../lib/checkout.js';
 import { readSqlalchemyError, type MapperRef } from './lib/error-text.js';
 import { localisation, runCheckAndProbe } from './lib/probe.js';
 import { analyseAhead, worktreeAt } from './lib/tool.js';
+import { PY_IDENT } from './lib/types.js';
 
 const EXCEPTION_LINE = /^\s*(?:[A-Za-z_][\w.]*\.)?[A-Za-z_]\w*(?:Error|Exception|Warning|Exit)\b:?.*$/;
 
@@ -57,7 +58,7 @@ export default defineAction({
     const reading = check.passed ? null : readSqlalchemyError(check.output);
     // What SQLAlchemy raised, read from the check's output, else from the exception the probe caught.
     const probeReading = failure ? readSqlalchemyError(failure.message) : null;
-    const hint = p.alertMapper && /^[A-Za-z_]\w*$/.test(p.alertMapper) ? p.alertMapper : null;
+    const hint = p.alertMapper && PY_IDENT.test(p.alertMapper) ? p.alertMapper : null;
     let mapper: MapperRef | null = reading?.mapper ?? null;
     let mapperFrom: 'check' | 'probe' | 'alert' | null = mapper ? 'check' : null;
     if (!mapper && failure?.mapper) [mapper, mapperFrom] = [{ class: failure.mapper.class, table: failure.mapper.table, wording: null }, 'probe'];

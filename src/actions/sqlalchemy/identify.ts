@@ -5,6 +5,14 @@ import { readSqlalchemyError, type ErrorReading } from './lib/error-text.js';
 
 /** Words that say the text is about SQLAlchemy models at all (the runbook was chosen for a reason). */
 const SQLALCHEMY_WORDS = /sqlalchemy|\bmappers?\b|configure_mappers|relationship|back_populates|foreign_keys|join condition|declarative|failed to locate a name/i;
+/** The same, without the bare library name: words only a model/mapper problem uses. */
+const MODEL_WORDS = /\bmappers?\b|\bmapped\b|configure_mappers|relationship|back_populates|backref|foreign_keys|remote_side|primaryjoin|secondary|join condition|declarative|declared_attr|registry|failed to locate a name/i;
+/**
+ * Errors SQLAlchemy raises while talking to the database or using a session (connection refused, a constraint,
+ * bad SQL, a pool timeout, a detached object): an alert that names one of these and no model word is another
+ * incident, not a mapper failure, even when the repo has a mapper problem of its own.
+ */
+const RUNTIME_ERRORS = /\b(?:OperationalError|IntegrityError|ProgrammingError|DataError|InterfaceError|DatabaseError|InternalError|NotSupportedError|DBAPIError|DisconnectionError|PendingRollbackError|NoResultFound|MultipleResultsFound|StaleDataError|DetachedInstanceError|ObjectDeletedError|ResourceClosedError|UniqueViolation|ForeignKeyViolation|QueuePool limit)\b/;
 
 /** Where SQLAlchemy's messages put names (mapper, expression, located name, property); contents are only tested, never used. */
 const NAME_SLOTS: RegExp[] = [
@@ -43,7 +51,10 @@ export function routeOf(text: string, r: ErrorReading): { route: Route; unsafeNa
   if (allRefused)
     return { route: 'refused', unsafeNames: Math.max(unsafe, r.refused), why: `every name in the alert was refused as unsafe (${Math.max(unsafe, r.refused)} with path traversal, shell text or no identifier shape); none was used` };
   if (r.readable) return { route: 'proceed', unsafeNames: unsafe, why: 'the alert names a mapper error; the repo decides' };
-  if (SQLALCHEMY_WORDS.test(text.slice(0, 256 * 1024)))
+  const head = text.slice(0, 256 * 1024);
+  if (RUNTIME_ERRORS.test(head) && !MODEL_WORDS.test(head))
+    return { route: 'unrelated', unsafeNames: unsafe, why: 'the alert is a database/session error, not a mapper failure: another runbook' };
+  if (SQLALCHEMY_WORDS.test(head))
     return { route: 'proceed', unsafeNames: unsafe, why: 'the alert is about SQLAlchemy models but in words this reader does not know; the repo decides' };
   return { route: 'unrelated', unsafeNames: unsafe, why: 'the alert text is not about SQLAlchemy models' };
 }

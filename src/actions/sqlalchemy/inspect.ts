@@ -3,7 +3,7 @@ import { defineAction } from '../../core/action.js';
 import type { Json } from '../../core/types.js';
 import { IN_CHECKOUT, checkoutDir, checkoutName } from '../lib/checkout.js';
 import { aheadFor, runTool } from './lib/tool.js';
-import type { Analysis, Problem, RelInfo } from './lib/types.js';
+import { PY_IDENT, type Analysis, type Problem, type RelInfo } from './lib/types.js';
 import { readSqlalchemyError, type Cause } from './lib/error-text.js';
 
 /** Class.attr names a problem's relationship answers to: its own, and each mapped class a mixin gives it to. */
@@ -32,6 +32,8 @@ export function explains(c: Cause, x: Problem): boolean {
         !!c.name &&
         (x.undefined_name === c.name || (['missing_class', 'misspelled_class'].includes(x.kind) && x.target === c.name) || (x.kind === 'expr_unknown_name' && strings(x.unknown_names).includes(c.name)))
       );
+    case 'ambiguous_name':
+      return x.kind === 'ambiguous_class' && !!c.name && (x.target === c.name || x.target_string === c.name);
     case 'no_property':
       return x.kind.startsWith('backpop_') && x.target === c.owner && x.back_populates === c.attr;
     case 'not_a_relationship':
@@ -87,7 +89,7 @@ export default defineAction({
   sideEffects: false,
   params: z.object({
     ...IN_CHECKOUT,
-    mapper: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).nullish(),
+    mapper: z.string().regex(PY_IDENT).nullish(),
     /** What the check said (sqlalchemy.confirm's cause): matched against the problems found. */
     cause: z.object({ kind: z.string() }).passthrough().nullish(),
     /** Where the runtime probe saw the failure (sqlalchemy.confirm's `failure`): matched against the problems too. */
@@ -111,7 +113,7 @@ export default defineAction({
     // first-use "has no property" and AttributeError forms do not), the explaining relationship's class is it.
     const explaining = a.problems.filter((x) => (p.cause && explains(p.cause as Cause, x)) || (p.failure && explainsFailure(p.failure, x)));
     // a mixin's relationship fails under the mapped class it lands on (the probe's mapper says which)
-    const failingMapper = p.failure?.mapper && /^[A-Za-z_]\w*$/.test(p.failure.mapper) ? p.failure.mapper : null;
+    const failingMapper = p.failure?.mapper && PY_IDENT.test(p.failure.mapper) ? p.failure.mapper : null;
     const name = p.mapper ?? failingMapper ?? explaining[0]?.class ?? null;
     const defs = name ? a.classes.filter((c) => c.name === name) : [];
     const model = defs.find((c) => c.imported) ?? defs[0] ?? null;

@@ -4,7 +4,7 @@ import type { Json } from '../../core/types.js';
 import { PermanentError } from '../../core/errors.js';
 import { IN_CHECKOUT, checkoutDir, checkoutName } from '../lib/checkout.js';
 import { aheadFor, dryRunRequest, runTools } from './lib/tool.js';
-import type { FixKind, FixResult } from './lib/types.js';
+import { PY_IDENT, type FixKind, type FixResult } from './lib/types.js';
 
 const FIX = z.enum(['A', 'B', 'C']);
 
@@ -69,7 +69,7 @@ export default defineAction({
   sideEffects: false,
   params: z.object({
     ...IN_CHECKOUT,
-    mapper: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).nullish(),
+    mapper: z.string().regex(PY_IDENT).nullish(),
     problems: z.array(z.object({ kind: z.string(), class: z.string(), attr: z.string(), needs_person: z.boolean().optional() }).passthrough()).default([]),
     policy: z.enum(['auto', 'A', 'B', 'C']).default('auto'),
     preference: z.array(FIX).min(1).default(['C', 'A', 'B']),

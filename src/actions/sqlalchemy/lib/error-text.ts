@@ -12,6 +12,7 @@ export type CauseKind =
   | 'join_condition' // Could not determine join condition ... on relationship Post.author - there are multiple foreign key paths / no foreign keys
   | 'name_error' // NameError: name 'post_tag_table' is not defined (a lambda or a module-level name at import/configure)
   | 'no_primary_key' // Mapper ... could not assemble any primary key columns for mapped table 'tags'
+  | 'ambiguous_name' // Multiple classes found for path "Event" in the registry of this declarative base
   | 'unknown';
 
 export interface MapperRef {
@@ -85,6 +86,7 @@ const TABLE_ATTR = /'Table' object has no attribute '([^']{1,200})'/;
 const UNKNOWN_COLUMN = /Class <class '([\w.]{1,300})'> does not have a mapped column named '([^']{1,200})'/;
 // AmbiguousForeignKeysError / NoForeignKeysError (same wording on 1.4, 2.0 and 2.1)
 const JOIN_CONDITION = /Could not determine join condition between parent\/child tables on relationship ([\w.]{1,300}) - there are (multiple foreign key paths|no foreign keys)/;
+const MULTIPLE_CLASSES = /Multiple classes found for path "([^"]{1,300})" in the registry/;
 const PY_NAME_ERROR = /NameError: name '([A-Za-z_]\w{0,200})' is not defined/;
 const NO_PK = /Mapper '?(?:Mapper\[([A-Za-z_]\w*)\(([\w.]*)\)\]|mapped class ([A-Za-z_]\w*)->([\w.]+))'? could not assemble any primary key columns for mapped table '([^']{1,200})'/;
 
@@ -236,6 +238,13 @@ function readCause(text: string, refuse: () => void): { cause: Cause | null; map
     if (IDENT.test(cls)) cause.owner = cls;
     else refuse();
     if (IDENT.test(m[2]!)) cause.attr = m[2]!;
+    else refuse();
+    return { cause, mapper, signatures: sig };
+  }
+  if ((m = MULTIPLE_CLASSES.exec(text))) {
+    sig.push('ambiguous_name');
+    const cause: Cause = { kind: 'ambiguous_name' };
+    if (DOTTED.test(m[1]!)) cause.name = m[1]!;
     else refuse();
     return { cause, mapper, signatures: sig };
   }

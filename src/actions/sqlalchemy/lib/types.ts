@@ -71,3 +71,9 @@ export interface FixResult {
   renamed_to?: string;
   leftover_uses?: { path: string; line: number; name: string }[];
 }
+
+/**
+ * A Python identifier as SQLAlchemy reports class and attribute names (PEP 3131: `Élève`, `école` are valid): a
+ * letter or `_`, then letters, marks, digits and connectors. No dot, slash, quote or space can pass.
+ */
+export const PY_IDENT = /^[\p{L}\p{Nl}_][\p{L}\p{Nl}\p{Mn}\p{Mc}\p{Nd}\p{Pc}]{0,199}$/u;

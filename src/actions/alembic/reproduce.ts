@@ -95,7 +95,7 @@ export default defineAction({
     const failureText = healthy ? '' : scratchResult.text + (removedDeclared.length ? `\nmodel tables missing from target_metadata: autogenerate would drop ${removedDeclared.join(', ')}` : '');
     const summary = healthy
       ? `alembic upgrade head and revision --autogenerate pass at ${short} on a scratch database${drift.length ? ` (pending model changes that exist before any fix: ${drift.join(', ')})` : ' and find nothing to migrate'}`
-      : `alembic fails at ${short} (${scratchResult.stage}): ${causes.length ? causes.join(', ') : 'a failure this runbook does not know'}`;
+      : `alembic fails at ${short} (${scratchResult.stage}): ${causes.length ? causes.join(', ') : `a failure this runbook does not know${errorLine(scratchResult.text) ? ` - ${errorLine(scratchResult.text)}` : ''}`}`;
     ctx.logger.info({ healthy, stage: scratchResult.stage, causes, drift: drift.length, targetAgrees: targetDb?.agrees }, summary);
     return json({
       healthy,
@@ -111,6 +111,7 @@ export default defineAction({
       baseline: scratchResult.ok ? ops.filter((o) => !(o.op === 'drop_table' && removedDeclared.includes(o.table!))).map(opSummary) : null,
       removedDeclared,
       failureText,
+      error: healthy ? null : errorLine(scratchResult.text),
       output: scratchResult.text,
       targetDb,
       scratchDb: name,
@@ -119,8 +120,38 @@ export default defineAction({
   },
 });
 
+/**
+ * The error alembic ended with, in its own words: its `FAILED: ...` line, else the last exception line of the
+ * traceback (`pkg.module.SomeError: message`; for a SyntaxError with the file and line it names). Fixed,
+ * line-by-line patterns only (the text is the target's output).
+ */
+export function errorLine(text: string): string | null {
+  const lines = text.split(/\r?\n/).slice(-400);
+  for (let i = lines.length - 1; i >= 0; i--) {
+    const m = /^\s*FAILED: (.{1,400})/.exec(lines[i]!);
+    if (m) return `FAILED: ${m[1]!.trim()}`;
+  }
+  for (let i = lines.length - 1; i >= 0; i--) {
+    const line = lines[i]!;
+    const m = /^([A-Za-z_][A-Za-z0-9_.]{0,120}(?:Error|Exception|Exit|Interrupt|Warning|Missing\w{0,40}))(?:: (.{0,400}))?$/.exec(line);
+    if (!m) continue;
+    let where = '';
+    if (/SyntaxError|IndentationError|TabError/.test(m[1]!)) {
+      for (let j = i - 1; j >= Math.max(0, i - 6); j--) {
+        const f = /^\s*File "([^"]{1,300})", line (\d{1,7})/.exec(lines[j]!);
+        if (f) {
+          where = ` (${f[1]!.split('/').slice(-2).join('/')}, line ${f[2]})`;
+          break;
+        }
+      }
+    }
+    return `${m[1]}${m[2] ? `: ${m[2].trim()}` : ''}${where}`;
+  }
+  return null;
+}
+
 function unplaced(head: string, stage: string, why: string) {
-  return { healthy: false, head, stage, causes: [], primary: 'unknown', placed: false, hits: [], drift: [], driftOps: [], baseline: null, removedDeclared: [], failureText: why, output: why, targetDb: null, summary: `cannot read the alembic project at ${head.slice(0, 12)}: ${why}` };
+  return { healthy: false, error: why.split('\n')[0] ?? null, head, stage, causes: [], primary: 'unknown', placed: false, hits: [], drift: [], driftOps: [], baseline: null, removedDeclared: [], failureText: why, output: why, targetDb: null, summary: `cannot read the alembic project at ${head.slice(0, 12)}: ${why}` };
 }
 
 /** The target's own database, read only: which revision it is at, and what the project's autogenerate says there. */

@@ -347,6 +347,8 @@ class Project:
 
     def _find_declarative(self):
         base_names = set()
+        # Flask-SQLAlchemy's `db = SQLAlchemy()`: db.metadata is the MetaData (never a model's attribute)
+        self.flask_db_names = set()
         for mod in self.modules.values():
             for stmt in ast.walk(mod.src.tree):
                 if isinstance(stmt, ast.Assign) and isinstance(stmt.value, ast.Call):
@@ -355,6 +357,10 @@ class Project:
                         for tg in stmt.targets:
                             if isinstance(tg, ast.Name):
                                 base_names.add(tg.id)
+                    elif t == "SQLAlchemy":
+                        for tg in stmt.targets:
+                            if isinstance(tg, ast.Name):
+                                self.flask_db_names.add(tg.id)
         for c in self.classes:
             if any(b in ("DeclarativeBase", "DeclarativeBaseNoMeta") for b in c.bases) or c.is_base:
                 c.is_base = True
@@ -701,6 +707,8 @@ class Types:
                 rel = self.relationship_target(base[1], e.attr)
                 if rel:
                     return (rel[1], rel[0])
+            if base[0] == "class" and e.attr == "query":
+                return ("query", base[1])  # Flask-SQLAlchemy's Model.query (or a query_property)
             return None
         if isinstance(e, ast.Subscript):
             base = self.expr_type(e.value, sc, depth + 1)
@@ -740,8 +748,8 @@ class Types:
             return ("select", first_class)
         if name == "query" and len(e.args) == 1 and first_class:
             return ("query", first_class)
-        if name == "get" and first_class and recv is None:
-            return ("inst", first_class)  # session.get(Tenant, id)
+        if name in ("get", "get_or_404") and first_class and recv is None:
+            return ("inst", first_class)  # session.get(Tenant, id), Flask-SQLAlchemy's db.get_or_404(Tenant, id)
         if recv and recv[0] == "query":
             if name in QUERY_PASSTHROUGH:
                 return recv
@@ -762,8 +770,8 @@ class Types:
         if arg_t and arg_t[0] == "select":
             if name == "scalars":
                 return ("query", arg_t[1])
-            if name in ("scalar", "scalar_one", "scalar_one_or_none"):
-                return ("inst", arg_t[1])
+            if name in ("scalar", "scalar_one", "scalar_one_or_none", "first_or_404", "one_or_404"):
+                return ("inst", arg_t[1])  # session.scalar(select(X)), Flask-SQLAlchemy's db.one_or_404(select(X))
             if name == "execute":
                 return ("result", arg_t[1])
         return None
@@ -1099,7 +1107,7 @@ def update_uses(project, renames, unresolved):
                     continue  # a known class that is not an owner (Base.metadata): not ours
                 if t and t[0] == "module":
                     continue
-                if isinstance(node.value, ast.Name) and node.value.id in project.base_names:
+                if isinstance(node.value, ast.Name) and (node.value.id in project.base_names or node.value.id in project.flask_db_names):
                     continue
                 if t is None:
                     unresolved_at(node, f"`{src.text(node)}`: cannot tell whether this object is a "

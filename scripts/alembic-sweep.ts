@@ -3,7 +3,7 @@
 //   runwright run alembic-autogenerate-failure --alert FILE --target NAME --targets FILE --platform local --auto-approve --json
 // against real Redis, git, alembic and PostgreSQL, and judged. Prints a markdown table; writes JSON next to it.
 //
-//   node --import tsx scripts/alembic-sweep.ts [--only NAME[,NAME]] [--env deb,sa20,sa21] [--jobs 2] [--out FILE]
+//   node --import tsx scripts/alembic-sweep.ts [--only NAME[,NAME]] [--env deb,sa20,sa21,flask] [--jobs 2] [--out FILE]
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -17,11 +17,11 @@ function arg(name: string): string | undefined {
   return i >= 0 ? process.argv[i + 1] : undefined;
 }
 const only = arg('only')?.split(',');
-const envNames = (arg('env') ?? 'deb,sa20,sa21').split(',');
+const envNames = (arg('env') ?? 'deb,sa20,sa21,flask').split(',');
 const jobs = Number(arg('jobs') ?? 2);
 const outFile = arg('out') ?? path.join(os.tmpdir(), `alembic-sweep-${Date.now()}.json`);
 
-const ENVS: Record<string, () => PyEnvOrSkip> = { deb: debianEnv, sa20: () => venvEnv('2.0.54'), sa21: () => venvEnv('2.1.1') };
+const ENVS: Record<string, () => PyEnvOrSkip> = { deb: debianEnv, sa20: () => venvEnv('2.0.54'), sa21: () => venvEnv('2.1.1'), flask: () => venvEnv('2.0.54', ['flask-sqlalchemy']) };
 
 async function main() {
   const pys: Record<string, PyInfo> = {};

@@ -12,6 +12,10 @@
 //   rename left `Tenant.query.get_or_404(id).metadata` and `db.get_or_404(Tenant, id).metadata` in the views
 //   (now the MetaData: silently wrong) and flagged env.py's db.metadata as a use to check. Now those resolve,
 //   and a use that cannot be resolved is named in the outcome.
+// - a new model module env.py's imports never reach, whose table was never migrated: autogenerate makes an EMPTY
+//   migration (no "removed table"), so the run called the broken project a stale alert. Now a declared table that
+//   is neither in the database at head nor created by autogenerate, in a module env.py does not import, is the
+//   missing-imports cause: the import is added and the migration creating the table goes through review.
 // - causes the runbook does not know escalate naming alembic's own error (a SyntaxError in env.py with its file
 //   and line, a KeyError for an env var env.py reads), not only "a failure this runbook does not know".
 import { describe, test } from 'node:test';
@@ -50,6 +54,13 @@ describe('alembic runbook on the sweep shapes that showed bugs (the CLI)', { con
     const row = await runCase(byName('reserved-flask-sqlalchemy'), 'flask', e);
     assert.ok(row.ok, `${row.got}: ${row.notes.join('; ')} | ${row.outcome}`);
     assert.match(row.outcome, /left as they were \(approved at review_unresolved\): app\/views\.py:\d+\./, 'only the audit helper, not env.py');
+  });
+
+  test('a new model never imported nor migrated (empty autogenerate): imports fixed + the migration creating its table, not a stale alert', { skip: skipFor('deb') }, async () => {
+    const e = envs.deb as Exclude<PyEnvOrSkip, { skip: string }>;
+    const row = await runCase(byName('imports-new-model-never-migrated'), 'deb', e);
+    assert.ok(row.ok, `${row.got}: ${row.notes.join('; ')} | ${row.outcome}`);
+    assert.match(row.outcome, /migration: create_table invoices/);
   });
 
   for (const [name, env, named] of [

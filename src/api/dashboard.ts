@@ -447,7 +447,7 @@ export async function dashboardRoutes(app: FastifyInstance, deps: DashboardDeps)
       if (!source) throw new HttpError(404, 'not_found', `no stored source for runbook '${id}' at ${hash.slice(0, 12)}`, 'hash');
       let rb: Pick<Runbook, 'id' | 'title' | 'description' | 'hash' | 'start' | 'steps'> | null;
       try {
-        rb = parseRunbook(source, `${id}@${hash.slice(0, 12)}`, engine.registry.catalog());
+        rb = parseRunbook(source, `${id}@${hash.slice(0, 12)}`, (await engine.actions()).catalog());
       } catch {
         rb = lenientRunbook(source, hash);
       }

@@ -8,8 +8,8 @@
 import type { Logger as PinoLogger } from 'pino';
 import type { Config } from '../config/config.js';
 import { Engine } from '../engine/engine.js';
-import { loadWorld, type World } from '../engine/bootstrap.js';
-import { approvalCoverage } from '../core/runbook.js';
+import type { World } from '../engine/bootstrap.js';
+import { approvalCoverage } from '../core/runbook-model.js';
 import { createPorts, sandboxStatus } from '../adapters/index.js';
 import type { SlackChat } from '../adapters/slack/chat.js';
 import { createLogger } from '../logging.js';
@@ -52,7 +52,7 @@ export async function startServer(opts: StartOptions): Promise<Server> {
   const role = opts.role as Role;
   if (!['api', 'worker', 'all'].includes(role)) throw new Error(`role must be api, worker or all (got '${String(opts.role)}')`);
   const logger = opts.logger ?? createLogger({ level: config.logLevel });
-  const world = opts.world ?? loadWorld(config);
+  const world = opts.world ?? (await import('../engine/bootstrap.js')).loadWorld(config); // the loader (YAML, zod, actions) only when not given
   // Deny by default: an approval gate nobody may decide is refused before anything starts.
   const uncovered = approvalCoverage(world.runbooks.values(), world.targets.values(), { fallback: config.slack.approvers, adminsDecide: config.api.approvalDefault === 'admins' });
   if (uncovered.length) throw new ValidationError(uncovered);
@@ -140,7 +140,7 @@ export async function startServer(opts: StartOptions): Promise<Server> {
     if (sandbox.kind === 'bwrap') logger.info({ sandbox }, 'target code runs under bubblewrap');
     else logger.warn({ sandbox }, `target code runs WITHOUT a sandbox (allowlisted environment only): ${sandbox.reason}`);
     // Run refs a dead worker left on the targets' remotes go with the workspace sweep (at start-up, then periodically).
-    engine.workspace.sweepRunRefsOf?.([...world.targets.values()]);
+    engine.workspace.sweepRunRefsOf?.([...world.targets.values()], { graceMs: config.runRefGraceMs });
     await engine.startWorker();
     consuming = true;
   }

@@ -1,41 +1,18 @@
 // What the CLI checks before it starts anything, so a failure is one line naming the thing to fix:
-// the configuration (named by its environment variable), Redis (named by its address, answered within seconds).
+// Redis (named by its address, answered within seconds); the configuration is checked in cli-config.ts.
+// Nothing here loads zod or the YAML parser (`serve --role worker` imports this in its main thread).
 import { Redis } from 'ioredis';
-import { loadConfig, type Config } from '../config/config.js';
-import { ValidationError } from '../core/errors.js';
+
+/** The CLI's exit codes. */
+export const EXIT = { ok: 0, failed: 1, usage: 2, parked: 3 } as const;
+
+/** Bad usage (an unknown runbook, a missing file): one line, exit code 2. */
+export class UsageError extends Error {}
 
 /** A failure of the user's input or environment: one line, no stack, the documented exit code. */
 export class CliError extends Error {
   constructor(message: string, readonly exitCode: number) {
     super(message);
-  }
-}
-
-const CONFIG_VARS = /^(REDIS_URL|PORT|HOST|LOG_LEVEL|RUNWRIGHT_|SLACK_)/;
-
-/**
- * loadConfig, but a bad value is reported by the environment variable that holds it: each candidate variable is
- * left out in turn and the one whose absence makes the complaint go away is the one named.
- */
-export function loadConfigNamed(env: NodeJS.ProcessEnv = process.env, overrides: Parameters<typeof loadConfig>[1] = {}): Config {
-  try {
-    return loadConfig(env, overrides);
-  } catch (e) {
-    if (!(e instanceof ValidationError)) throw e;
-    const lines = e.issues.map((i) => {
-      const culprit = Object.keys(env).filter((k) => CONFIG_VARS.test(k)).find((k) => {
-        const { [k]: _left, ...rest } = env;
-        try {
-          loadConfig(rest, overrides);
-          return true;
-        } catch (e2) {
-          return !(e2 instanceof ValidationError && e2.issues.some((j) => j.path === i.path));
-        }
-      });
-      const message = i.message.replace(/^config: /, '');
-      return culprit ? `${culprit}=${JSON.stringify(env[culprit])}: ${message}` : `configuration ${i.path}: ${message}`;
-    });
-    throw new CliError(`bad configuration: ${lines.join('; ')}`, 2);
   }
 }
 

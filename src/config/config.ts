@@ -12,6 +12,9 @@ export const ConfigSchema = z.object({
   workdir: z.string().default('.runwright/work'),
   /** Disk budget for the per-target git mirrors under the workdir (least recently used evicted first; 0 = no mirrors). */
   mirrorBudgetMb: z.coerce.number().min(0).default(2048),
+  /** A run ref (refs/runwright/runs/<id>) left on a remote by a run this store calls ended or does not know is deleted
+   * once its last publish is older than this (ms; at least a minute). */
+  runRefGraceMs: z.coerce.number().int().min(60_000).default(3_600_000),
   runbooksDir: z.string().default('runbooks'),
   targetsFile: z.string().default('runwright.targets.yaml'),
   /** Days to keep finished runs (0 = forever). */
@@ -160,6 +163,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     prefix: env.RUNWRIGHT_PREFIX,
     workdir: env.RUNWRIGHT_WORKDIR,
     mirrorBudgetMb: env.RUNWRIGHT_MIRROR_BUDGET_MB,
+    runRefGraceMs: env.RUNWRIGHT_RUN_REF_GRACE_MS,
     runbooksDir: env.RUNWRIGHT_RUNBOOKS,
     targetsFile: env.RUNWRIGHT_TARGETS,
     retentionDays: env.RUNWRIGHT_RETENTION_DAYS,

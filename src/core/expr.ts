@@ -1,9 +1,15 @@
 // Conditions and templates in JSONata: a sandboxed expression language (no eval, no Function, no I/O).
 // A condition is a bare expression; a template is a string with {{ expression }} holes. A string that is
 // exactly one hole keeps the value's type (object, number, boolean).
-import jsonata from 'jsonata';
+import { createRequire } from 'node:module';
+import type jsonataFn from 'jsonata';
 
-export type Compiled = ReturnType<typeof jsonata>;
+export type Compiled = ReturnType<typeof jsonataFn>;
+
+// JSONata (a CommonJS module, ≈ 1 MB of heap and 4–5 MB of RSS with its compiled code) is loaded when the first
+// expression is compiled: an idle `serve --role worker` whose runbooks were validated off-thread never loads it.
+let jsonataLib: typeof jsonataFn | undefined;
+const jsonata = (expression: string): Compiled => (jsonataLib ??= createRequire(import.meta.url)('jsonata') as typeof jsonataFn)(expression);
 
 const HOLE = /\{\{([\s\S]*?)\}\}/g;
 const cache = new Map<string, Compiled>();

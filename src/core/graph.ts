@@ -1,5 +1,6 @@
 // Deciding the next step: pure logic over a runbook and the run's state. No I/O, no SDK.
-import { edges, parseDurationMs, stepKind, type Runbook, type StepDef } from './runbook.js';
+import { edges, parseDurationMs, stepKind, type Runbook } from './runbook-model.js';
+import type { StepDef } from './runbook.js';
 import { render, test } from './expr.js';
 import type { ApprovalDecision, Json, RunRecord, RunStatus, StepEvent, StepState } from './types.js';
 

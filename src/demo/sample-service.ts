@@ -139,22 +139,16 @@ export const SECOND_BROKEN_MODEL: Record<string, string> = {
   ].join('\n'),
 };
 
-export type SampleVariant = 'seed' | 'second-broken-model';
-
-/** Create the sample service under `root` (which must be empty or absent). */
-export async function createSampleService(root: string, opts: { name?: string; python?: string; variant?: SampleVariant } = {}): Promise<SampleService> {
-  const name = opts.name ?? 'content-worker';
-  const python = opts.python ?? '/usr/bin/python3';
+/**
+ * A service's history as one commit on main, published to a bare repository `<root>/<name>.git` (the remote runs
+ * clone and push to) from a scratch clone `<root>/seed`. `root` must be empty or absent.
+ */
+export async function publishRepo(root: string, name: string, files: Record<string, string>, message: string): Promise<{ remote: string; head: string }> {
   const remote = path.join(root, `${name}.git`);
   const seed = path.join(root, 'seed');
   mkdirSync(remote, { recursive: true });
   mkdirSync(seed, { recursive: true });
   await simpleGit(remote).init(true, ['--initial-branch=main']);
-  const files = { ...SAMPLE_FILES };
-  if (opts.variant === 'second-broken-model') {
-    Object.assign(files, SECOND_BROKEN_MODEL);
-    files['backend/worker.py'] = files['backend/worker.py']!.replace('from app.models import Base, Organization, User\n', 'from app.models import Base, Organization, User\nimport app.reports  # noqa: F401  (reports live outside app/models)\n');
-  }
   for (const [rel, text] of Object.entries(files)) {
     mkdirSync(path.dirname(path.join(seed, rel)), { recursive: true });
     writeFileSync(path.join(seed, rel), text);
@@ -163,10 +157,24 @@ export async function createSampleService(root: string, opts: { name?: string; p
   await g.init(['--initial-branch=main']);
   await g.addConfig('user.name', 'Dev').addConfig('user.email', 'dev@example.com');
   await g.add(['-A']);
-  await g.commit('Add Organization model with feature flags');
+  await g.commit(message);
   await g.addRemote('origin', remote);
   await g.push('origin', 'main');
-  const head = (await g.revparse(['HEAD'])).trim();
+  return { remote, head: (await g.revparse(['HEAD'])).trim() };
+}
+
+export type SampleVariant = 'seed' | 'second-broken-model';
+
+/** Create the sample service under `root` (which must be empty or absent). */
+export async function createSampleService(root: string, opts: { name?: string; python?: string; variant?: SampleVariant } = {}): Promise<SampleService> {
+  const name = opts.name ?? 'content-worker';
+  const python = opts.python ?? '/usr/bin/python3';
+  const files = { ...SAMPLE_FILES };
+  if (opts.variant === 'second-broken-model') {
+    Object.assign(files, SECOND_BROKEN_MODEL);
+    files['backend/worker.py'] = files['backend/worker.py']!.replace('from app.models import Base, Organization, User\n', 'from app.models import Base, Organization, User\nimport app.reports  # noqa: F401  (reports live outside app/models)\n');
+  }
+  const { remote, head } = await publishRepo(root, name, files, 'Add Organization model with feature flags');
   const target: Target = {
     name,
     repo: remote,

@@ -3,7 +3,8 @@
 // it re-posts a pending one — from the runbook version the run is on; decisions move the run on.
 import type { ApprovalDecision, RunRecord } from '../core/types.js';
 import { ValidationError, errorInfo } from '../core/errors.js';
-import { parseDurationMs, type Runbook, type StepDef } from '../core/runbook.js';
+import { parseDurationMs, type Runbook } from '../core/runbook-model.js';
+import type { StepDef } from '../core/runbook.js';
 import { exprContext } from '../core/graph.js';
 import { render } from '../core/expr.js';
 import { transition as machine } from '../core/machine.js';

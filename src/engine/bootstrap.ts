@@ -7,7 +7,8 @@ import type { Target } from '../core/types.js';
 import { defaultRegistry, type ActionRegistry } from '../actions/index.js';
 
 export interface World {
-  registry: ActionRegistry;
+  /** Absent when the runbooks were loaded elsewhere (`serve --role worker` validates them off-thread): the engine then imports the built-in actions when a step first needs one. */
+  registry?: ActionRegistry;
   runbooks: Map<string, Runbook>;
   targets: Map<string, Target>;
 }

@@ -55,8 +55,12 @@ export class Engine {
   get config(): Config {
     return this.rt.config;
   }
-  get registry(): ActionRegistry {
+  /** The action registry if given or already loaded; actions() loads the built-in one when it is not. */
+  get registry(): ActionRegistry | undefined {
     return this.rt.registry;
+  }
+  actions(): Promise<ActionRegistry> {
+    return this.rt.actions();
   }
   get logger(): Logger {
     return this.rt.logger;

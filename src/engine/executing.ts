@@ -160,7 +160,7 @@ export class Executing {
   private async runStep(run: RunRecord, rb: Runbook, j: StepJob, jobId: string, stickyJob?: string): Promise<string | { run: RunRecord; job: StepJob; jobId: string }> {
     const t0 = Date.now();
     const def = rb.stepMap.get(j.step);
-    const action = def?.action ? this.rt.registry.get(def.action) : undefined;
+    const action = def?.action ? (this.rt.registry ?? (await this.rt.actions())).get(def.action) : undefined;
     const log = lazyChild(this.rt.logger, { runId: j.runId, step: j.step, attempt: j.attempt, ...traceFields(run.trace) });
     let output: Json;
     let input: Json | undefined;

@@ -9,7 +9,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from '../core/action.js';
 import type { Json, RunRecord, StepEvent, Target } from '../core/types.js';
 import { PermanentError, RunwrightError, errorInfo } from '../core/errors.js';
-import { parseRunbook, type Runbook } from '../core/runbook.js';
+import type { Runbook } from '../core/runbook-model.js';
 import type { MachineState, Transition } from '../core/machine.js';
 import type { Ports, ApprovalRequest, WorkspacePort } from '../ports/index.js';
 import type { ApprovalDecision } from '../core/types.js';
@@ -17,7 +17,7 @@ import { LocalWorkspace } from '../adapters/local/workspace.js';
 import { RunStore, internals, type Patch } from './store.js';
 import { QUEUE } from './keys.js';
 import type { Config } from '../config/config.js';
-import { ActionRegistry, defaultRegistry } from '../actions/index.js';
+import type { ActionRegistry } from '../actions/index.js';
 import { createPorts } from '../adapters/index.js';
 import { silentLogger } from '../logging.js';
 import { withCredentials } from './target-secrets.js';
@@ -110,7 +110,9 @@ export class Runtime {
   readonly queue: Queue;
   readonly queueConn: Redis;
   readonly config: Config;
-  readonly registry: ActionRegistry;
+  /** The action registry when given or loaded (see actions()). */
+  registry?: ActionRegistry;
+  private registryLoading?: Promise<ActionRegistry>;
   readonly logger: Logger;
   readonly workspace: WorkspacePort;
   readonly hooks: EngineHooks;
@@ -129,11 +131,11 @@ export class Runtime {
     this.config = opts.config;
     this.runbooks = opts.runbooks;
     this.targets = opts.targets ?? new Map();
-    this.registry = opts.registry ?? defaultRegistry();
+    this.registry = opts.registry; // else the built-in actions, loaded when a step first needs one (actions())
     this.logger = opts.logger ?? silentLogger();
     this.hooks = opts.hooks ?? {};
     this.portsFor = opts.ports ?? ((p) => createPorts(this.config, p));
-    this.workspace = opts.workspace ?? new LocalWorkspace(this.config.workdir, { mirrorBudgetBytes: (this.config.mirrorBudgetMb ?? 2048) * 1024 * 1024 });
+    this.workspace = opts.workspace ?? new LocalWorkspace(this.config.workdir, { mirrorBudgetBytes: (this.config.mirrorBudgetMb ?? 2048) * 1024 * 1024, store: this.config.prefix });
     this.store = new RunStore(this.config.redisUrl, this.config.prefix);
     this.queueConn = this.store.redis.duplicate({ maxRetriesPerRequest: null });
     this.queue = new Queue(QUEUE, { connection: this.queueConn, prefix: this.store.keys.bullPrefix() });
@@ -153,13 +155,24 @@ export class Runtime {
     return p;
   }
 
+  /**
+   * The action registry: the one given, else the built-in actions, imported on first use. An idle worker (its
+   * runbooks validated off-thread at start-up) thus holds no action code and no zod until it runs a step.
+   */
+  async actions(): Promise<ActionRegistry> {
+    if (this.registry) return this.registry;
+    this.registryLoading ??= import('../actions/index.js').then((m) => (this.registry = m.defaultRegistry()));
+    return this.registryLoading;
+  }
+
   /** The runbook version the run is on (stored by content hash when it started). */
   async runbookFor(run: RunRecord): Promise<Runbook> {
     const hit = this.byHash.get(run.runbookHash);
     if (hit) return hit;
     const src = await this.store.runbookSource(run.runbookHash);
     if (!src) throw new PermanentError(`runbook ${run.runbookId}@${run.runbookHash} is not stored`, 'runbook_missing');
-    const rb = parseRunbook(src, `${run.runbookId}@${run.runbookHash.slice(0, 12)}`, this.registry.catalog());
+    const { parseRunbook } = await import('../core/runbook.js'); // the YAML parser and zod, only for a version not loaded here
+    const rb = parseRunbook(src, `${run.runbookId}@${run.runbookHash.slice(0, 12)}`, (await this.actions()).catalog());
     this.byHash.set(rb.hash, rb);
     return rb;
   }

@@ -2,7 +2,7 @@
 // first step entered; a run that gets its target's lock later is handed over here too; retry and cancel.
 import type { Alert, RunRecord, StepEvent, Target, TraceContext } from '../core/types.js';
 import { isTraceContext } from '../logging.js';
-import { resolveInputs, type Runbook } from '../core/runbook.js';
+import { resolveInputs, type Runbook } from '../core/runbook-model.js';
 import { transition as machine, type Transition } from '../core/machine.js';
 import { withInternals, internals } from './store.js';
 import { withoutCredentials } from './target-secrets.js';

@@ -93,6 +93,10 @@ describe('seed incident end to end (local platform)', () => {
       assert.equal(s.build.output.buildId, 'dry-run');
       assert.equal(s.deploy.output.executionName, 'dry-run');
       assert.equal(s.verify.output.count, 0);
+      assert.equal(s.verify.output.dryRun, true, 'verify plans too: no execution ran, so none is said to have succeeded');
+      assert.equal(s.verify.output.queries, 0);
+      assert.equal(s.verify.output.executionStatus, undefined);
+      assert.match(s.verify.output.plan, /nothing was deployed, so nothing was queried/);
       const main = (await simpleGit(r.remote).raw(['rev-parse', 'refs/heads/main'])).trim();
       assert.notEqual(main, s.commit.output.sha, 'nothing pushed');
       const { readdirSync } = await import('node:fs');

@@ -1,44 +1,33 @@
 // GcpBuild (Cloud Build over the official client, REST) against a loopback fake Cloud Build: the exact request,
 // the operation polled to completion, and the failures (unpushed commit, failed build, operation that never
 // finishes, permission denied, unavailable), plus re-run safety by the idempotency key.
-import { after, before, beforeEach, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
 import { protos } from '@google-cloud/cloudbuild';
-import { GcpBuild } from '../../src/adapters/gcp/build.js';
+import type { GcpBuild } from '../../src/adapters/gcp/build.js';
 import { keyToken } from '../../src/adapters/gcp/ops.js';
 import { PermanentError, RetryableError } from '../../src/core/errors.js';
 import { SAMPLE_FILES } from '../../src/demo/sample-service.js';
 import { FakeCloudBuild } from '../fakes/cloudbuild.js';
 import { rpcError } from '../fakes/http.js';
-import { commitFixA, fakeGcpConfig, serviceFixture, type ServiceFixture } from './helpers.js';
+import { cloudBuildSuite, commitFixA, type ServiceFixture } from './helpers.js';
 
 const PARENT = '/v1/projects/demo-project/locations/us-central1';
 
 describe('gcp build (Cloud Build)', () => {
+  const h = cloudBuildSuite();
   let fake: FakeCloudBuild;
   let f: ServiceFixture;
   let sha: string;
   let builder: GcpBuild;
 
   before(async () => {
-    fake = await new FakeCloudBuild().start();
-    f = await serviceFixture();
+    ({ fake, f, builder } = h);
     sha = await commitFixA(f);
     await f.git.push(f.clone, { branch: 'runwright/run1', sha });
-    builder = new GcpBuild(fakeGcpConfig({ cloudbuild: fake.port }).gcp, f.git);
-  });
-  after(async () => {
-    await builder.close();
-    await fake.close();
-    f.cleanup();
-  });
-  beforeEach(() => {
-    fake.requests.length = 0;
-    fake.outcome = 'success';
-    fake.pollsBeforeDone = 2;
   });
 
   test('builds the pushed commit from the git remote with the committed build config, polling the operation to completion', async () => {

@@ -2,26 +2,27 @@
 // REST) against the loopback fake: the exact build request (the target's own steps from its committed build config,
 // then the check step in the image they build; nothing pushed to a registry), a failing check failing the build,
 // a broken image build told apart from a failing check, and nothing reaching the target branch.
-import { after, before, beforeEach, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import YAML from 'yaml';
 import { simpleGit } from 'simple-git';
 import { protos } from '@google-cloud/cloudbuild';
-import { GcpBuild } from '../../src/adapters/gcp/build.js';
+import type { GcpBuild } from '../../src/adapters/gcp/build.js';
 import { keyToken } from '../../src/adapters/gcp/ops.js';
 import { createPorts } from '../../src/adapters/index.js';
 import { PermanentError } from '../../src/core/errors.js';
 import type { Target } from '../../src/core/types.js';
 import { runCheck } from '../../src/actions/sqlalchemy/lib/tool.js';
 import { SAMPLE_FILES } from '../../src/demo/sample-service.js';
-import { FakeCloudBuild } from '../fakes/cloudbuild.js';
+import type { FakeCloudBuild } from '../fakes/cloudbuild.js';
 import { actionContext } from '../helpers/action-ctx.js';
-import { commitFixA, fakeGcpConfig, serviceFixture, type ServiceFixture } from './helpers.js';
+import { cloudBuildSuite, commitFixA, fakeGcpConfig, type ServiceFixture } from './helpers.js';
 
 const PARENT = '/v1/projects/demo-project/locations/us-central1';
 const CHECK = ['python', '-c', 'import app.models; from sqlalchemy.orm import configure_mappers; configure_mappers()'];
 
 describe('the check in the target image (Cloud Build)', () => {
+  const h = cloudBuildSuite();
   let fake: FakeCloudBuild;
   let f: ServiceFixture;
   let builder: GcpBuild;
@@ -29,22 +30,9 @@ describe('the check in the target image (Cloud Build)', () => {
   let mainBefore: string;
 
   before(async () => {
-    fake = await new FakeCloudBuild().start();
-    f = await serviceFixture();
-    builder = new GcpBuild(fakeGcpConfig({ cloudbuild: fake.port }).gcp, f.git);
+    ({ fake, f, builder } = h);
     target = { ...f.target, platform: 'gcp', check: { command: CHECK, cwd: 'backend', env: { APP_ENV: 'check' }, timeoutMs: 90_000 }, runtime: { env: { TZ_NAME: 'UTC' } } };
     mainBefore = (await simpleGit(f.remote).raw(['rev-parse', 'refs/heads/main'])).trim();
-  });
-  after(async () => {
-    await builder.close();
-    await fake.close();
-    f.cleanup();
-  });
-  beforeEach(() => {
-    fake.requests.length = 0;
-    fake.outcome = 'success';
-    fake.failStep = 0;
-    fake.pollsBeforeDone = 2;
   });
 
   test('builds the image from the commit with the target build config, then runs the check in it; pushes no image', async () => {

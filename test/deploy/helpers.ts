@@ -2,9 +2,12 @@
 // it, the seed's fix A made as a real commit, and gcp settings that point the official clients at loopback fakes.
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
+import { after, before, beforeEach } from 'node:test';
 import path from 'node:path';
 import { createSampleService } from '../../src/demo/sample-service.js';
 import { LocalGit } from '../../src/adapters/local/git.js';
+import { GcpBuild } from '../../src/adapters/gcp/build.js';
+import { FakeCloudBuild } from '../fakes/cloudbuild.js';
 import { loadConfig, type Config } from '../../src/config/config.js';
 import type { Target } from '../../src/core/types.js';
 
@@ -69,4 +72,30 @@ export function fakeGcpConfig(ports: { cloudbuild?: number; run?: number; loggin
       ...over,
     },
   };
+}
+
+/**
+ * A describe block's Cloud Build harness: a loopback fake Cloud Build, the sample service and a GcpBuild on it,
+ * made in `before`, closed in `after`, the fake's requests and outcome reset before each test. Read the fields in
+ * tests and hooks (they are set once `before` has run).
+ */
+export function cloudBuildSuite(): { fake: FakeCloudBuild; f: ServiceFixture; builder: GcpBuild } {
+  const h = {} as { fake: FakeCloudBuild; f: ServiceFixture; builder: GcpBuild };
+  before(async () => {
+    h.fake = await new FakeCloudBuild().start();
+    h.f = await serviceFixture();
+    h.builder = new GcpBuild(fakeGcpConfig({ cloudbuild: h.fake.port }).gcp, h.f.git);
+  });
+  after(async () => {
+    await h.builder.close();
+    await h.fake.close();
+    h.f.cleanup();
+  });
+  beforeEach(() => {
+    h.fake.requests.length = 0;
+    h.fake.outcome = 'success';
+    h.fake.failStep = 0;
+    h.fake.pollsBeforeDone = 2;
+  });
+  return h;
 }

@@ -12,6 +12,7 @@ import { loadRunbookFiles } from '../../src/core/runbook.js';
 import { defaultRegistry } from '../../src/actions/index.js';
 import { LocalWorkspace } from '../../src/adapters/local/workspace.js';
 import type { WorkspacePort } from '../../src/ports/index.js';
+import { serveAsWorkerProcess } from '../helpers/engine.js';
 
 const config = loadConfig({ REDIS_URL: process.env.REDIS_URL }, {
   prefix: process.env.RW_PREFIX!,
@@ -36,10 +37,4 @@ const workspace: WorkspacePort = process.env.RW_WIPE === '1'
 const registry = defaultRegistry();
 const runbooks = loadRunbookFiles(process.env.RW_RUNBOOKS!.split(','), registry.catalog());
 const engine = await Engine.create({ config, runbooks, registry, workspace, stickySteps: 0 });
-await engine.startWorker();
-process.stdout.write(`ready ${process.pid}\n`);
-process.on('SIGTERM', async () => {
-  await engine.close();
-  process.exit(0);
-});
-setInterval(() => {}, 1 << 30);
+await serveAsWorkerProcess(engine);

@@ -26,18 +26,24 @@ function remoteRefs(remote: string): Map<string, string> {
   return out;
 }
 
+/** A bare remote with one commit on main, and the clone it was pushed from (where the tests make anchors). */
+function baseRemote(root: string): { remote: string; seed: string } {
+  const remote = path.join(root, 'svc.git');
+  const seed = path.join(root, 'seed');
+  mkdirSync(seed);
+  gitIn(root, ['init', '-q', '--bare', '--initial-branch=main', remote]);
+  gitIn(seed, ['init', '-q', '--initial-branch=main']);
+  writeFileSync(path.join(seed, 'a.txt'), 'a\n');
+  gitIn(seed, ['add', '-A']);
+  gitIn(seed, ['commit', '-q', '-m', 'base']);
+  gitIn(seed, ['push', '-q', remote, 'main']);
+  return { remote, seed };
+}
+
 test('the sweep deletes orphaned run refs on the remote (ended or unknown runs, past the grace period) and nothing else', async () => {
   const root = mkdtempSync(path.join(os.tmpdir(), 'rw-refsweep-'));
   try {
-    const remote = path.join(root, 'svc.git');
-    const seed = path.join(root, 'seed');
-    mkdirSync(seed);
-    gitIn(root, ['init', '-q', '--bare', '--initial-branch=main', remote]);
-    gitIn(seed, ['init', '-q', '--initial-branch=main']);
-    writeFileSync(path.join(seed, 'a.txt'), 'a\n');
-    gitIn(seed, ['add', '-A']);
-    gitIn(seed, ['commit', '-q', '-m', 'base']);
-    gitIn(seed, ['push', '-q', remote, 'main']);
+    const { remote, seed } = baseRemote(root);
     // Anchors as the workspace makes them (empty tree, parent: the run's commit), two days old or fresh.
     const anchor = (when: string, parent = 'HEAD') => gitIn(seed, ['commit-tree', '4b825dc642cb6eb9a060e54bf8d69288fbee4904', '-p', parent, '-m', 'runwright run'], { GIT_COMMITTER_DATE: when, GIT_AUTHOR_DATE: when });
     const old = anchor(new Date(Date.now() - 2 * 86_400_000).toISOString());
@@ -96,6 +102,38 @@ test('the sweep deletes orphaned run refs on the remote (ended or unknown runs, 
     assert.equal(last.get(`refs/runwright/runs/${id(4)}`), undefined, 'the unknown run\'s ref, now past the grace period');
     assert.equal(last.get(`refs/runwright/runs/${id(3)}`), undefined, 'the ended run\'s ref');
     for (const ref of ['refs/heads/main', 'refs/runwright/runs/not-a-run-id', `refs/runwright/other/${id(2)}`, `refs/heads/runwright/${id(1)}`]) assert.equal(last.get(ref), before.get(ref), `${ref} untouched`);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('two deployments sharing a remote: the sweep deletes only run refs its own store wrote (or unmarked legacy ones)', async () => {
+  const root = mkdtempSync(path.join(os.tmpdir(), 'rw-refsweep-'));
+  try {
+    const { remote, seed } = baseRemote(root);
+    const ours = new LocalWorkspace(path.join(root, 'work-a'), { mirrorBudgetBytes: 1 << 30, store: 'rw-prod-a' });
+    const theirs = new LocalWorkspace(path.join(root, 'work-b'), { mirrorBudgetBytes: 1 << 30, store: 'rw-prod-b' });
+    const when = new Date(Date.now() - 2 * 86_400_000).toISOString();
+    // Anchors with each workspace's own message, two days old (a run parked at an approval for two days).
+    const anchor = (msg: string) => gitIn(seed, ['commit-tree', '4b825dc642cb6eb9a060e54bf8d69288fbee4904', '-p', 'HEAD', '-m', msg], { GIT_COMMITTER_DATE: when, GIT_AUTHOR_DATE: when });
+    assert.match(ours.anchorMessage(id(1)), /\n\nRunwright-Store: rw-prod-a$/);
+    const refs: Record<string, string> = {
+      [`refs/runwright/runs/${id(1)}`]: anchor(ours.anchorMessage(id(1))), // ours, unknown to our store: swept
+      [`refs/runwright/runs/${id(2)}`]: anchor(theirs.anchorMessage(id(2))), // the other deployment's parked run: kept
+      [`refs/runwright/runs/${id(3)}`]: anchor(`runwright run ${id(3)}`), // written before the trailer: as before, swept
+      [`refs/runwright/runs/${id(4)}`]: anchor(`runwright run ${id(4)}\n\nRunwright-Store: rw-prod-a-2`), // a store whose name starts like ours: kept
+    };
+    for (const [ref, sha] of Object.entries(refs)) gitIn(seed, ['push', '-q', remote, `${sha}:${ref}`]);
+    const target: Target = { name: 'svc', repo: remote, branch: 'main', modelsDir: 'm', platform: 'local', labels: {} };
+    const unknown = async () => false; // our store knows none of them
+    assert.deepEqual((await ours.sweepRunRefs(target, unknown, { graceMs: 3_600_000 })).sort(), [id(1), id(3)]);
+    const after = remoteRefs(remote);
+    assert.equal(after.get(`refs/runwright/runs/${id(2)}`), refs[`refs/runwright/runs/${id(2)}`], "the other deployment's run ref is untouched");
+    assert.equal(after.get(`refs/runwright/runs/${id(4)}`), refs[`refs/runwright/runs/${id(4)}`]);
+    assert.equal(after.get(`refs/runwright/runs/${id(1)}`), undefined);
+    assert.equal(after.get(`refs/runwright/runs/${id(3)}`), undefined);
+    // The other deployment sweeps its own.
+    assert.deepEqual(await theirs.sweepRunRefs(target, unknown, { graceMs: 3_600_000 }), [id(2)]);
   } finally {
     rmSync(root, { recursive: true, force: true });
   }

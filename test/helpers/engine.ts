@@ -46,3 +46,17 @@ export function target(name = 'svc', over: Partial<Target> = {}): Target {
 export function alert(text: string, over: Partial<Alert> = {}): Alert {
   return { source: 'test', fingerprint: `fp-${Math.random().toString(36).slice(2)}`, severity: 'error', text, labels: {}, receivedAt: new Date().toISOString(), ...over };
 }
+
+/**
+ * The tail of a test worker process (test/engine/worker-proc.ts, portable-worker.ts): start the engine's worker,
+ * say "ready <pid>" on stdout (what the spawning test waits for), close the engine on SIGTERM, and stay alive.
+ */
+export async function serveAsWorkerProcess(engine: Engine): Promise<void> {
+  await engine.startWorker();
+  process.stdout.write(`ready ${process.pid}\n`);
+  process.on('SIGTERM', async () => {
+    await engine.close();
+    process.exit(0);
+  });
+  setInterval(() => {}, 1 << 30);
+}

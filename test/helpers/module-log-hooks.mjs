@@ -2,11 +2,13 @@
 import { appendFileSync } from 'node:fs';
 
 let file;
+let tag = '';
 export async function initialize(data) {
   file = data.file;
+  tag = data.tag ?? '';
 }
 export async function resolve(specifier, context, next) {
   const r = await next(specifier, context);
-  appendFileSync(file, `esm ${r.url}\n`);
+  appendFileSync(file, `${tag}esm ${r.url}\n`);
   return r;
 }

@@ -5,13 +5,14 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { simpleGit } from 'simple-git';
 import YAML from 'yaml';
 import { REDIS_URL, cleanupPrefix, testPrefix } from '../helpers/redis.js';
+import { publishRepo } from '../../src/demo/sample-service.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const RUNBOOK = path.join(ROOT, 'runbooks', 'sqlalchemy-mapper-failure.yaml');
@@ -110,22 +111,7 @@ let remote: string;
 let prefix: string;
 
 async function sampleRepo(dir: string): Promise<string> {
-  const bare = path.join(dir, 'flask-svc.git');
-  const seed = path.join(dir, 'seed');
-  mkdirSync(bare, { recursive: true });
-  await simpleGit(bare).init(true, ['--initial-branch=main']);
-  for (const [rel, text] of Object.entries(FILES)) {
-    mkdirSync(path.dirname(path.join(seed, rel)), { recursive: true });
-    writeFileSync(path.join(seed, rel), text);
-  }
-  const g = simpleGit(seed);
-  await g.init(['--initial-branch=main']);
-  await g.addConfig('user.name', 'Dev').addConfig('user.email', 'dev@example.com');
-  await g.add(['-A']);
-  await g.commit('Organization has feature flags');
-  await g.addRemote('origin', bare);
-  await g.push('origin', 'main');
-  return bare;
+  return (await publishRepo(dir, 'flask-svc', FILES, 'Organization has feature flags')).remote;
 }
 
 function cli(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {

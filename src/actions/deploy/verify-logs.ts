@@ -12,6 +12,8 @@
  *   scope        job (every execution of the job since the deploy; default) or execution (only this execution)
  *   settle       how long after the execution ended to keep looking (default 60s on gcp, 0 locally)
  *   limit        entries to fetch at most (default 50)
+ * output (dry run, when deploy.job only planned the execution: nothing is queried)
+ *   { dryRun: true, plan, executionName, count: 0, queries: 0 }
  * output (success)
  *   { ok: true, filter, since, executionName, executionStatus, entries: [], count: 0, queries }
  * failure (permanent, so the graph moves to onError): code logs_matched or execution_failed, with details
@@ -41,6 +43,12 @@ export default defineAction({
   params,
   async run(p, ctx) {
     const d = p.deployment;
+    if (ctx.run.dryRun && d.dryRun === true) {
+      // deploy.job only planned its execution: there is nothing to verify, and saying "execution succeeded" (or
+      // waiting out the settle window for logs of an execution that never ran) would be a false report.
+      const severity = p.minSeverity ? ` at ${p.minSeverity} or above` : '';
+      return json({ dryRun: true, plan: `Check the job's logs since the deploy for entries matching ${JSON.stringify(p.text)}${severity}, and that the execution succeeded (nothing was deployed, so nothing was queried)`, executionName: d.executionName, count: 0, queries: 0 });
+    }
     const since = d.startedAt;
     const settleMs = ms(p.settle) ?? (ctx.target.platform === 'gcp' ? 60_000 : 0);
     const until = Date.parse(d.finishedAt ?? new Date().toISOString()) + settleMs;

@@ -10,6 +10,7 @@
 // (refs/runwright/runs/<run id>) as parents of an anchor commit with the empty tree, one fast-forward per step.
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync, lstatSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { GitPort, Ports, WorkspacePort, WorkspaceSession } from '../../ports/index.js';
 import type { Target } from '../../core/types.js';
@@ -43,7 +44,13 @@ export class LocalWorkspace implements WorkspacePort {
   /** Mirrors with an operation in flight in this process (never evicted then). */
   private readonly busy = new Map<string, number>();
 
-  constructor(workdir: string, private readonly opts: { mirrorBudgetBytes: number } = { mirrorBudgetBytes: 2 * 1024 ** 3 }) {
+  /**
+   * `store`: the Redis prefix of the deployment this workspace works for. Every anchor commit it writes names it in a
+   * `Runwright-Store:` trailer, and the run-ref sweep deletes only run refs whose anchor names this store (or no
+   * store: anchors written before the trailer existed). Two deployments sharing a remote never sweep each other's runs:
+   * each only asks its own store whether a run is live.
+   */
+  constructor(workdir: string, private readonly opts: { mirrorBudgetBytes: number; store?: string } = { mirrorBudgetBytes: 2 * 1024 ** 3 }) {
     this.root = path.resolve(workdir);
     this.mirrors = path.join(this.root, '.mirrors');
   }
@@ -145,9 +152,19 @@ export class LocalWorkspace implements WorkspacePort {
     return m;
   }
 
-  async dropLocal(runId: string): Promise<void> {
-    if (!RUN_ID.test(runId)) return;
-    rmSync(this.runDir(runId), { recursive: true, force: true });
+  /** Run folders being removed: the run's end event and the run's own release may both ask at once. */
+  private readonly dropping = new Map<string, Promise<void>>();
+
+  /** Remove a run's folder on this machine — asynchronously: a large checkout never blocks the worker's event loop
+   * (its other steps' lock renewals and heartbeats). */
+  dropLocal(runId: string): Promise<void> {
+    if (!RUN_ID.test(runId)) return Promise.resolve();
+    let p = this.dropping.get(runId);
+    if (!p) {
+      p = rm(this.runDir(runId), { recursive: true, force: true, maxRetries: 3 }).finally(() => this.dropping.delete(runId));
+      this.dropping.set(runId, p);
+    }
+    return p;
   }
 
   /**
@@ -159,6 +176,11 @@ export class LocalWorkspace implements WorkspacePort {
     const seen = new Map<string, Target>();
     for (const t of targets) if (t.repo && !seen.has(stripCredentials(t.repo))) seen.set(stripCredentials(t.repo), t);
     this.remotes = { targets: [...seen.values()], graceMs: opts.graceMs ?? 3_600_000, everyMs: opts.everyMs ?? 600_000, last: 0 };
+  }
+
+  /** The message of a run's anchor commit: the run, and the store it belongs to (a trailer the sweep reads). */
+  anchorMessage(runId: string): string {
+    return this.opts.store ? `runwright run ${runId}\n\nRunwright-Store: ${this.opts.store}` : `runwright run ${runId}`;
   }
 
   private remotes?: { targets: Target[]; graceMs: number; everyMs: number; last: number };
@@ -187,10 +209,14 @@ export class LocalWorkspace implements WorkspacePort {
       try {
         // How old each is: its anchor commit's date (the run's last published step), fetched into a scratch namespace.
         await git(dir, ['fetch', '-q', '--no-tags', '--', target.repo, ...candidates.map((c) => `+${prefix}${c.id}:${scratch}${c.id}`)]);
+        // And whose: the anchor's Runwright-Store trailer (none on anchors older than the trailer: taken as ours).
         const dates = new Map<string, number>();
-        for (const line of (await git(dir, ['for-each-ref', '--format=%(refname) %(objectname) %(committerdate:unix)', scratch])).split('\n')) {
-          const [ref, sha, at] = line.trim().split(' ');
-          if (ref && sha && at) dates.set(`${ref.slice(scratch.length)} ${sha}`, Number(at) * 1000);
+        const format = '%(refname) %(objectname) %(committerdate:unix) %(contents:trailers:key=Runwright-Store,valueonly,separator=%x2C)';
+        for (const line of (await git(dir, ['for-each-ref', `--format=${format}`, scratch])).split('\n')) {
+          const [ref, sha, at, store = ''] = line.trim().split(' ');
+          if (!ref || !sha || !at) continue;
+          if (store && store !== this.opts.store) continue; // another deployment's run: its own store decides
+          dates.set(`${ref.slice(scratch.length)} ${sha}`, Number(at) * 1000);
         }
         const now = opts.now ?? Date.now();
         const old = candidates.filter((c) => {
@@ -504,7 +530,7 @@ class Session implements WorkspaceSession {
         haveAnchor = await hasAll(dir, [this.m.anchor]);
       }
       const parents = [...(haveAnchor ? [this.m.anchor!] : []), ...shas].flatMap((p) => ['-p', p]);
-      const anchor = (await git(dir, [...AUTHOR, 'commit-tree', EMPTY_TREE, ...parents, '-m', `runwright run ${this.run.id}`], { signal })).trim();
+      const anchor = (await git(dir, [...AUTHOR, 'commit-tree', EMPTY_TREE, ...parents, '-m', this.ws.anchorMessage(this.run.id)], { signal })).trim();
       try {
         // Never forced: the new anchor descends from the old one.
         await git(dir, ['push', '-q', '--no-verify', 'origin', `${anchor}:${runRef(this.run.id)}`], { signal });

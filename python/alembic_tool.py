@@ -8,7 +8,7 @@ Database URLs travel on stdin only (never in argv) and are never echoed back wit
 
 Commands
   info            versions of Python / SQLAlchemy / Alembic and which drivers import here
-  project         read alembic.ini: script location, env.py, versions dirs
+  project         read alembic.ini (and pyproject.toml [tool.alembic]): script location, env.py, versions dirs
   reserved-scan   declarative classes with attributes the installed SQLAlchemy refuses or warns about (probed)
   reserved-fix    rename those attributes, keep the column name, update the uses that can be resolved
   env-fix         make alembic/env.py run migrations on a driver that fits its engine (sync or run_sync)
@@ -347,6 +347,8 @@ class Project:
 
     def _find_declarative(self):
         base_names = set()
+        # Flask-SQLAlchemy's `db = SQLAlchemy()`: db.metadata is the MetaData (never a model's attribute)
+        self.flask_db_names = set()
         for mod in self.modules.values():
             for stmt in ast.walk(mod.src.tree):
                 if isinstance(stmt, ast.Assign) and isinstance(stmt.value, ast.Call):
@@ -355,6 +357,10 @@ class Project:
                         for tg in stmt.targets:
                             if isinstance(tg, ast.Name):
                                 base_names.add(tg.id)
+                    elif t == "SQLAlchemy":
+                        for tg in stmt.targets:
+                            if isinstance(tg, ast.Name):
+                                self.flask_db_names.add(tg.id)
         for c in self.classes:
             if any(b in ("DeclarativeBase", "DeclarativeBaseNoMeta") for b in c.bases) or c.is_base:
                 c.is_base = True
@@ -701,6 +707,8 @@ class Types:
                 rel = self.relationship_target(base[1], e.attr)
                 if rel:
                     return (rel[1], rel[0])
+            if base[0] == "class" and e.attr == "query":
+                return ("query", base[1])  # Flask-SQLAlchemy's Model.query (or a query_property)
             return None
         if isinstance(e, ast.Subscript):
             base = self.expr_type(e.value, sc, depth + 1)
@@ -740,8 +748,8 @@ class Types:
             return ("select", first_class)
         if name == "query" and len(e.args) == 1 and first_class:
             return ("query", first_class)
-        if name == "get" and first_class and recv is None:
-            return ("inst", first_class)  # session.get(Tenant, id)
+        if name in ("get", "get_or_404") and first_class and recv is None:
+            return ("inst", first_class)  # session.get(Tenant, id), Flask-SQLAlchemy's db.get_or_404(Tenant, id)
         if recv and recv[0] == "query":
             if name in QUERY_PASSTHROUGH:
                 return recv
@@ -762,8 +770,8 @@ class Types:
         if arg_t and arg_t[0] == "select":
             if name == "scalars":
                 return ("query", arg_t[1])
-            if name in ("scalar", "scalar_one", "scalar_one_or_none"):
-                return ("inst", arg_t[1])
+            if name in ("scalar", "scalar_one", "scalar_one_or_none", "first_or_404", "one_or_404"):
+                return ("inst", arg_t[1])  # session.scalar(select(X)), Flask-SQLAlchemy's db.one_or_404(select(X))
             if name == "execute":
                 return ("result", arg_t[1])
         return None
@@ -1099,7 +1107,7 @@ def update_uses(project, renames, unresolved):
                     continue  # a known class that is not an owner (Base.metadata): not ours
                 if t and t[0] == "module":
                     continue
-                if isinstance(node.value, ast.Name) and node.value.id in project.base_names:
+                if isinstance(node.value, ast.Name) and (node.value.id in project.base_names or node.value.id in project.flask_db_names):
                     continue
                 if t is None:
                     unresolved_at(node, f"`{src.text(node)}`: cannot tell whether this object is a "
@@ -1696,23 +1704,66 @@ def cmd_migration_ops(req):
     return out
 
 
+def read_toml_alembic(path):
+    """[tool.alembic] of a pyproject.toml (alembic >= 1.16 reads it after the ini), {} when absent."""
+    if not os.path.isfile(path):
+        return {}
+    try:
+        import tomllib
+    except ImportError:  # Python < 3.11
+        try:
+            import tomli as tomllib
+        except ImportError:
+            raise RequestError("pyproject.toml holds the alembic configuration but this Python has no TOML reader (tomllib, 3.11+)")
+    with open(path, "rb") as f:
+        try:
+            data = tomllib.load(f)
+        except Exception as e:  # tomllib.TOMLDecodeError
+            raise RequestError(f"pyproject.toml does not parse: {e}")
+    section = data.get("tool", {}).get("alembic", {})
+    return section if isinstance(section, dict) else {}
+
+
 def cmd_project(req):
     project_dir = os.path.realpath(req["projectDir"])
     ini_rel = req.get("ini") or "alembic.ini"
     ini_path = os.path.join(project_dir, ini_rel)
-    if not os.path.isfile(ini_path):
-        raise RequestError(f"no {ini_rel} in the project directory")
+    # alembic runs in the project folder: its pyproject.toml there is read after the ini (ini keys win)
+    toml_path = os.path.join(project_dir, "pyproject.toml")
+    toml = read_toml_alembic(toml_path)
     cp = configparser.RawConfigParser()
-    cp.read(ini_path, encoding="utf-8")
     section = req.get("section") or "alembic"
-    if not cp.has_section(section):
-        raise RequestError(f"{ini_rel} has no [{section}] section")
+    if os.path.isfile(ini_path):
+        cp.read(ini_path, encoding="utf-8")
+    elif not toml:
+        raise RequestError(f"no {ini_rel} (and no [tool.alembic] in pyproject.toml) in the project directory")
+    if not cp.has_section(section) and not toml:
+        raise RequestError(f"{ini_rel} has no [{section}] section (and pyproject.toml no [tool.alembic])")
     here = os.path.dirname(ini_path)
+    toml_here = os.path.dirname(toml_path)
 
-    def expand(v):
-        return v.replace("%(here)s", here).strip()
+    def expand(v, at=None):
+        return v.replace("%(here)s", at or here).strip()
 
-    script_location = expand(cp.get(section, "script_location"))
+    def ini_opt(name):
+        return cp.get(section, name) if cp.has_section(section) and cp.has_option(section, name) else None
+
+    def toml_list(name):
+        v = toml.get(name)
+        if v is None:
+            return None
+        items = v if isinstance(v, list) else [v]
+        if not all(isinstance(x, str) for x in items):
+            raise RequestError(f"pyproject.toml [tool.alembic] {name} must be a string or a list of strings")
+        return [expand(x, toml_here) for x in items if x.strip()]
+
+    raw_sl = ini_opt("script_location")
+    if raw_sl is not None:
+        script_location = expand(raw_sl)
+    elif isinstance(toml.get("script_location"), str):
+        script_location = expand(toml["script_location"], toml_here)
+    else:
+        raise RequestError(f"no script_location in {ini_rel} [{section}] or pyproject.toml [tool.alembic]")
     if ":" in script_location and not os.path.isabs(script_location):
         raise RequestError("package-resource script_location (pkg:dir) is not supported")
     sl_abs = os.path.realpath(os.path.join(project_dir, script_location))
@@ -1720,7 +1771,7 @@ def cmd_project(req):
         raise RequestError("script_location is outside the project directory")
     # alembic >= 1.16 splits version_locations and prepend_sys_path on path_separator; older ones on
     # version_path_separator (version_locations) and on spaces/commas (prepend_sys_path).
-    path_sep = cp.get(section, "path_separator", fallback=None)
+    path_sep = ini_opt("path_separator")
     splitters = {"os": os.pathsep, "space": " ", "newline": "\n", ":": ":", ";": ";"}
 
     def split(raw, sep_name, legacy):
@@ -1730,20 +1781,25 @@ def cmd_project(req):
         return [x for x in (raw.split(sep) if sep != " " else raw.split()) if x.strip()]
 
     versions = []
-    if cp.has_option(section, "version_locations"):
-        raw = expand(cp.get(section, "version_locations"))
-        sep_name = path_sep if path_sep is not None else cp.get(section, "version_path_separator", fallback=None)
+    raw_vl = ini_opt("version_locations")
+    toml_vl = toml_list("version_locations") if raw_vl is None else None
+    if raw_vl is not None:
+        raw = expand(raw_vl)
+        sep_name = path_sep if path_sep is not None else ini_opt("version_path_separator")
         for v in split(raw, sep_name, r"[\s,]+" if sep_name is None else r"\s+"):
             versions.append(os.path.realpath(os.path.join(here, v.strip())))
+    elif toml_vl:
+        versions = [os.path.realpath(os.path.join(toml_here, v)) for v in toml_vl]
     else:
         versions.append(os.path.join(sl_abs, "versions"))
     roots = []
-    raw_psp = cp.get(section, "prepend_sys_path", fallback=None)
-    if raw_psp:
-        for r in split(expand(raw_psp), path_sep, r"[\s,]+"):
-            full = os.path.realpath(os.path.join(here, r.strip()))
-            if full == project_dir or full.startswith(project_dir + os.sep):
-                roots.append(os.path.relpath(full, project_dir))
+    raw_psp = ini_opt("prepend_sys_path")
+    psp = split(expand(raw_psp), path_sep, r"[\s,]+") if raw_psp else [(r, toml_here) for r in (toml_list("prepend_sys_path") or [])]
+    for r in psp:
+        r, base = r if isinstance(r, tuple) else (r, here)
+        full = os.path.realpath(os.path.join(base, r.strip()))
+        if full == project_dir or full.startswith(project_dir + os.sep):
+            roots.append(os.path.relpath(full, project_dir))
     rel = lambda p: os.path.relpath(p, project_dir)
     for v in versions:
         if not (v == project_dir or v.startswith(project_dir + os.sep)):
@@ -1751,9 +1807,10 @@ def cmd_project(req):
     return {
         "scriptLocation": rel(sl_abs), "envPy": rel(os.path.join(sl_abs, "env.py")),
         "versionsDirs": [rel(v) for v in versions],
-        "prependSysPath": raw_psp,
+        "prependSysPath": raw_psp if raw_psp else (" ".join(toml_list("prepend_sys_path") or []) or None),
         "sysPathRoots": roots,
-        "hasUrl": bool(cp.get(section, "sqlalchemy.url", fallback="").strip()),
+        "hasUrl": bool((ini_opt("sqlalchemy.url") or "").strip()),
+        "config": "alembic.ini" if raw_sl is not None else "pyproject.toml",
     }
 
 

@@ -4,17 +4,15 @@
 // name with pre-existing drift lands as the rename alone; a stale alert and an unrelated app error push nothing.
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { buildFixture, failureText, git, type AlembicFixture } from '../fixtures/alembic/generate.js';
 import { debianEnv, isSkip, type PyEnv } from '../fixtures/alembic/python-env.js';
 import { pgAvailable, PG_SYNC_URL } from '../fixtures/alembic/postgres.js';
 import { cleanupPrefix, REDIS_URL, testPrefix } from '../helpers/redis.js';
+import { runAlembicRunbook } from '../fixtures/alembic/cli.js';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const pg = pgAvailable();
 const deb = debianEnv();
 const skip = pg !== true ? pg.skip : isSkip(deb) ? deb.skip : false;
@@ -53,18 +51,6 @@ ${deploy ? `    local:\n      command: [${python}, -c, "import app.models; print
   return file;
 }
 
-async function cli(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return await new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/cli/main.ts'), ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
-    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
 async function runCli(fx: AlembicFixture, e: PyEnv, alertText: string, o: { deploy?: boolean; autoApprove?: boolean } = {}) {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'rw-cli-alembic-'));
   roots.push(dir);
@@ -74,19 +60,9 @@ async function runCli(fx: AlembicFixture, e: PyEnv, alertText: string, o: { depl
   writeFileSync(alertFile, alertText);
   const prefix = testPrefix('clialembic');
   prefixes.push(prefix);
-  const r = await cli(['run', 'alembic-autogenerate-failure', '--alert', alertFile, '--target', name, '--targets', targets, '--platform', 'local', ...(o.autoApprove === false ? [] : ['--auto-approve']), '--json'], {
-    REDIS_URL,
-    RUNWRIGHT_PREFIX: prefix,
-    RUNWRIGHT_WORKDIR: path.join(dir, 'work'),
-    RUNWRIGHT_RUNBOOKS: path.join(ROOT, 'runbooks'),
-  });
-  let run: any;
-  try {
-    run = JSON.parse(r.stdout);
-  } catch {
-    assert.fail(`no JSON from the CLI (exit ${r.code}): ${r.stdout.slice(0, 500)}\n${r.stderr.slice(-2000)}`);
-  }
-  return { ...r, run };
+  const r = await runAlembicRunbook({ alertFile, target: name, targets, dir, prefix, redisUrl: REDIS_URL, autoApprove: o.autoApprove });
+  if (!r.run) assert.fail(`no JSON from the CLI (exit ${r.code}): ${r.stdout.slice(0, 500)}\n${r.stderr.slice(-2000)}`);
+  return r;
 }
 
 describe('runwright run alembic-autogenerate-failure (the CLI, a targets file)', { skip, concurrency: 3, timeout: 600_000 }, () => {

@@ -358,3 +358,35 @@ def downgrade():
     assert.doesNotMatch(JSON.stringify(r), /s3cretPW/);
   });
 });
+
+describe('project: where alembic reads its configuration', () => {
+  test('alembic >= 1.16 pyproject.toml [tool.alembic] (the pyproject templates): script location, version locations and sys.path from the TOML; ini keys win', () => {
+    const d = project({
+      'alembic.ini': '[alembic]\nsqlalchemy.url = postgresql://u@h/db\n\n[loggers]\nkeys = root\n',
+      'pyproject.toml': '[project]\nname = "svc"\n\n[tool.alembic]\nscript_location = "%(here)s/db/migrations"\nversion_locations = ["%(here)s/db/migrations/versions", "%(here)s/db/more"]\nprepend_sys_path = ["src"]\n',
+      'db/migrations/env.py': '',
+    });
+    const r = tool(PY, 'project', { projectDir: d });
+    assert.equal(r.scriptLocation, 'db/migrations');
+    assert.equal(r.envPy, 'db/migrations/env.py');
+    assert.deepEqual(r.versionsDirs, ['db/migrations/versions', 'db/more']);
+    assert.deepEqual(r.sysPathRoots, ['src']);
+    assert.equal(r.hasUrl, true);
+    assert.equal(r.config, 'pyproject.toml');
+    // the same key in the ini is what alembic uses
+    writeTree(d, { 'alembic.ini': '[alembic]\nscript_location = %(here)s/alembic\nsqlalchemy.url = postgresql://u@h/db\n', 'alembic/env.py': '' });
+    const ini = tool(PY, 'project', { projectDir: d });
+    assert.equal(ini.scriptLocation, 'alembic');
+    assert.equal(ini.config, 'alembic.ini');
+    assert.deepEqual(ini.versionsDirs, ['db/migrations/versions', 'db/more'], 'version_locations still from the TOML');
+  });
+
+  test('no script_location anywhere, or one outside the project: a refusal that says so (never a crash)', () => {
+    const none = project({ 'alembic.ini': '[alembic]\nsqlalchemy.url = postgresql://u@h/db\n', 'pyproject.toml': '[tool.other]\nx = 1\n' });
+    assert.throws(() => tool(PY, 'project', { projectDir: none }), /no script_location in alembic\.ini \[alembic\] or pyproject\.toml \[tool\.alembic\]/);
+    const out = project({ 'pyproject.toml': '[tool.alembic]\nscript_location = "%(here)s/../elsewhere"\n' });
+    assert.throws(() => tool(PY, 'project', { projectDir: out }), /outside the project directory/);
+    const bad = project({ 'pyproject.toml': '[tool.alembic\nscript_location = 1\n' });
+    assert.throws(() => tool(PY, 'project', { projectDir: bad }), /pyproject\.toml does not parse/);
+  });
+});

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { RunwrightError } from '../../src/core/errors.js';
+import { SECOND_BROKEN_MODEL } from '../../src/demo/sample-service.js';
 import { alertText, changedPaths, git, runCheck } from '../fixtures/sqlalchemy/generate.js';
 import { cleanupServices, isSkip, pythonFor, scenarios, service, type PythonEnv, type Service } from './helpers.js';
 import { all, runner } from './runner.js';
@@ -131,6 +132,25 @@ describe('sqlalchemy + git actions, one by one', { skip }, () => {
     const cf = await r.call('sqlalchemy.confirm', 'confirm', { head: co.head, alertMapper: 'Organization' });
     assert.equal(cf.healthy, true);
     assert.equal(cf.mapper, null);
+    assert.equal(cf.uncovered, null, 'the alert names a class the check maps: stale');
+    const gone = await r.call('sqlalchemy.confirm', 'confirm', { head: co.head, alertMapper: 'Invoice' });
+    assert.equal(gone.uncovered, null, 'the alert names a class the repo no longer defines: stale');
+  });
+
+  test("healthy check, but the alert's mapper lives in a module the check never imports: uncovered, not stale", async () => {
+    const h = scn('healthy');
+    // The job imports app.reports (outside the models package; the demo's second broken model); the check imports
+    // app.models only.
+    const svc = service({ ...h, name: 'healthy_check_uncovered_job', files: { ...h.files, ...SECOND_BROKEN_MODEL } }, py14 as PythonEnv);
+    const r = runner(svc);
+    const co = await r.call('git.checkout', 'checkout', {});
+    const cf = await r.call('sqlalchemy.confirm', 'confirm', { head: co.head, alertMapper: 'Report' });
+    assert.equal(cf.healthy, true, 'the check passes: it never imports app.reports');
+    assert.deepEqual(cf.uncovered, { class: 'Report', definedIn: ['backend/app/reports.py'] });
+    assert.match(cf.summary, /the alert's mapper Report is defined in backend\/app\/reports\.py, which the check does not map/);
+    // A name full of pattern characters is compared as a string (and is no Python identifier: not even looked for).
+    const odd = await r.call('sqlalchemy.confirm', 'confirm', { head: co.head, alertMapper: 'Rep.*' });
+    assert.equal(odd.uncovered, null);
   });
 
   test('first-use "has no property" names no failing mapper: the explaining relationship does; auto picks C', async () => {

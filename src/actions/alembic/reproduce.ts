@@ -76,26 +76,35 @@ export default defineAction({
       const ag = await autogenerate(ctx, s, paths, info, scratch, rid);
       const text = tail(`${ag.run.stderr}\n${ag.run.stdout}`.trim(), 8000);
       if (!ag.ok) return { stage: 'autogenerate', ok: false, text };
-      return { stage: 'autogenerate', ok: true, text, upgrade: ag.upgrade };
+      const inDb = await runTool(ctx, s, 'db-columns', { url: scratch });
+      return { stage: 'autogenerate', ok: true, text, upgrade: ag.upgrade, dbTables: inDb.ok ? Object.keys(inDb.tables as Record<string, unknown>) : null };
     });
 
     const declared = await tablesOf(ctx, s, paths, info, models, []);
     const ops: Op[] = (scratchResult as { upgrade?: Op[] }).upgrade ?? [];
     // autogenerate dropping a table a model declares: that model's module never reached target_metadata
     const removedDeclared = ops.filter((o) => o.op === 'drop_table' && o.table && o.table in declared).map((o) => o.table!);
+    // a table a model declares that is neither in the database at head nor created by autogenerate: its module never
+    // reached target_metadata (a new model: autogenerate made an EMPTY migration) - only when env.py's imports
+    // really miss that module (include_object filters and other databases' models are left alone)
+    const unseenDeclared = scratchResult.ok ? await unseenTables(ctx, s, paths, info, models, declared, ops, (scratchResult as { dbTables?: string[] | null }).dbTables ?? null) : [];
     const cls = classifyText(scratchResult.text);
-    let causes = cls.causes.filter((c) => c !== 'missing_imports' || removedDeclared.length > 0);
-    if (removedDeclared.length && !causes.includes('missing_imports')) causes = [...causes, 'missing_imports'];
+    let causes = cls.causes.filter((c) => c !== 'missing_imports' || removedDeclared.length > 0 || unseenDeclared.length > 0);
+    if ((removedDeclared.length || unseenDeclared.length) && !causes.includes('missing_imports')) causes = [...causes, 'missing_imports'];
     if (scratchResult.ok && causes.some((c) => c === 'db_unavailable')) causes = causes.filter((c) => c !== 'db_unavailable'); // a passing run's log text
     const healthy = scratchResult.ok && causes.length === 0;
     const drift = healthy ? ops.map(opSummary) : [];
     let targetDb: TargetDb | null = null;
     if (healthy && p.targetDb) targetDb = await readTargetDb(ctx, s, paths, info, server, drift, `${rid}t`);
 
-    const failureText = healthy ? '' : scratchResult.text + (removedDeclared.length ? `\nmodel tables missing from target_metadata: autogenerate would drop ${removedDeclared.join(', ')}` : '');
+    const failureText = healthy
+      ? ''
+      : scratchResult.text +
+        (removedDeclared.length ? `\nmodel tables missing from target_metadata: autogenerate would drop ${removedDeclared.join(', ')}` : '') +
+        (unseenDeclared.length ? `\nmodel tables missing from target_metadata: ${unseenDeclared.map((u) => `${u.table} (${u.module})`).join(', ')} - in no migration and unseen by autogenerate, their modules never imported where target_metadata is built` : '');
     const summary = healthy
       ? `alembic upgrade head and revision --autogenerate pass at ${short} on a scratch database${drift.length ? ` (pending model changes that exist before any fix: ${drift.join(', ')})` : ' and find nothing to migrate'}`
-      : `alembic fails at ${short} (${scratchResult.stage}): ${causes.length ? causes.join(', ') : 'a failure this runbook does not know'}`;
+      : `alembic fails at ${short} (${scratchResult.stage}): ${causes.length ? causes.join(', ') : `a failure this runbook does not know${errorLine(scratchResult.text) ? ` - ${errorLine(scratchResult.text)}` : ''}`}`;
     ctx.logger.info({ healthy, stage: scratchResult.stage, causes, drift: drift.length, targetAgrees: targetDb?.agrees }, summary);
     return json({
       healthy,
@@ -110,7 +119,9 @@ export default defineAction({
       // what autogenerate proposed at the base commit, except the drops a missing model import caused (null: it did not run)
       baseline: scratchResult.ok ? ops.filter((o) => !(o.op === 'drop_table' && removedDeclared.includes(o.table!))).map(opSummary) : null,
       removedDeclared,
+      unseenDeclared,
       failureText,
+      error: healthy ? null : errorLine(scratchResult.text),
       output: scratchResult.text,
       targetDb,
       scratchDb: name,
@@ -119,8 +130,49 @@ export default defineAction({
   },
 });
 
+/**
+ * The error alembic ended with, in its own words: its `FAILED: ...` line, else the last exception line of the
+ * traceback (`pkg.module.SomeError: message`; for a SyntaxError with the file and line it names). Fixed,
+ * line-by-line patterns only (the text is the target's output).
+ */
+export function errorLine(text: string): string | null {
+  const lines = text.split(/\r?\n/).slice(-400);
+  for (let i = lines.length - 1; i >= 0; i--) {
+    const m = /^\s*FAILED: (.{1,400})/.exec(lines[i]!);
+    if (m) return `FAILED: ${m[1]!.trim()}`;
+  }
+  for (let i = lines.length - 1; i >= 0; i--) {
+    const line = lines[i]!;
+    const m = /^([A-Za-z_][A-Za-z0-9_.]{0,120}(?:Error|Exception|Exit|Interrupt|Warning|Missing\w{0,40}))(?:: (.{0,400}))?$/.exec(line);
+    if (!m) continue;
+    let where = '';
+    if (/SyntaxError|IndentationError|TabError/.test(m[1]!)) {
+      for (let j = i - 1; j >= Math.max(0, i - 6); j--) {
+        const f = /^\s*File "([^"]{1,300})", line (\d{1,7})/.exec(lines[j]!);
+        if (f) {
+          where = ` (${f[1]!.split('/').slice(-2).join('/')}, line ${f[2]})`;
+          break;
+        }
+      }
+    }
+    return `${m[1]}${m[2] ? `: ${m[2].trim()}` : ''}${where}`;
+  }
+  return null;
+}
+
+/** Declared tables neither in the database at head nor created by autogenerate, whose modules env.py's imports miss. */
+async function unseenTables(ctx: Parameters<typeof alembicSettings>[0], s: ReturnType<typeof alembicSettings>, paths: ReturnType<typeof projectPaths>, info: Awaited<ReturnType<typeof projectInfo>>, models: string, declared: Record<string, { module: string }>, ops: Op[], dbTables: string[] | null): Promise<{ table: string; module: string }[]> {
+  if (!dbTables) return [];
+  const created = new Set(ops.filter((o) => o.op === 'create_table' && o.table).map((o) => o.table!));
+  const unseen = Object.entries(declared).filter(([t]) => !dbTables.includes(t) && !created.has(t));
+  if (!unseen.length) return [];
+  const r = await runTool(ctx, s, 'imports-fix', { projectDir: paths.project, envPy: info.envPy, modelsDir: models, exclude: info.versionsDirs, roots: info.sysPathRoots, apply: false });
+  const missing = new Set<string>(r.problems?.length ? [] : r.missing);
+  return unseen.filter(([, d]) => missing.has(d.module)).map(([table, d]) => ({ table, module: d.module }));
+}
+
 function unplaced(head: string, stage: string, why: string) {
-  return { healthy: false, head, stage, causes: [], primary: 'unknown', placed: false, hits: [], drift: [], driftOps: [], baseline: null, removedDeclared: [], failureText: why, output: why, targetDb: null, summary: `cannot read the alembic project at ${head.slice(0, 12)}: ${why}` };
+  return { healthy: false, error: why.split('\n')[0] ?? null, head, stage, causes: [], primary: 'unknown', placed: false, hits: [], drift: [], driftOps: [], baseline: null, removedDeclared: [], unseenDeclared: [], failureText: why, output: why, targetDb: null, summary: `cannot read the alembic project at ${head.slice(0, 12)}: ${why}` };
 }
 
 /** The target's own database, read only: which revision it is at, and what the project's autogenerate says there. */

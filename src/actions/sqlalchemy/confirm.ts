@@ -7,6 +7,7 @@ import { readSqlalchemyError, type MapperRef } from './lib/error-text.js';
 import { localisation, runCheckAndProbe } from './lib/probe.js';
 import { analyseAhead, worktreeAt } from './lib/tool.js';
 import { PY_IDENT } from './lib/types.js';
+import { filesDefining } from './lib/uncovered.js';
 
 const EXCEPTION_LINE = /^\s*(?:[A-Za-z_][\w.]*\.)?[A-Za-z_]\w*(?:Error|Exception|Warning|Exit)\b:?.*$/;
 
@@ -78,7 +79,16 @@ export default defineAction({
               ? `mapper ${mapper?.class ?? '(not named)'}, cause ${cause?.kind ?? 'unknown'}`
               : `the models import and configure cleanly in the probe${probed.ok ? '' : ` (probe: ${probed.error})`}, so this is not a mapper error it can explain; the check said: ${checkSaid || '(nothing)'}`
         }${agrees === false ? ` (the alert said ${hint}; following the repo)` : ''}`;
-    ctx.logger.info({ passed: check.passed, mapper: mapper?.class, property: failure?.property, agrees, probe: probed.ok }, summary);
+    // A passing check is a stale alert only if the alert's mapper is not somewhere the check never looks: a class the
+    // probe did not find mapped but the repo still defines (a module only the job imports) is a failure the check
+    // cannot reproduce — a person decides, nothing is changed.
+    const uncovered = check.passed && hint && probe?.mapped.complete && !probe.mapped.classes.includes(hint)
+      ? await filesDefining(wt, hint).then((files) => (files.length ? { class: hint, definedIn: files } : null))
+      : null;
+    const summaryOut = uncovered
+      ? `${summary}, but the alert's mapper ${hint} is defined in ${uncovered.definedIn.join(', ')}, which the check does not map: the check cannot reproduce the alert`
+      : summary;
+    ctx.logger.info({ passed: check.passed, mapper: mapper?.class, property: failure?.property, agrees, probe: probed.ok, uncovered: !!uncovered }, summaryOut);
     return {
       healthy: check.passed,
       checkout: checkoutName(ctx, wt),
@@ -101,7 +111,8 @@ export default defineAction({
         ? { ok: true, sqlalchemy: probe.sqlalchemy, python: probe.python, package: probe.package, imported: probe.imported, configured: probe.configured, modules: probe.modules, notImported: probe.notImported, warnings: probe.warnings }
         : { ok: false, error: (probed as { error: string }).error },
       checkSaid,
-      summary,
+      uncovered,
+      summary: summaryOut,
       check,
     } as unknown as Json;
   },

@@ -95,6 +95,16 @@ export function modelsRel(ctx: ActionContext, p: ProjectPaths): string {
   return rel;
 }
 
+/** python/alembic_guard.py, next to alembic_tool.py. */
+export function guardPath(): string {
+  return path.join(path.dirname(toolPath()), 'alembic_guard.py');
+}
+
+/** The database a URL names (percent-decoded). */
+export function databaseOf(url: string): string {
+  return decodeURIComponent(new URL(url).pathname.replace(/^\//, ''));
+}
+
 /** python/alembic_tool.py next to src/ (and next to dist/ in a build). */
 export function toolPath(): string {
   return pythonToolPath('alembic_tool.py');
@@ -151,7 +161,10 @@ export async function runAlembic(ctx: ActionContext, s: AlembicSettings, p: Proj
   try {
     // Target code (its env.py, its models): the target's runtime (`python` = it, unless settings.alembic.python),
     // an allowlisted environment, sandboxed; the scratch database URL is the one endpoint it can reach.
-    const argv = [s.python ?? 'python', '-B', '-m', 'alembic', '-c', iniArg, ...args];
+    // through python/alembic_guard.py (= python -m alembic), which refuses any connection to a database but `url`'s:
+    // an env.py that finds its URL elsewhere (multidb [engineN] sections, a URL in env.py or app settings) must
+    // never run migrations on the target's own database in place of the scratch one
+    const argv = [s.python ?? 'python', '-B', guardPath(), databaseOf(url), '-c', iniArg, ...args];
     const r = await ctx.ports.proc.runTarget(argv, {
       root: p.repo,
       cwd: p.project,

@@ -177,6 +177,8 @@ export class LocalWorkspace implements WorkspacePort {
   dropLocal(runId: string): Promise<void> {
     if (!RUN_ID.test(runId)) return Promise.resolve();
     let p = this.dropping.get(runId);
+    // Most end events are of runs that made no folder here (every worker hears every end): one stat, no removal.
+    if (!p && !existsSync(this.runDir(runId))) return Promise.resolve();
     if (!p) {
       p = rm(this.runDir(runId), { recursive: true, force: true, maxRetries: 3 }).finally(() => this.dropping.delete(runId));
       this.dropping.set(runId, p);

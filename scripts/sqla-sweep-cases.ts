@@ -1,7 +1,7 @@
 // The shapes scripts/sqla-sweep.ts runs: each a HEALTHY models package plus the mutation that breaks it (the same
 // convention as test/fixtures/sqlalchemy/corpus.ts) and what an expert would want runwright to do.
 import { BASES, CLASSIC_HEAD, FLASK_HEAD, TYPED_HEAD, initImports, type Flavor } from '../test/fixtures/sqlalchemy/corpus-parts.js';
-import { colliding, m2m, tree } from '../test/fixtures/sqlalchemy/corpus.js';
+import { USER, colliding, m2m, tree } from '../test/fixtures/sqlalchemy/corpus.js';
 
 export type SweepAlert = 'plain' | 'cascade-only' | 'wrapped' | 'truncated' | 'text-entry' | 'pubsub-text' | 'stale' | 'other';
 
@@ -39,18 +39,6 @@ class Organization(Base):
     name = Column(String(100), nullable=False, default="")
 
     users = relationship("User", back_populates="organization")
-`;
-
-const USER = `${CLASSIC_HEAD}
-
-class User(Base):
-    __tablename__ = "users"
-
-    id = Column(Integer, primary_key=True)
-    email = Column(String(200), nullable=False, default="")
-    organization_id = Column(Integer, ForeignKey("organizations.id"))
-
-    organization = relationship("Organization", back_populates="users")
 `;
 
 function classic(extra: Record<string, string> = {}, pairs: [string, string][] = []): Record<string, string> {

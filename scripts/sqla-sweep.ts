@@ -18,6 +18,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildService, git, type Service } from '../test/fixtures/sqlalchemy/generate.js';
 import { CORPUS_WORKER, MAPPED_PROBE } from '../test/fixtures/sqlalchemy/corpus-parts.js';
+import { mutated } from '../test/fixtures/sqlalchemy/corpus.js';
 import { flaskPython, debianPython, isSkip, venvPython, type PythonEnv } from '../test/fixtures/sqlalchemy/python-env.js';
 import type { Scenario } from '../test/fixtures/sqlalchemy/scenarios.js';
 import { sweepCases, type SweepCase } from './sqla-sweep-cases.js';
@@ -69,17 +70,7 @@ function mapped(dir: string, c: SweepCase, python: string): string[] {
 
 /** The case's files (healthy, broken) as repo-relative paths, with the service around them. */
 function treeFiles(c: SweepCase): { healthy: Record<string, string | Buffer>; broken: Record<string, string | Buffer> } {
-  const healthy: Record<string, string> = { ...c.healthy };
-  const broken: Record<string, string> = { ...c.healthy };
-  for (const [file, from, to] of c.mutate) {
-    if (to === null) delete broken[file];
-    else if (from === null) broken[file] = to;
-    else {
-      const cur = broken[file];
-      if (cur === undefined || cur.split(from).length !== 2) throw new Error(`${c.name}: ${JSON.stringify(from)} must occur exactly once in ${file}`);
-      broken[file] = cur.replace(from, to);
-    }
-  }
+  const { healthy, broken } = mutated(c.name, c.healthy, c.mutate);
   const dir = c.modelsDir ?? 'backend/app/models';
   const wrap = (files: Record<string, string>) => {
     const out: Record<string, string | Buffer> = {

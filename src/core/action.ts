@@ -60,6 +60,16 @@ export interface Action<P = any, O extends Json | void = Json> {
   description: string;
   /** True when the action changes anything outside runwright (git, cloud, chat). Dry runs call plan() instead. */
   sideEffects: boolean;
+  /**
+   * Which of the run's checkouts the action changes (a file, the index or HEAD), so that the step's checkpoint asks
+   * git (`git status`) only about those and takes every other checkout's state from the run's record:
+   * - 'none': none — it reads them, runs read-only tools in them, pushes from them; a checkout it makes through
+   *   ctx.ports.git stays as the port made it (at the commit the port recorded).
+   * - 'made': only checkouts it makes in the step through ctx.ports.git (where it may run a fix or target code);
+   *   every checkout the run had before is only read.
+   * Left out: any checkout the step touched may have changed, and each is looked at after it.
+   */
+  changesCheckouts?: 'none' | 'made';
   params: ParamSchema<P>;
   run(params: P, ctx: ActionContext): Promise<O>;
   /** Required when sideEffects is true: describe the effect without doing it. */

@@ -196,7 +196,7 @@ export class Executing {
         throw new PermanentError(`the output of ${def.action} is not JSON: ${(e as Error).message}`, 'bad_output');
       }
       // What the step left on this disk goes to git (the run ref) and its manifest into the same record as the outcome.
-      wsSet = await session.checkpoint(ac.signal);
+      wsSet = await session.checkpoint(ac.signal, { changes: action.changesCheckouts });
     } catch (e) {
       this.rt.active.delete(j.runId);
       if (ac.signal.aborted && (ac.signal.reason as RunwrightError)?.code === 'cancelled') return 'cancelled';

@@ -121,8 +121,12 @@ export interface WorkspaceSession {
   ensure(rel: string, signal?: AbortSignal): Promise<string>;
   /** The ports the step's action gets: git records the clones and worktrees it makes. */
   ports(p: Ports): Ports;
-  /** After the action succeeded: publish what it committed or changed; the run-record fields to store with the outcome. */
-  checkpoint(signal?: AbortSignal): Promise<Record<string, string>>;
+  /**
+   * After the action succeeded: publish what it committed or changed; the run-record fields to store with the outcome.
+   * `changes` (Action.changesCheckouts): 'none' — no checkout changed, each is as recorded; 'made' — only those the
+   * step made through ports(); git is asked only about the checkouts that may have changed.
+   */
+  checkpoint(signal?: AbortSignal, opts?: { changes?: 'none' | 'made' }): Promise<Record<string, string>>;
 }
 
 export interface WorkspacePort {

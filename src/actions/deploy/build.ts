@@ -24,6 +24,7 @@ export default defineAction({
   name: 'deploy.build',
   description: 'Build the exact pushed commit (Cloud Build from the git remote, or a clean local worktree)',
   sideEffects: true,
+  changesCheckouts: 'made', // the build runs in the artifact worktree it makes; the run's clone is only read
   params: z.object({ ...IN_CHECKOUT, sha: SHA, timeout: DURATION.optional() }),
   async run(p, ctx) {
     const repoDir = await checkoutDir(ctx, p);

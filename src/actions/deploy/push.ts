@@ -43,6 +43,7 @@ export default defineAction({
   name: 'deploy.push',
   description: "Push the fix commit to the target's remote (a run branch, or the target branch when approved); never forces",
   sideEffects: true,
+  changesCheckouts: 'none', // pushes a commit; no working tree, index or HEAD changes
   params,
   async run(p, ctx) {
     const dir = await checkoutDir(ctx, p);

@@ -13,6 +13,7 @@ export default defineAction({
   name: 'git.checkout',
   description: "Clone the target's repository at its branch into the run's workdir",
   sideEffects: false,
+  changesCheckouts: 'none', // a fresh clone, at the head the clone reported
   params: z.object({ name: z.string().regex(/^[A-Za-z0-9_-]{1,40}$/).default('repo').describe("the clone's checkout name in the run's folder (what later steps pass as `checkout`)") }),
   async run(p, ctx) {
     const dir = resolveInside(ctx.workdir, p.name);

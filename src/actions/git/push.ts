@@ -12,6 +12,7 @@ export default defineAction({
   name: 'git.push',
   description: "Push a commit to the target's branch (fast-forward only)",
   sideEffects: true,
+  changesCheckouts: 'none', // pushes a commit; no working tree, index or HEAD changes
   params: z.object({
     ...IN_CHECKOUT,
     sha: z.string().regex(/^[0-9a-f]{40}$/),

@@ -19,6 +19,7 @@ export default defineAction({
   name: 'sqlalchemy.apply_fix',
   description: 'Apply fix A/B/C to a fresh worktree of the base commit',
   sideEffects: false,
+  changesCheckouts: 'made', // the fix goes into the worktree this step makes; the run's clone is only read
   params: z.object({
     ...IN_CHECKOUT,
     base: z.string().regex(/^[0-9a-f]{40}$/),

@@ -29,6 +29,7 @@ export default defineAction({
   name: 'sqlalchemy.confirm',
   description: "Run the target's check in a clean checkout, then probe the models in the target's runtime",
   sideEffects: false,
+  changesCheckouts: 'made', // the check runs in the worktree this step makes; the run's clone is only read
   params: z.object({
     ...IN_CHECKOUT,
     head: z.string().regex(/^[0-9a-f]{40}$/),

@@ -87,6 +87,7 @@ export default defineAction({
   name: 'sqlalchemy.inspect',
   description: 'Find the model and check every relationship of it (and pointing at it) with Python ast',
   sideEffects: false,
+  changesCheckouts: 'none', // reads the checkout (the AST tool's analysis writes nothing)
   params: z.object({
     ...IN_CHECKOUT,
     mapper: z.string().regex(PY_IDENT).nullish(),

@@ -67,6 +67,7 @@ export default defineAction({
   name: 'sqlalchemy.plan_fix',
   description: 'Choose fix A/B/C by policy, trying each as a dry run',
   sideEffects: false,
+  changesCheckouts: 'none', // dry runs only: the tool writes nothing
   params: z.object({
     ...IN_CHECKOUT,
     mapper: z.string().regex(PY_IDENT).nullish(),

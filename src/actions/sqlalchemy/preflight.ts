@@ -63,6 +63,7 @@ export default defineAction({
   name: 'sqlalchemy.preflight',
   description: "Run the target's check and the runtime probe on the fixed commit in a clean worktree",
   sideEffects: false,
+  changesCheckouts: 'made', // the check runs in a worktree this step makes (and removes); the run's clone is only read
   params: z.object({
     ...IN_CHECKOUT,
     sha: z.string().regex(/^[0-9a-f]{40}$/),

@@ -306,6 +306,8 @@ interface Marker {
 
 class Session implements WorkspaceSession {
   private readonly touched = new Set<string>();
+  /** Checkouts this step made through ports() (a clone, a worktree, a build artifact). */
+  private readonly made = new Set<string>();
   private changed = false;
   private readonly dir: string;
 
@@ -403,6 +405,7 @@ class Session implements WorkspaceSession {
       if (r === null) return;
       this.m.entries[r] = e;
       this.touched.add(r);
+      this.made.add(r);
       this.changed = true;
     };
     const inner = p.git;
@@ -434,6 +437,7 @@ class Session implements WorkspaceSession {
         const at = this.abs(r);
         const known = this.m.entries[r];
         if (known) {
+          this.made.add(r);
           await this.ensure(r, opts?.signal);
           return { dir: at, head: (await git(at, ['rev-parse', 'HEAD'])).trim() };
         }
@@ -444,8 +448,12 @@ class Session implements WorkspaceSession {
       },
       worktree: async (dir, sha, wtPath) => {
         const r = rel(wtPath);
-        // A worktree the run already has at that commit: as the run left it (possibly made on another machine).
-        if (r !== null && this.m.entries[r]?.head === sha) return this.ensure(r);
+        // A worktree the run already has at that commit: as the run left it (possibly made on another machine) —
+        // handed out as made here, so a step that changes what it makes has it looked at.
+        if (r !== null && this.m.entries[r]?.head === sha) {
+          this.made.add(r);
+          return this.ensure(r);
+        }
         const out = await orFetch(dir, [sha], () => inner.worktree(dir, sha, wtPath));
         const repo = rel(dir);
         record(r, { kind: 'worktree', repo: repo === null ? undefined : (entryFor(this.m, repo) ?? repo), head: sha });
@@ -482,18 +490,21 @@ class Session implements WorkspaceSession {
     return { ...p, git: gitPort, build };
   }
 
-  async checkpoint(signal?: AbortSignal): Promise<Record<string, string>> {
+  async checkpoint(signal?: AbortSignal, opts: { changes?: 'none' | 'made' } = {}): Promise<Record<string, string>> {
     const publish: string[] = [];
     let via: string | undefined;
     const done: string[] = [];
     const keys = [...new Set([...this.touched].map((rel) => entryFor(this.m, rel)).filter((k): k is string => k !== undefined))];
-    // Where each checkout is (one git status each, side by side: they are independent checkouts).
+    // Where each checkout the step may have changed is (one git status each, side by side: independent checkouts).
     const states = await Promise.all(
       keys.map(async (key) => {
         const at = this.abs(key);
         if (!existsSync(path.join(at, '.git'))) return undefined;
+        const e = this.m.entries[key]!;
         // A build artifact is its commit (recorded, and on the remote before it was built): nothing to carry.
-        if (this.m.entries[key]!.artifact) return 'artifact' as const;
+        if (e.artifact) return 'artifact' as const;
+        // A checkout the action did not change (by its own account): as the run recorded it (a new one as made).
+        if (opts.changes === 'none' || (opts.changes === 'made' && !this.made.has(key))) return 'recorded' as const;
         return await headAndChanges(at, { signal });
       }),
     );
@@ -506,11 +517,14 @@ class Session implements WorkspaceSession {
         done.push(key);
         continue;
       }
-      if (!st.head) continue;
-      const head = st.head;
-      const dirty = st.files.length > 0;
+      let head: string;
       let snap: string | undefined;
-      if (dirty) snap = await this.snapshot(at, head, e.snap, st.untracked > 0, signal);
+      if (st === 'recorded') [head, snap] = [e.head, e.snap];
+      else {
+        if (!st.head) continue;
+        head = st.head;
+        if (st.files.length > 0) snap = await this.snapshot(at, head, e.snap, st.untracked > 0, signal);
+      }
       if (head !== e.head || snap !== e.snap) {
         e.head = head;
         if (snap) e.snap = snap;

@@ -1,14 +1,15 @@
 // The local git adapter's shortcuts around git processes keep git's own semantics: a worktree removed without a
 // git process leaves what `git worktree remove --force` leaves (and touches nothing a forged .git file points at);
 // a push names its remote from --porcelain; a build's "is it on the remote" is true for a branch tip and for an
-// ancestor, false for a commit the remote lacks; a clone from the mirror records the real remote as origin.
+// ancestor, false for a commit the remote lacks; a clone from the mirror records the real remote as origin; HEAD read
+// from git's files is what `git rev-parse HEAD` says, and git is asked whenever the files do not say it plainly.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import childProcess, { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { LocalGit, worktreeAdminDir } from '../../src/adapters/local/git.js';
+import { LocalGit, headOf, worktreeAdminDir } from '../../src/adapters/local/git.js';
 import { LocalWorkspace } from '../../src/adapters/local/workspace.js';
 import type { Target } from '../../src/core/types.js';
 
@@ -143,6 +144,48 @@ test('a clone from the mirror records the real remote as origin, hard-links its 
     run(dir, ['commit', '-q', '-am', 'four']);
     assert.equal((await new LocalGit().push(dir, { branch: 'main', sha: run(dir, ['rev-parse', 'HEAD']) })).pushed, true);
   } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('headOf: a clone on its branch, a detached worktree and a worktree on a branch read without git; a packed ref, an unborn branch and a broken .git file as git says', async () => {
+  const { root, clone, first, second } = setup();
+  const proto = (childProcess.ChildProcess as unknown as { prototype: { spawn(o: { file: string }): unknown } }).prototype;
+  const original = proto.spawn;
+  let spawned = 0;
+  proto.spawn = function (this: unknown, o: { file: string }) {
+    spawned++;
+    return original.call(this, o);
+  };
+  const plain = async (dir: string, want: string) => {
+    spawned = 0;
+    assert.equal(await headOf(dir), want, dir);
+    assert.equal(spawned, 0, `${dir}: no process`);
+  };
+  try {
+    await plain(clone, second);
+    const detached = path.join(root, 'detached');
+    run(clone, ['worktree', 'add', '-q', '--detach', detached, first]);
+    await plain(detached, first);
+    const onBranch = path.join(root, 'on-branch');
+    run(clone, ['worktree', 'add', '-q', '-b', 'side', onBranch, first]);
+    await plain(onBranch, first);
+    // packed: refs/heads/main only in packed-refs (no loose file) — git answers
+    run(clone, ['pack-refs', '--all']);
+    assert.equal(existsSync(path.join(clone, '.git', 'refs', 'heads', 'main')), false);
+    spawned = 0;
+    assert.equal(await headOf(clone), second);
+    assert.equal(spawned, 1, 'asked git');
+    // an unborn branch: git's own refusal
+    run(clone, ['symbolic-ref', 'HEAD', 'refs/heads/unborn']);
+    await assert.rejects(headOf(clone), /rev-parse failed/);
+    // a .git file naming nothing usable: git's own answer (here: a refusal), never a guess
+    const broken = path.join(root, 'broken');
+    mkdirSync(broken);
+    writeFileSync(path.join(broken, '.git'), 'not a gitdir line\n');
+    await assert.rejects(headOf(broken), /rev-parse failed/);
+  } finally {
+    proto.spawn = original;
     rmSync(root, { recursive: true, force: true });
   }
 });

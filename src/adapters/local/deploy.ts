@@ -12,6 +12,7 @@ import { PermanentError, RetryableError } from '../../core/errors.js';
 import { resolveInside } from '../../core/safe-path.js';
 import { LocalPlatform, executionName, lineToEntry } from './platform.js';
 import { runtimeOf } from '../../actions/lib/target-run.js';
+import { headOf } from './git.js';
 
 export class LocalDeploy implements DeployPort {
   constructor(private readonly proc: ProcessPort, private readonly platformDir: string, private readonly defaultTimeoutMs = 10 * 60_000) {}
@@ -26,8 +27,8 @@ export class LocalDeploy implements DeployPort {
 
     const { commit, artifactDir } = opts.build;
     if (!artifactDir || !existsSync(artifactDir)) throw new PermanentError(`build of ${commit} has no artifact directory on this host: build it first`, 'artifact_missing', { artifactDir: artifactDir ?? null });
-    const head = await this.proc.run(['git', 'rev-parse', 'HEAD'], { cwd: artifactDir, timeoutMs: 30_000 });
-    if (head.stdout.trim() !== commit) throw new PermanentError(`artifact ${artifactDir} is at ${head.stdout.trim() || '?'}, not ${commit}`, 'artifact_mismatch');
+    const head = await headOf(artifactDir).catch(() => '');
+    if (head !== commit) throw new PermanentError(`artifact ${artifactDir} is at ${head || '?'}, not ${commit}`, 'artifact_mismatch');
 
     const state = platform.readState();
     const previousImage = state && state.image !== commit ? state.image : state?.previousImage;

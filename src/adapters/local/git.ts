@@ -31,6 +31,44 @@ export function git(cwd: string, args: string[], opts: { env?: Record<string, st
   });
 }
 
+const COMMIT_ID = /^[0-9a-f]{40}$/;
+
+/** The first line of a file, or undefined when it cannot be read. */
+function firstLine(file: string): string | undefined {
+  try {
+    return readFileSync(file, 'utf8').split('\n', 1)[0]!.trim();
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The commit HEAD is at in the checkout at `dir` (`git rev-parse HEAD`), read from git's files where they say it
+ * plainly — no process: the checkout's .git folder (or a worktree's `gitdir:` file naming its admin folder), its HEAD
+ * there (a commit id when detached, else `ref: refs/heads/<branch>`) and that branch's loose ref (in the common
+ * folder for a worktree). Anything else (a packed or symbolic ref, another ref store, another hash) is git's to say.
+ */
+export async function headOf(dir: string): Promise<string> {
+  let gitDir = path.join(dir, '.git');
+  try {
+    if (statSync(gitDir).isFile()) {
+      const m = /^gitdir: (.+)$/.exec(firstLine(gitDir) ?? '');
+      gitDir = m ? path.resolve(dir, m[1]!) : '';
+    }
+  } catch {
+    gitDir = '';
+  }
+  const head = gitDir ? firstLine(path.join(gitDir, 'HEAD')) : undefined;
+  if (head && COMMIT_ID.test(head)) return head;
+  const ref = head ? /^ref: (refs\/heads\/[^\s]+)$/.exec(head)?.[1] : undefined;
+  if (ref && !ref.split('/').includes('..')) {
+    const common = firstLine(path.join(gitDir, 'commondir'));
+    const tip = firstLine(path.join(common ? path.resolve(gitDir, common) : gitDir, ref));
+    if (tip && COMMIT_ID.test(tip)) return tip;
+  }
+  return (await git(dir, ['rev-parse', 'HEAD'])).trim();
+}
+
 /** Which of `shas` the repository at `dir` holds as commits (one process for all of them). */
 export async function presentCommits(dir: string, shas: string[]): Promise<Set<string>> {
   const want = [...new Set(shas)];
@@ -75,7 +113,7 @@ export class LocalGit implements GitPort {
   constructor(private readonly author = DEFAULT_AUTHOR) {}
 
   async clone(target: Target, dir: string) {
-    if (existsSync(path.join(dir, '.git'))) return { dir, head: (await git(dir, ['rev-parse', 'HEAD'])).trim() };
+    if (existsSync(path.join(dir, '.git'))) return { dir, head: await headOf(dir) };
     mkdirSync(path.dirname(dir), { recursive: true });
     try {
       await git(path.dirname(dir), ['clone', '-q', '--branch', target.branch, '--single-branch', '--no-tags', '-c', `user.name=${this.author.name}`, '-c', `user.email=${this.author.email}`, '--', target.repo, dir]);
@@ -84,7 +122,7 @@ export class LocalGit implements GitPort {
       if (/not found|does not exist|Could not find remote branch/i.test(msg)) throw new PermanentError(`cannot clone ${target.name}: ${msg}`, 'git_clone', undefined, e);
       throw new RetryableError(`cannot clone ${target.name}: ${msg}`, 'git_clone', undefined, e);
     }
-    return { dir, head: (await git(dir, ['rev-parse', 'HEAD'])).trim() };
+    return { dir, head: await headOf(dir) };
   }
 
   async commit(dir: string, opts: { paths: string[]; message: string; key: string; author?: { name: string; email: string } }) {
@@ -105,7 +143,7 @@ export class LocalGit implements GitPort {
     }
     // The new HEAD and what is left uncommitted, in one process.
     const after = await headAndChanges(dir);
-    const sha = after.head ?? (await git(dir, ['rev-parse', 'HEAD'])).trim();
+    const sha = after.head ?? (await headOf(dir));
     return { sha, created: true, status: { clean: after.files.length === 0, files: after.files } };
   }
 
@@ -143,7 +181,7 @@ export class LocalGit implements GitPort {
 
   async worktree(dir: string, sha: string, wtPath: string) {
     if (existsSync(path.join(wtPath, '.git'))) {
-      const head = (await git(wtPath, ['rev-parse', 'HEAD'])).trim();
+      const head = await headOf(wtPath);
       if (head === sha) return wtPath;
       await this.removeWorktree(dir, wtPath);
     }

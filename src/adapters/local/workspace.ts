@@ -17,7 +17,7 @@ import type { Target } from '../../core/types.js';
 import { RetryableError } from '../../core/errors.js';
 import { resolveInside } from '../../core/safe-path.js';
 import { RUN_ID, entryFor, materialiseOrder, parseManifest, runPathsIn, runRef, runRelative, type WorkspaceEntry, type WorkspaceManifest } from '../../core/workspace.js';
-import { git, headAndChanges, presentCommits } from './git.js';
+import { git, headAndChanges, headOf, presentCommits } from './git.js';
 import { stripCredentials } from '../../engine/target-secrets.js';
 
 const EMPTY_TREE = '4b825dc642cb6eb9a060e54bf8d69288fbee4904';
@@ -140,7 +140,7 @@ export class LocalWorkspace implements WorkspacePort {
     } else {
       await git(path.dirname(dir), [...base, ...(isUrl(target.repo) ? ['--filter=blob:none'] : []), '--', target.repo, dir], { signal });
     }
-    return (await git(dir, ['rev-parse', 'HEAD'])).trim();
+    return await headOf(dir);
   }
 
   session(run: { id: string; target: Target; dryRun?: boolean }, manifest: string | undefined, logger: Log): WorkspaceSession {
@@ -439,9 +439,9 @@ class Session implements WorkspaceSession {
         if (known) {
           this.made.add(r);
           await this.ensure(r, opts?.signal);
-          return { dir: at, head: (await git(at, ['rev-parse', 'HEAD'])).trim() };
+          return { dir: at, head: await headOf(at) };
         }
-        const head = existsSync(path.join(at, '.git')) ? (await git(at, ['rev-parse', 'HEAD'])).trim() : await this.ws.cloneInto(target, at, 'latest', opts?.signal);
+        const head = existsSync(path.join(at, '.git')) ? await headOf(at) : await this.ws.cloneInto(target, at, 'latest', opts?.signal);
         record(r, { kind: 'clone', branch: target.branch, head });
         if (!this.m.published.includes(head)) this.m.published.push(head); // the target branch has it
         return { dir: at, head };

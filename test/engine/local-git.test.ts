@@ -189,3 +189,46 @@ test('headOf: a clone on its branch, a detached worktree and a worktree on a bra
     rmSync(root, { recursive: true, force: true });
   }
 });
+
+test('a commit in a scratch clone starts no automatic maintenance; a fetch into the mirror still does', { timeout: 120_000 }, async () => {
+  const { root, bare, clone } = setup();
+  try {
+    // Two packs and gc told to act on more than one (synchronously): any automatic maintenance repacks them into one.
+    const twoPacks = (repo: string, fetch: string[]) => {
+      for (const n of ['three', 'four']) {
+        writeFileSync(path.join(clone, 'a.txt'), `${n}\n`);
+        run(clone, ['commit', '-q', '-am', n]);
+        run(clone, ['push', '-q', 'origin', 'HEAD:refs/heads/main']);
+        run(repo, ['-c', 'fetch.unpackLimit=1', ...fetch]);
+      }
+      for (const [k, v] of [['gc.autoPackLimit', '1'], ['gc.autoDetach', 'false'], ['gc.auto', '1']]) run(repo, ['config', k!, v!]);
+    };
+    const packs = (objects: string) => spawnSync('find', [path.join(objects, 'pack'), '-name', '*.pack'], { encoding: 'utf8' }).stdout.trim().split('\n').filter(Boolean).length;
+
+    const scratch = path.join(root, 'scratch');
+    run(root, ['clone', '-q', bare, scratch]);
+    twoPacks(scratch, ['fetch', '-q', 'origin', 'main']);
+    run(scratch, ['reset', '-q', '--hard', 'origin/main']);
+    assert.equal(packs(path.join(scratch, '.git', 'objects')), 2);
+    writeFileSync(path.join(scratch, 'a.txt'), 'five\n');
+    await new LocalGit().commit(scratch, { paths: ['a.txt'], message: 'five', key: 'k1' });
+    assert.equal(packs(path.join(scratch, '.git', 'objects')), 2, 'no maintenance after runwright\'s commit');
+    // the same commit by plain git repacks: the setup does trigger maintenance
+    writeFileSync(path.join(scratch, 'a.txt'), 'six\n');
+    run(scratch, ['commit', '-q', '-am', 'six']);
+    assert.equal(packs(path.join(scratch, '.git', 'objects')), 1, 'plain git commit ran maintenance');
+
+    const ws = new LocalWorkspace(path.join(root, 'work'));
+    const target = { name: 't', repo: bare, branch: 'main' } as Target;
+    const mirror = (await ws.mirror(target, 'latest'))!;
+    twoPacks(mirror, ['fetch', '-q', bare, '+refs/heads/main:refs/heads/main']);
+    assert.equal(packs(path.join(mirror, 'objects')), 2);
+    writeFileSync(path.join(clone, 'a.txt'), 'seven\n');
+    run(clone, ['commit', '-q', '-am', 'seven']);
+    run(clone, ['push', '-q', 'origin', 'HEAD:refs/heads/main']);
+    await ws.mirror(target, 'latest');
+    assert.equal(packs(path.join(mirror, 'objects')), 1, 'the mirror\'s fetch ran maintenance');
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});

@@ -1,6 +1,8 @@
 // GitPort on the git CLI: argument arrays only (execFile, no shell), fresh clones under runwright's own workdir,
 // never force. Every call runs with hooks off (a cloned repo's hooks are not ours to run), the ext:: transport
-// refused, no prompts and a minimal environment.
+// refused, no prompts, a minimal environment, and no automatic maintenance (a commit or fetch would otherwise start
+// `git maintenance run --auto` and wait for it: a second git process each, in a scratch clone that lives for one
+// run; the per-target mirrors, which live on, ask for it with MAINTAINED).
 import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, realpathSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
@@ -9,7 +11,9 @@ import type { Target } from '../../core/types.js';
 import { PermanentError, RetryableError } from '../../core/errors.js';
 
 const DEFAULT_AUTHOR = { name: 'runwright', email: 'runwright@localhost' };
-const SAFE = ['-c', 'core.hooksPath=/dev/null', '-c', 'protocol.ext.allow=never', '-c', 'advice.detachedHead=false'];
+const SAFE = ['-c', 'core.hooksPath=/dev/null', '-c', 'protocol.ext.allow=never', '-c', 'advice.detachedHead=false', '-c', 'maintenance.auto=false'];
+/** Before a git command's name: automatic maintenance as git does it by default (for the long-lived mirrors). */
+export const MAINTAINED = ['-c', 'maintenance.auto=true'];
 
 export function gitEnv(): Record<string, string> {
   const keep = ['PATH', 'HOME', 'TMPDIR', 'LANG', 'LC_ALL', 'SSH_AUTH_SOCK', 'http_proxy', 'https_proxy', 'no_proxy', 'HTTP_PROXY', 'HTTPS_PROXY', 'NO_PROXY'];

@@ -17,7 +17,7 @@ import type { Target } from '../../core/types.js';
 import { RetryableError } from '../../core/errors.js';
 import { resolveInside } from '../../core/safe-path.js';
 import { RUN_ID, entryFor, materialiseOrder, parseManifest, runPathsIn, runRef, runRelative, type WorkspaceEntry, type WorkspaceManifest } from '../../core/workspace.js';
-import { git, headAndChanges, headOf, presentCommits } from './git.js';
+import { MAINTAINED, git, headAndChanges, headOf, presentCommits } from './git.js';
 import { stripCredentials } from '../../engine/target-secrets.js';
 
 const EMPTY_TREE = '4b825dc642cb6eb9a060e54bf8d69288fbee4904';
@@ -108,7 +108,7 @@ export class LocalWorkspace implements WorkspacePort {
         let last: unknown;
         for (let i = 0; i < 3; i++) {
           try {
-            await git(m, ['fetch', '-q', '--no-tags', target.repo, `+refs/heads/${target.branch}:refs/heads/${target.branch}`], { signal });
+            await git(m, [...MAINTAINED, 'fetch', '-q', '--no-tags', target.repo, `+refs/heads/${target.branch}:refs/heads/${target.branch}`], { signal });
             last = undefined;
             break;
           } catch (e) {
@@ -227,7 +227,7 @@ export class LocalWorkspace implements WorkspacePort {
       const dir = await this.bareDir(target);
       try {
         // How old each is: its anchor commit's date (the run's last published step), fetched into a scratch namespace.
-        await git(dir, ['fetch', '-q', '--no-tags', '--', target.repo, ...candidates.map((c) => `+${prefix}${c.id}:${scratch}${c.id}`)]);
+        await git(dir, [...MAINTAINED, 'fetch', '-q', '--no-tags', '--', target.repo, ...candidates.map((c) => `+${prefix}${c.id}:${scratch}${c.id}`)]);
         // And whose: the anchor's Runwright-Store trailer (none on anchors older than the trailer: taken as ours).
         const dates = new Map<string, number>();
         const format = '%(refname) %(objectname) %(committerdate:unix) %(contents:trailers:key=Runwright-Store,valueonly,separator=%x2C)';

@@ -139,10 +139,13 @@ describe('deploy actions on the local platform', () => {
     assert.equal(deployed.status, 'failed', 'the committed (broken) code ran, not the working tree');
   });
 
-  test('build refuses a commit that is not on the remote; push refuses a dir outside the run workdir', async () => {
+  test('build refuses a commit that is not on the remote (and leaves no worktree of it); push refuses a dir outside the run workdir', async () => {
     const f = await fixture();
     const sha = await commitFixA(f);
     await assert.rejects(call(buildAction, { sha }, ctxFor(f, 'build', 'run-unpushed')), (e: unknown) => e instanceof PermanentError && e.code === 'commit_not_pushed');
+    const wt = path.join(path.dirname(f.clone), 'builds', sha.slice(0, 12));
+    assert.equal(existsSync(wt), false, 'the worktree checked out while the remote was asked is gone');
+    assert.equal((await simpleGit(f.clone).raw(['worktree', 'list', '--porcelain'])).includes(`worktree ${wt}\n`), false, 'and not registered');
     await assert.rejects(call(pushAction, { dir: path.dirname(f.remote), sha }, ctxFor(f, 'push', 'run-unpushed')), (e: unknown) => e instanceof PermanentError && e.code === 'not_own_dir');
     await assert.rejects(call(pushAction, { dir: '../origin/seed', sha }, ctxFor(f, 'push', 'run-unpushed')), (e: unknown) => e instanceof PermanentError && e.code === 'not_own_dir');
   });

@@ -30,12 +30,12 @@ export default defineAction({
     const message = [subject, '', p.body.trim(), '', `Fixes: ${p.fixes.replace(/[\r\n]+/g, ' ').trim()}`].filter((x, i, a) => !(x === '' && a[i - 1] === '')).join('\n');
     const { sha, created, status: after } = await ctx.ports.git.commit(dir, { paths: p.paths, message, key: ctx.idempotencyKey });
     const base = p.base ?? null;
-    const diff = base ? await ctx.ports.git.diff(dir, { from: base, to: sha }) : '';
+    // What the commit changed and what it left uncommitted: two independent reads, side by side.
+    const [diff, status] = await Promise.all([base ? ctx.ports.git.diff(dir, { from: base, to: sha }) : '', after ?? ctx.ports.git.status(dir)]);
     const files = base ? changedFiles(diff) : [];
     const allowed = new Set(p.paths);
     const extra = files.filter((f) => !allowed.has(f));
     if (extra.length) throw new PermanentError(`commit ${sha} touches files it was not asked to: ${extra.join(', ')}`, 'commit_scope', { extra });
-    const status = after ?? (await ctx.ports.git.status(dir));
     ctx.logger.info({ sha, created, files }, 'committed');
     return { sha, created, base, subject, message, files, clean: status.clean, leftover: status.files, diff: diff.length > 60_000 ? diff.slice(0, 60_000) + '\n[diff truncated]\n' : diff };
   },

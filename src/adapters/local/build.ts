@@ -17,15 +17,27 @@ export class LocalBuild implements BuildPort {
   async build(target: Target, opts: { commit: string; repoDir: string; key: string; signal?: AbortSignal; timeoutMs?: number }): Promise<BuildResult> {
     const commit = opts.commit;
     if (!SHA.test(commit)) throw new PermanentError(`not a full commit sha: ${JSON.stringify(commit)}`, 'bad_commit');
-    if (!(await this.git.remoteHasCommit(opts.repoDir, commit))) {
-      throw new PermanentError(`commit ${commit} is not on the remote of ${target.name}: push it before building`, 'commit_not_pushed', { commit });
-    }
     const buildsDir = path.join(path.dirname(opts.repoDir), 'builds');
     mkdirSync(buildsDir, { recursive: true });
     const wt = path.join(buildsDir, commit.slice(0, 12));
     // Always a fresh worktree: a re-run must not build on top of an earlier attempt's outputs.
     await this.git.removeWorktree(opts.repoDir, wt);
-    await this.git.worktree(opts.repoDir, commit, wt);
+    // The worktree is checked out while the remote is asked (nothing runs in it before the answer): when this clone
+    // lacks the commit it is made after the remote's answer, which fetched it.
+    const making = this.git.worktree(opts.repoDir, commit, wt).then(() => true, () => false);
+    const onRemote = await this.git.remoteHasCommit(opts.repoDir, commit).catch(async (e: unknown) => {
+      if (await making) await this.git.removeWorktree(opts.repoDir, wt).catch(() => undefined);
+      throw e;
+    });
+    const made = await making;
+    if (!onRemote) {
+      await this.git.removeWorktree(opts.repoDir, wt);
+      throw new PermanentError(`commit ${commit} is not on the remote of ${target.name}: push it before building`, 'commit_not_pushed', { commit });
+    }
+    if (!made) {
+      await this.git.removeWorktree(opts.repoDir, wt);
+      await this.git.worktree(opts.repoDir, commit, wt);
+    }
     const status = await this.git.status(wt);
     if (!status.clean) throw new PermanentError(`worktree of ${commit} is not clean: ${status.files.join(', ')}`, 'build_not_clean');
 

@@ -145,10 +145,8 @@ export class LocalGit implements GitPort {
       if (/nothing to commit|no changes added to commit|nothing added to commit/i.test((e as Error).message)) throw new PermanentError('nothing to commit: the fix changed no file', 'git_commit');
       throw e;
     }
-    // The new HEAD and what is left uncommitted, in one process.
-    const after = await headAndChanges(dir);
-    const sha = after.head ?? (await headOf(dir));
-    return { sha, created: true, status: { clean: after.files.length === 0, files: after.files } };
+    // The new HEAD, from git's files (what is left uncommitted is the caller's to ask, alongside whatever else it reads).
+    return { sha: await headOf(dir), created: true };
   }
 
   private async findKeyed(dir: string, key: string): Promise<string | null> {

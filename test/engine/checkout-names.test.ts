@@ -147,7 +147,7 @@ test('deprecated for one release: the old form of the SQLAlchemy runbook (dir: o
     assert.equal(git(root, ['--git-dir', svc.remote, 'for-each-ref', 'refs/runwright']), '', 'no run ref left');
     // The new outputs are there alongside the deprecated ones.
     assert.equal(run.steps.checkout?.output && (run.steps.checkout.output as { checkout: string }).checkout, 'repo');
-    assert.match((run.steps.apply?.output as { checkout: string }).checkout, /^wt\/fix-[ABC]-v1$/);
+    assert.match((run.steps.apply?.output as { checkout: string }).checkout, /^wt\/fix-[ABC]-v1-[0-9a-f]{8}$/);
   } finally {
     await t.close();
     rmSync(config.workdir, { recursive: true, force: true });

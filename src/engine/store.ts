@@ -3,7 +3,7 @@
 // Key names: keys.ts (this module and its scripts are the only ones that read or write the run keys).
 import { readFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
-import type { ApprovalDecision, Json, RunRecord, RunStatus, StepEvent, StepState } from '../core/types.js';
+import type { Alert, ApprovalDecision, Json, RunRecord, RunStatus, StepEvent, StepState } from '../core/types.js';
 import { TERMINAL_STATUSES } from '../core/types.js';
 import { keysFor, type Keys } from './keys.js';
 
@@ -17,11 +17,11 @@ export function luaSource(name: string): string {
   }
 }
 
-let scripts: Record<'apply' | 'begin' | 'create' | 'release', string> | undefined;
+let scripts: Record<'apply' | 'attach' | 'begin' | 'create' | 'release', string> | undefined;
 function loadScripts() {
   if (scripts) return scripts;
   const lib = luaSource('lib').replace('__TERMINAL__', `{${TERMINAL_STATUSES.map((s) => `['${s}']=true`).join(',')}}`);
-  scripts = { apply: `${lib}\n${luaSource('apply')}`, begin: `${lib}\n${luaSource('begin')}`, create: `${lib}\n${luaSource('create')}`, release: `${lib}\n${luaSource('release')}` };
+  scripts = { apply: `${lib}\n${luaSource('apply')}`, attach: `${lib}\n${luaSource('attach')}`, begin: `${lib}\n${luaSource('begin')}`, create: `${lib}\n${luaSource('create')}`, release: `${lib}\n${luaSource('release')}` };
   return scripts;
 }
 
@@ -48,6 +48,7 @@ export class RunStore {
     this.keys = keysFor(prefix);
     const lua = loadScripts();
     this.redis.defineCommand('rwApply', { numberOfKeys: 2, lua: lua.apply });
+    this.redis.defineCommand('rwAttach', { numberOfKeys: 1, lua: lua.attach });
     this.redis.defineCommand('rwBegin', { numberOfKeys: 2, lua: lua.begin });
     this.redis.defineCommand('rwCreate', { numberOfKeys: 2, lua: lua.create });
     this.redis.defineCommand('rwRelease', { numberOfKeys: 2, lua: lua.release });
@@ -94,7 +95,6 @@ export class RunStore {
       alertCount: '1',
       lastSeenAt: r.createdAt,
     };
-    const attachEvent: StepEvent = { runId: '', step: '', kind: 'run', visit: 0, attempt: 0, at: r.createdAt, message: 'alert attached (deduplicated)', input: { fingerprint: r.alert.fingerprint, source: r.alert.source } };
     const res = (await (this.redis as any).rwCreate(
       this.runKey(r.id),
       this.evKey(r.id),
@@ -111,12 +111,24 @@ export class RunStore {
       r.runbookId,
       r.target.name,
       JSON.stringify(args.createdEvent),
-      JSON.stringify(attachEvent),
+      attachEvent(r.alert, r.createdAt),
       r.createdAt,
     )) as string[];
     if (res[0] === 'attached') return { result: 'attached', runId: res[1]! };
     if (res[0] === 'throttled') return { result: 'throttled', lastRunId: res[1]!, retryInMs: Number(res[2]) };
     return { result: 'created', status: res[1] as RunStatus, holder: res[2] || undefined };
+  }
+
+  /**
+   * Dedup alone, in one round trip: attach the alert to the active run of (runbook, fingerprint) when there is one
+   * (counted, its attach event appended) and return that run; null when there is none (create() decides then, and
+   * checks again atomically).
+   */
+  async attach(runbookId: string, alert: Alert, at: string): Promise<RunRecord | null> {
+    const res = (await (this.redis as any).rwAttach(this.keys.fingerprint(runbookId, alert.fingerprint), this.prefix, attachEvent(alert, at), at)) as [string, string[]] | [];
+    if (!res.length) return null;
+    const raw = pairsToObject(res[1]);
+    return raw.meta ? decodeRun(raw) : null;
   }
 
   /** Claim a step job: returns the run when `jobId` is its cursor and it is running; else why not. */
@@ -418,6 +430,12 @@ function pairsToObject(arr: string[]): Record<string, string> {
   const o: Record<string, string> = {};
   for (let i = 0; i + 1 < arr.length; i += 2) o[arr[i]!] = arr[i + 1]!;
   return o;
+}
+
+/** The event a deduplicated alert leaves on the run it attached to (runId filled in by the script). */
+function attachEvent(alert: Alert, at: string): string {
+  const ev: StepEvent = { runId: '', step: '', kind: 'run', visit: 0, attempt: 0, at, message: 'alert attached (deduplicated)', input: { fingerprint: alert.fingerprint, source: alert.source } };
+  return JSON.stringify(ev);
 }
 
 export function decodeRun(raw: Record<string, string>): RunRecord {

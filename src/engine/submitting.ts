@@ -39,6 +39,12 @@ export class Submitting {
     const target = typeof req.target === 'string' ? this.rt.targets.get(req.target) : req.target;
     if (!target) throw new NotFoundError(`unknown target '${String(req.target)}'`);
     const inputs = resolveInputs(rb, req.inputs ?? {});
+    // Most alerts of an incident find its run active: one round trip attaches them, before anything of a new run
+    // is built (create() checks again, atomically, for the run that starts or ends meanwhile).
+    if (req.dedupe) {
+      const active = await this.rt.store.attach(rb.id, req.alert, now());
+      if (active) return { result: 'attached', run: active };
+    }
     // Every alert comes through here (most attach to an active run): store the source once per hash and minute
     // per process, not once per alert (it was a SET of the whole runbook on every request).
     if (!(Date.now() - (this.savedSources.get(rb.hash) ?? -Infinity) < 60_000)) {

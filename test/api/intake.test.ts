@@ -136,6 +136,26 @@ test('dedup: an alert whose fingerprint has an active run attaches to it (count 
   assert.equal(evs.filter((e) => e.message === 'alert attached (deduplicated)').length, 2);
 });
 
+test('dedup under concurrency: 60 alerts over 3 fingerprints sent at once make exactly 3 runs, every other alert attached and counted', async () => {
+  const fps = ['burst-a', 'burst-b', 'burst-c'];
+  // Injected all at once: every request looks for an active run before any has created one (the race create.lua
+  // settles: one creates, the others attach).
+  const send = (i: number) => post('/intake/generic', { text: 'p99 latency 3s on web', severity: 'critical', labels: { service: 'web' }, fingerprint: fps[i % 3] }, bearer(TOKENS.generic)).then((r) => ({ status: r.statusCode, body: r.json() }));
+  const answers = await Promise.all(Array.from({ length: 60 }, (_, i) => send(i)));
+  assert.deepEqual(answers.map((a) => a.status), answers.map(() => 202));
+  const outcomes = answers.map((a) => a.body.results[0].outcome);
+  assert.equal(outcomes.filter((o) => o === 'started').length, 3);
+  assert.equal(outcomes.filter((o) => o === 'attached').length, 57);
+  const runs = (await h.engine.store.list({ runbook: 'high-latency', limit: 500 })).runs.filter((r) => fps.includes(r.alert.fingerprint));
+  assert.equal(runs.length, 3, 'one run per fingerprint');
+  for (const run of runs) {
+    assert.equal(run.alertCount, 20, `run ${run.id} (${run.alert.fingerprint}) counts its 20 alerts`);
+    assert.deepEqual(new Set(answers.filter((a) => a.body.results[0].fingerprint === run.alert.fingerprint).map((a) => a.body.runId)), new Set([run.id]));
+    const evs = await h.engine.store.events(run.id);
+    assert.equal(evs.filter((e) => e.message === 'alert attached (deduplicated)').length, 19);
+  }
+});
+
 test('throttle: once a run for the fingerprint has finished, the runbook window stops the next one; other fingerprints go through', async () => {
   const alert = { text: 'the disk is full', labels: { service: 'web' }, fingerprint: 'flapping-disk' };
   const first = await post('/intake/generic', alert, bearer(TOKENS.generic));

@@ -25,6 +25,16 @@ function loadScripts() {
   return scripts;
 }
 
+/**
+ * A line another part keeps about an alert that attaches (the API's intake log): appended to `stream` (capped at
+ * about maxLen) in the attach's own atomic step, as the JSON of `entry` plus outcome 'attached' and the run's id.
+ */
+export interface Journal {
+  stream: string;
+  maxLen: number;
+  entry: Record<string, unknown>;
+}
+
 export interface ListFilter {
   status?: RunStatus;
   runbook?: string;
@@ -121,11 +131,20 @@ export class RunStore {
 
   /**
    * Dedup alone, in one round trip: attach the alert to the active run of (runbook, fingerprint) when there is one
-   * (counted, its attach event appended) and return that run; null when there is none (create() decides then, and
-   * checks again atomically).
+   * (counted, its attach event appended, and the journal entry when given) and return that run; null when there is
+   * none (create() decides then, and checks again atomically).
    */
-  async attach(runbookId: string, alert: Alert, at: string): Promise<RunRecord | null> {
-    const res = (await (this.redis as any).rwAttach(this.keys.fingerprint(runbookId, alert.fingerprint), this.prefix, attachEvent(alert, at), at)) as [string, string[]] | [];
+  async attach(runbookId: string, alert: Alert, at: string, journal?: Journal): Promise<RunRecord | null> {
+    const head = journal ? JSON.stringify(journal.entry).slice(0, -1) : '';
+    const res = (await (this.redis as any).rwAttach(
+      this.keys.fingerprint(runbookId, alert.fingerprint),
+      this.prefix,
+      attachEvent(alert, at),
+      at,
+      journal?.stream ?? '',
+      String(journal?.maxLen ?? 0),
+      head.length > 1 ? `${head},` : head,
+    )) as [string, string[]] | [];
     if (!res.length) return null;
     const raw = pairsToObject(res[1]);
     return raw.meta ? decodeRun(raw) : null;

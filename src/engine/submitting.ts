@@ -4,7 +4,7 @@ import type { Alert, RunRecord, StepEvent, Target, TraceContext } from '../core/
 import { isTraceContext } from '../logging.js';
 import { resolveInputs, type Runbook } from '../core/runbook-model.js';
 import { transition as machine, type Transition } from '../core/machine.js';
-import { withInternals, internals } from './store.js';
+import { withInternals, internals, type Journal } from './store.js';
 import { withoutCredentials } from './target-secrets.js';
 import { ConflictError, NotFoundError, approvalCursor, clip, jobIdFor, newRunId, now, stateOf, type Runtime } from './runtime.js';
 
@@ -21,11 +21,14 @@ export interface SubmitRequest {
   throttle?: boolean;
   /** The trace of the request that asked for the run: stored with it, carried by the worker's step log lines. */
   trace?: TraceContext;
+  /** With dedupe: written with the attach, atomically, when the alert attaches to an active run (see Journal). */
+  journal?: Journal;
 }
 
 export type SubmitResult =
   | { result: 'created'; run: RunRecord }
-  | { result: 'attached'; run: RunRecord }
+  /** journaled: the request's journal was written with the attach (a run that started meanwhile takes no journal). */
+  | { result: 'attached'; run: RunRecord; journaled?: boolean }
   | { result: 'throttled'; lastRunId: string; retryInMs: number };
 
 export class Submitting {
@@ -42,8 +45,8 @@ export class Submitting {
     // Most alerts of an incident find its run active: one round trip attaches them, before anything of a new run
     // is built (create() checks again, atomically, for the run that starts or ends meanwhile).
     if (req.dedupe) {
-      const active = await this.rt.store.attach(rb.id, req.alert, now());
-      if (active) return { result: 'attached', run: active };
+      const active = await this.rt.store.attach(rb.id, req.alert, now(), req.journal);
+      if (active) return { result: 'attached', run: active, journaled: !!req.journal };
     }
     // Every alert comes through here (most attach to an active run): store the source once per hash and minute
     // per process, not once per alert (it was a SET of the whole runbook on every request).

@@ -134,6 +134,10 @@ test('dedup: an alert whose fingerprint has an active run attaches to it (count 
   assert.equal(runs.length, 1, 'one run, not three');
   const evs = await h.engine.store.events(runId);
   assert.equal(evs.filter((e) => e.message === 'alert attached (deduplicated)').length, 2);
+  // Each alert's intake record, the attached ones written by the attach itself, newest first.
+  const records = (await h.app!.runwright.intakeLog.list({ limit: 500 })).records.filter((r) => r.fingerprint === 'latency-web-1');
+  assert.deepEqual(records.map(({ id, at, ...r }) => r), ['attached', 'attached', 'started'].map((outcome) => ({ source: 'generic', fingerprint: 'latency-web-1', severity: 'critical', text: 'p99 latency 2.1s on web', runbook: 'high-latency', target: 'web', outcome, runId })));
+  for (const r of records) assert.ok(Date.parse(r.at) > Date.now() - 60_000 && /^\d+-\d+$/.test(r.id!));
 });
 
 test('dedup under concurrency: 60 alerts over 3 fingerprints sent at once make exactly 3 runs, every other alert attached and counted', async () => {
@@ -154,6 +158,11 @@ test('dedup under concurrency: 60 alerts over 3 fingerprints sent at once make e
     const evs = await h.engine.store.events(run.id);
     assert.equal(evs.filter((e) => e.message === 'alert attached (deduplicated)').length, 19);
   }
+  // Every alert has its intake record, however it attached (in the attach's own step or after a lost race).
+  const records = (await h.app!.runwright.intakeLog.list({ limit: 500 })).records.filter((r) => fps.includes(r.fingerprint!));
+  assert.equal(records.length, 60);
+  assert.equal(records.filter((r) => r.outcome === 'attached').length, 57);
+  for (const r of records) assert.equal(r.runId, runs.find((run) => run.alert.fingerprint === r.fingerprint)!.id);
 });
 
 test('throttle: once a run for the fingerprint has finished, the runbook window stops the next one; other fingerprints go through', async () => {

@@ -220,6 +220,7 @@ export async function intakeRoutes(app: FastifyInstance, deps: IntakeDeps): Prom
     const records: IntakeRecord[] = [];
     const at = new Date().toISOString();
     const base = (a: Alert) => ({ at, source, fingerprint: a.fingerprint, severity: a.severity, text: a.text.slice(0, 300) });
+    const single = normalized.alerts.length === 1 && normalized.skipped.length === 0;
     for (const s of normalized.skipped) {
       results.push({ fingerprint: s.fingerprint, outcome: 'skipped', reason: s.reason });
       records.push({ at, source, fingerprint: s.fingerprint, outcome: 'skipped', reason: s.reason });
@@ -244,7 +245,9 @@ export async function intakeRoutes(app: FastifyInstance, deps: IntakeDeps): Prom
         records.push({ ...base(p.alert), ...common, outcome, runId: lead.runId, reason });
         continue;
       }
-      const res = await engine.submit({ runbookId: p.runbook.id, alert: p.submitAs ?? p.alert, target: p.target, inputs: p.inputs, dedupe: true, throttle: true, trace: req.trace });
+      // A request of one alert: its intake record, when it attaches, is written by the attach itself (one round trip).
+      const journal = single ? intakeLog.journal({ ...base(p.alert), ...common }) : undefined;
+      const res = await engine.submit({ runbookId: p.runbook.id, alert: p.submitAs ?? p.alert, target: p.target, inputs: p.inputs, dedupe: true, throttle: true, trace: req.trace, journal });
       if (res.result === 'throttled') {
         metrics.alertsThrottled.inc({ source });
         const reason = `runbook '${p.runbook.id}' already ran for this fingerprint (run ${res.lastRunId}); throttled for another ${Math.ceil(res.retryInMs / 1000)} s`;
@@ -257,7 +260,7 @@ export async function intakeRoutes(app: FastifyInstance, deps: IntakeDeps): Prom
       if (res.result === 'attached') {
         metrics.alertsDeduplicated.inc({ source });
         results.push((p.result = { ...common, outcome: 'attached', runId: run.id, status: run.status, reason: `an active run for this ${p.submitAs ? 'Alertmanager group and target' : 'fingerprint'} exists; ${run.alertCount ?? 1} alerts attached` }));
-        records.push({ ...base(p.alert), ...common, outcome: 'attached', runId: run.id });
+        if (!res.journaled) records.push({ ...base(p.alert), ...common, outcome: 'attached', runId: run.id });
         req.log.info({ runId: run.id, source, fingerprint: p.alert.fingerprint, alertCount: run.alertCount }, 'alert attached to active run');
         continue;
       }

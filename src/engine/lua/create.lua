@@ -5,8 +5,11 @@
 local prefix, runId = ARGV[1], ARGV[2]
 local fpKey, thrKey = ARGV[4], ARGV[5]
 if fpKey ~= '' then
-  local existing = attach_active(prefix, fpKey, ARGV[14], ARGV[15])
-  if existing then return {'attached', existing} end
+  local existing = active_run(prefix, fpKey)
+  if existing then
+    attach_to(prefix, existing, ARGV[14], ARGV[15])
+    return {'attached', existing}
+  end
 end
 if thrKey ~= '' then
   local last = redis.call('GET', thrKey)

@@ -10,21 +10,25 @@ local function publish(prefix, msg)
   if string.find(msg, '"kind":"run"', 1, true) then redis.call('PUBLISH', prefix .. ':events:run', msg) end
 end
 
--- Dedup: attach an alert to the active (not terminal) run its fingerprint key names, if there is one: count it,
--- stamp lastSeenAt, append and publish the attach event (JSON, runId filled in here). Returns the run's id or nil.
-local function attach_active(prefix, fpKey, attachEvent, now)
+-- Dedup: the active (not terminal) run a fingerprint key names, or nil. Reads only.
+local function active_run(prefix, fpKey)
   local existing = redis.call('GET', fpKey)
   if not existing then return nil end
-  local ek = prefix .. ':run:' .. existing
-  local est = redis.call('HGET', ek, 'status')
+  local est = redis.call('HGET', prefix .. ':run:' .. existing, 'status')
   if not est or TERMINAL[est] then return nil end
+  return existing
+end
+
+-- Attach an alert to that run: count it, stamp lastSeenAt, append and publish the attach event (JSON, runId
+-- filled in here).
+local function attach_to(prefix, runId, attachEvent, now)
+  local ek = prefix .. ':run:' .. runId
   redis.call('HINCRBY', ek, 'alertCount', 1)
   redis.call('HSET', ek, 'lastSeenAt', now)
-  local ev = cjson.decode(attachEvent); ev.runId = existing
+  local ev = cjson.decode(attachEvent); ev.runId = runId
   local evs = cjson.encode(ev)
   local id = redis.call('XADD', ek .. ':ev', '*', 'e', evs)
   publish(prefix, id .. ' ' .. evs)
-  return existing
 end
 
 -- A patch: status, set (flat field/value list), del (fields), incr (flat field/delta list), events (JSON strings).

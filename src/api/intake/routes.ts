@@ -261,7 +261,8 @@ export async function intakeRoutes(app: FastifyInstance, deps: IntakeDeps): Prom
         metrics.alertsDeduplicated.inc({ source });
         results.push((p.result = { ...common, outcome: 'attached', runId: run.id, status: run.status, reason: `an active run for this ${p.submitAs ? 'Alertmanager group and target' : 'fingerprint'} exists; ${run.alertCount ?? 1} alerts attached` }));
         if (!res.journaled) records.push({ ...base(p.alert), ...common, outcome: 'attached', runId: run.id });
-        req.log.info({ runId: run.id, source, fingerprint: p.alert.fingerprint, alertCount: run.alertCount }, 'alert attached to active run');
+        // The common case under load: the request line (runId) and the intake record say it; details at debug.
+        req.log.debug({ runId: run.id, source, fingerprint: p.alert.fingerprint, alertCount: run.alertCount }, 'alert attached to active run');
         continue;
       }
       const outcome: IntakeOutcome = run.status === 'refused' ? 'refused' : 'started';

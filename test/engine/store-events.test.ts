@@ -29,3 +29,34 @@ test('store.subscribe: runLevel listeners get exactly the run-level events of a 
     await t.close();
   }
 });
+
+test('store.subscribe: an alert attaching to an active run is on the all-events channel, not on the run-level one', async () => {
+  const t = await testEngine({ runbooks: engineRunbooks('approval') });
+  try {
+    const all: StepEvent[] = [];
+    const runLevel: StepEvent[] = [];
+    const offAll = await t.engine.store.subscribe((ev) => void all.push(ev));
+    const offRun = await t.engine.store.subscribe((ev) => void runLevel.push(ev), { runLevel: true });
+    const a = alert('approve me', { fingerprint: 'attach-ev' });
+    const first = await t.engine.submit({ runbookId: 'approval', alert: a, target: target('ev-attach'), dedupe: true });
+    const second = await t.engine.submit({ runbookId: 'approval', alert: a, target: target('ev-attach'), dedupe: true });
+    assert.equal(second.result, 'attached');
+    const id = (first as { run: RunRecord }).run.id;
+    const stored = await t.engine.store.events(id);
+    const attach = stored.find((e) => e.message === 'alert attached (deduplicated)')!;
+    assert.equal(attach.kind, 'run');
+    const created = stored.find((e) => e.kind === 'run' && e.message.startsWith('run created'))!;
+    await t.engine.waitFor(id, () => all.some((e) => e.id === attach.id) && runLevel.some((e) => e.id === created.id), 10_000);
+    // Published in order on one connection: the run-level channel had its chance to carry the attach before the
+    // cancel's event arrives there.
+    await t.engine.cancel(id, 'test');
+    const cancelled = (await t.engine.store.events(id)).at(-1)!;
+    await t.engine.waitFor(id, () => runLevel.some((e) => e.id === cancelled.id), 10_000);
+    assert.deepEqual(runLevel.filter((e) => e.runId === id).map((e) => e.id), [created.id, cancelled.id]);
+    assert.equal(all.filter((e) => e.id === attach.id).length, 1);
+    await offAll();
+    await offRun();
+  } finally {
+    await t.close();
+  }
+});

@@ -20,7 +20,8 @@ local function active_run(prefix, fpKey)
 end
 
 -- Attach an alert to that run: count it, stamp lastSeenAt, append and publish the attach event (JSON, runId
--- filled in here).
+-- filled in here). Published on P:events only: it is of kind run but changes nothing a worker listens for on
+-- P:events:run (ends and cancels), and a burst of duplicates would reach every worker.
 local function attach_to(prefix, runId, attachEvent, now)
   local ek = prefix .. ':run:' .. runId
   redis.call('HINCRBY', ek, 'alertCount', 1)
@@ -28,7 +29,7 @@ local function attach_to(prefix, runId, attachEvent, now)
   local ev = cjson.decode(attachEvent); ev.runId = runId
   local evs = cjson.encode(ev)
   local id = redis.call('XADD', ek .. ':ev', '*', 'e', evs)
-  publish(prefix, id .. ' ' .. evs)
+  redis.call('PUBLISH', prefix .. ':events', id .. ' ' .. evs)
 end
 
 -- A patch: status, set (flat field/value list), del (fields), incr (flat field/delta list), events (JSON strings).

@@ -131,10 +131,11 @@ export class RunStore {
 
   /**
    * Dedup alone, in one round trip: attach the alert to the active run of (runbook, fingerprint) when there is one
-   * (counted, its attach event appended, and the journal entry when given) and return that run; null when there is
-   * none (create() decides then, and checks again atomically).
+   * (counted, its attach event appended, and the journal entry when given) and return that run — brief: its id,
+   * status and alert count only; null when there is none (create() decides then, and checks again atomically).
    */
-  async attach(runbookId: string, alert: Alert, at: string, journal?: Journal): Promise<RunRecord | null> {
+  async attach(runbookId: string, alert: Alert, at: string, opts: { journal?: Journal; brief?: boolean } = {}): Promise<RunRecord | Pick<RunRecord, 'id' | 'status' | 'alertCount'> | null> {
+    const { journal, brief } = opts;
     const head = journal ? JSON.stringify(journal.entry).slice(0, -1) : '';
     const res = (await (this.redis as any).rwAttach(
       this.keys.fingerprint(runbookId, alert.fingerprint),
@@ -144,9 +145,11 @@ export class RunStore {
       journal?.stream ?? '',
       String(journal?.maxLen ?? 0),
       head.length > 1 ? `${head},` : head,
-    )) as [string, string[]] | [];
+      brief ? '1' : '',
+    )) as [string, string[]] | [string, string, string] | [];
     if (!res.length) return null;
-    const raw = pairsToObject(res[1]);
+    if (brief) return { id: res[0], status: res[1] as RunStatus, alertCount: res[2] ? Number(res[2]) : 1 };
+    const raw = pairsToObject(res[1] as string[]);
     return raw.meta ? decodeRun(raw) : null;
   }
 

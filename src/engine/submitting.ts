@@ -23,12 +23,17 @@ export interface SubmitRequest {
   trace?: TraceContext;
   /** With dedupe: written with the attach, atomically, when the alert attaches to an active run (see Journal). */
   journal?: Journal;
+  /** An attached run is answered with its id, status and alert count only, not read back whole (intake). */
+  brief?: boolean;
 }
 
-export type SubmitResult =
+/** What a brief submit tells of the run an alert attached to. */
+export type AttachedRun = Pick<RunRecord, 'id' | 'status' | 'alertCount'>;
+
+export type SubmitResult<Attached = RunRecord> =
   | { result: 'created'; run: RunRecord }
   /** journaled: the request's journal was written with the attach (a run that started meanwhile takes no journal). */
-  | { result: 'attached'; run: RunRecord; journaled?: boolean }
+  | { result: 'attached'; run: Attached; journaled?: boolean }
   | { result: 'throttled'; lastRunId: string; retryInMs: number };
 
 export class Submitting {
@@ -36,7 +41,9 @@ export class Submitting {
 
   constructor(private readonly rt: Runtime) {}
 
-  async submit(req: SubmitRequest): Promise<SubmitResult> {
+  submit(req: SubmitRequest & { brief: true }): Promise<SubmitResult<AttachedRun>>;
+  submit(req: SubmitRequest): Promise<SubmitResult>;
+  async submit(req: SubmitRequest): Promise<SubmitResult<AttachedRun | RunRecord>> {
     const rb = this.rt.runbooks.get(req.runbookId);
     if (!rb) throw new NotFoundError(`unknown runbook '${req.runbookId}'`);
     const target = typeof req.target === 'string' ? this.rt.targets.get(req.target) : req.target;
@@ -45,7 +52,7 @@ export class Submitting {
     // Most alerts of an incident find its run active: one round trip attaches them, before anything of a new run
     // is built (create() checks again, atomically, for the run that starts or ends meanwhile).
     if (req.dedupe) {
-      const active = await this.rt.store.attach(rb.id, req.alert, now(), req.journal);
+      const active = await this.rt.store.attach(rb.id, req.alert, now(), { journal: req.journal, brief: req.brief });
       if (active) return { result: 'attached', run: active, journaled: !!req.journal };
     }
     // Every alert comes through here (most attach to an active run): store the source once per hash and minute

@@ -126,7 +126,7 @@ test('dedup: an alert whose fingerprint has an active run attaches to it (count 
   assert.equal(b2.runId, runId);
   assert.equal(b2.results[0].outcome, 'attached');
   const third = await post('/intake/generic', alert, bearer(TOKENS.generic));
-  assert.equal(third.json().results[0].outcome, 'attached');
+  assert.deepEqual(third.json().results[0], { fingerprint: 'latency-web-1', outcome: 'attached', runId, runbook: 'high-latency', target: 'web', status: run1.status, reason: 'an active run for this fingerprint exists; 3 alerts attached' });
   const run = (await h.engine.store.get(runId))!;
   assert.equal(run.alertCount, 3);
   assert.ok(run.lastSeenAt! >= run1.lastSeenAt!);

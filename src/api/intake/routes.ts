@@ -247,7 +247,7 @@ export async function intakeRoutes(app: FastifyInstance, deps: IntakeDeps): Prom
       }
       // A request of one alert: its intake record, when it attaches, is written by the attach itself (one round trip).
       const journal = single ? intakeLog.journal({ ...base(p.alert), ...common }) : undefined;
-      const res = await engine.submit({ runbookId: p.runbook.id, alert: p.submitAs ?? p.alert, target: p.target, inputs: p.inputs, dedupe: true, throttle: true, trace: req.trace, journal });
+      const res = await engine.submit({ runbookId: p.runbook.id, alert: p.submitAs ?? p.alert, target: p.target, inputs: p.inputs, dedupe: true, throttle: true, trace: req.trace, journal, brief: true });
       if (res.result === 'throttled') {
         metrics.alertsThrottled.inc({ source });
         const reason = `runbook '${p.runbook.id}' already ran for this fingerprint (run ${res.lastRunId}); throttled for another ${Math.ceil(res.retryInMs / 1000)} s`;
@@ -256,8 +256,8 @@ export async function intakeRoutes(app: FastifyInstance, deps: IntakeDeps): Prom
         req.log.info({ runId: res.lastRunId, source, fingerprint: p.alert.fingerprint }, 'alert throttled');
         continue;
       }
-      const run = res.run;
       if (res.result === 'attached') {
+        const run = res.run;
         metrics.alertsDeduplicated.inc({ source });
         results.push((p.result = { ...common, outcome: 'attached', runId: run.id, status: run.status, reason: `an active run for this ${p.submitAs ? 'Alertmanager group and target' : 'fingerprint'} exists; ${run.alertCount ?? 1} alerts attached` }));
         if (!res.journaled) records.push({ ...base(p.alert), ...common, outcome: 'attached', runId: run.id });
@@ -265,6 +265,7 @@ export async function intakeRoutes(app: FastifyInstance, deps: IntakeDeps): Prom
         req.log.debug({ runId: run.id, source, fingerprint: p.alert.fingerprint, alertCount: run.alertCount }, 'alert attached to active run');
         continue;
       }
+      const run = res.run;
       const outcome: IntakeOutcome = run.status === 'refused' ? 'refused' : 'started';
       results.push((p.result = { ...common, outcome, runId: run.id, status: run.status, ...(run.outcome ? { reason: run.outcome } : {}) }));
       records.push({ ...base(p.alert), ...common, outcome, runId: run.id, ...(run.outcome ? { reason: run.outcome } : {}) });

@@ -16,13 +16,15 @@ const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(
 const CLOUD_TRACE = /^([0-9a-fA-F]{32})(?:\/([0-9]{1,20}))?(?:;o=([0-9]+))?$/;
 const zero = (hex: string) => /^0+$/.test(hex);
 
+/** A header given once and of sane length, trimmed. */
+const one = (v: string | string[] | undefined) => (typeof v === 'string' && v.length <= 512 ? v.trim() : undefined);
+
 /**
  * The trace of a request from its headers: `traceparent` (W3C Trace Context) first, else `X-Cloud-Trace-Context`
  * (`TRACE_ID/SPAN_ID;o=OPTIONS`). Strict: ids of the right length in hex, not all zero, version ff refused, a span id
  * that fits 64 bits; anything else is no trace (never echoed). A value repeated in the headers is not trusted either.
  */
 export function traceFromHeaders(headers: Record<string, string | string[] | undefined>): TraceContext | undefined {
-  const one = (v: string | string[] | undefined) => (typeof v === 'string' && v.length <= 512 ? v.trim() : undefined);
   const tp = one(headers.traceparent);
   if (tp) {
     const m = TRACEPARENT.exec(tp);

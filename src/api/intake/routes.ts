@@ -116,7 +116,7 @@ export async function intakeRoutes(app: FastifyInstance, deps: IntakeDeps): Prom
 
   // Overload: a fixed window per (source, credential) in Redis, shared by every API replica. Over the limit the
   // answer is 503 + Retry-After, which Alertmanager and Pub/Sub retry (a 4xx would make them drop the alert).
-  const limiter = new RedisWindow(engine.store.redis, `${config.prefix}:intake-rate`, config.api.rateLimit.max, config.api.rateLimit.windowMs);
+  const limiter = new RedisWindow(engine.store.pipelined, `${config.prefix}:intake-rate`, config.api.rateLimit.max, config.api.rateLimit.windowMs);
   const limit = async (source: string, credential: string) => {
     const wait = await limiter.hit(source, credential);
     if (wait > 0) {

@@ -204,13 +204,27 @@ describe('sqlalchemy + git actions, one by one', { skip }, () => {
     assert.equal(pf.mapper.class, 'Organization');
     const ap2 = await r.call('sqlalchemy.apply_fix', 'apply', { base: co.head, fix: 'B', model: 'Organization' }, 2);
     assert.notEqual(ap2.checkout, ap.checkout, 'each visit gets its own fresh worktree');
-    assert.match(ap2.checkout, /^wt\/fix-B-v2$/);
+    assert.match(ap2.checkout, /^wt\/fix-B-v2-[0-9a-f]{8}$/);
     const cm2 = await r.call('git.commit', 'commit', { checkout: ap2.checkout, paths: ap2.touched, subject: ap2.subject, body: ap2.body, fixes: 'x', base: co.head }, 2);
     assert.match(cm2.subject, /^Fix SQLAlchemy: Disable Organization model/);
     assert.deepEqual(cm2.files, [...ap2.touched].sort());
     const pf2 = await r.call('sqlalchemy.preflight', 'preflight', { sha: cm2.sha, fix: 'B', fallback: { A: 'B' } }, 2);
     assert.equal(pf2.passed, true);
     assert.equal(remoteHead(svc), svc.head);
+  });
+
+  test('a step delivered twice at once (its lock lost while it ran) gets two trees: both apply the same fix, neither sees the other\'s edits', async () => {
+    const svc = service(scn('backpop_wrong_name'), py14 as PythonEnv);
+    const r = runner(svc);
+    const co = await r.call('git.checkout', 'checkout', {});
+    const [a, b] = await Promise.all([1, 2].map(() => r.call('sqlalchemy.apply_fix', 'apply', { base: co.head, fix: 'C' })));
+    assert.notEqual(a.checkout, b.checkout);
+    assert.match(a.checkout, /^wt\/fix-C-v1-[0-9a-f]{8}$/);
+    assert.deepEqual(b.touched, a.touched);
+    assert.equal(b.diff, a.diff, 'the same fix, each from the base commit');
+    const [p1, p2] = await Promise.all([a, b].map((ap) => r.call('sqlalchemy.preflight', 'preflight', { sha: co.head, fix: 'C', fallback: {} }).then((pf) => [ap, pf])));
+    assert.equal(p1![1].passed, false, 'the base still fails in a pre-flight of its own');
+    assert.equal(p2![1].passed, false);
   });
 
   test('refuses to work in anyone\'s working copy or outside the run\'s workdir', async () => {

@@ -105,7 +105,8 @@ async function runCase(c: CorpusCase, line: '1.4' | '2.x', py: PythonEnv, struct
   // real SQLAlchemy: the healthy twin passes and maps S0; the broken tree fails
   const twin = mkdtempSync(path.join(tmp, `twin-${c.name}-`));
   write(twin, files.healthy);
-  assert.equal(runCheck(twin, py.python).code, 0, `the healthy twin passes: ${runCheck(twin, py.python).stderr.slice(-600)}`);
+  const twinCheck = runCheck(twin, py.python);
+  assert.equal(twinCheck.code, 0, `the healthy twin passes: ${twinCheck.stderr.slice(-600)}`);
   const before = mapped(twin, py.python);
   const svc = buildService({ name: `${c.name}-${line.replace('.', '')}`, files: files.broken } as unknown as Scenario, { python: py.python, parent: tmp });
   svc.target.name = `corpus-${c.name.replace(/_/g, '-')}-${line.replace('.', '')}-${Math.random().toString(36).slice(2, 6)}`;

@@ -1,11 +1,9 @@
 import { createHash } from 'node:crypto';
-import path from 'node:path';
 import { z } from 'zod';
 import { defineAction } from '../../core/action.js';
 import { PermanentError } from '../../core/errors.js';
-import { resolveInside } from '../../core/safe-path.js';
 import { json } from '../deploy/lib/common.js';
-import { IN_CHECKOUT, checkoutDir } from '../lib/checkout.js';
+import { IN_CHECKOUT, checkoutDir, scratchWorktree } from '../lib/checkout.js';
 import { autogenerate, opSummary, readOnlyEnv, scriptHeads, tablesOf, withScratchDb, type Op } from './lib/autogen.js';
 import { alembicSettings, databaseUrl, modelsRel, projectInfo, projectPaths, redactDbUrl, runAlembic, runTool, scratchName, tail, withDatabase } from './lib/common.js';
 import { classifyText } from './classify.js';
@@ -51,7 +49,7 @@ export default defineAction({
   async run(p, ctx) {
     const s = alembicSettings(ctx);
     const repo = await checkoutDir(ctx, p);
-    const wt = await ctx.ports.git.worktree(repo, p.head, resolveInside(ctx.workdir, path.join('wt', `alembic-base-${p.head.slice(0, 12)}-${ctx.step.visit}`)));
+    const wt = await ctx.ports.git.worktree(repo, p.head, scratchWorktree(ctx, `alembic-base-${p.head.slice(0, 12)}-${ctx.step.visit}`));
     const paths = projectPaths(ctx, wt, s);
     let info;
     try {

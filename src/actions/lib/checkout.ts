@@ -2,11 +2,13 @@
 // Steps exchange commits and names, not a worker's disk: ctx.checkout brings the named checkout to whichever
 // worker runs the step. `dir` (an absolute path an earlier step wrote) is still accepted for one release, with a
 // deprecation warning from `runwright validate` (the loader reads the `deprecated` mark of the param).
+import { randomBytes } from 'node:crypto';
 import { existsSync, realpathSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import type { ActionContext } from '../../core/action.js';
 import { PermanentError } from '../../core/errors.js';
+import { resolveInside } from '../../core/safe-path.js';
 import { MAIN_CHECKOUT, checkoutNameProblem } from '../../core/workspace.js';
 import { ownDir } from '../git/paths.js';
 
@@ -45,4 +47,12 @@ export function checkoutName(ctx: ActionContext, abs: string): string {
   const rel = path.relative(realpathSync(ctx.workdir), realpathSync(abs));
   if (!rel || rel.startsWith('..') || path.isAbsolute(rel)) throw new PermanentError(`checkout ${abs} is not in the run's folder`, 'not_own_dir');
   return rel.split(path.sep).join('/');
+}
+
+/**
+ * `<workdir>/wt/<name>-<8 hex>`: a worktree path no other execution uses. A step BullMQ re-delivers while its first
+ * delivery still runs (that worker's lock lost on a stalled event loop) must never share a tree with it.
+ */
+export function scratchWorktree(ctx: ActionContext, name: string): string {
+  return resolveInside(ctx.workdir, path.join('wt', `${name}-${randomBytes(4).toString('hex')}`));
 }

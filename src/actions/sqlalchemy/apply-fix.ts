@@ -1,9 +1,6 @@
-import { existsSync } from 'node:fs';
-import path from 'node:path';
 import { z } from 'zod';
 import { defineAction } from '../../core/action.js';
 import { PermanentError } from '../../core/errors.js';
-import { resolveInside } from '../../core/safe-path.js';
 import type { Json } from '../../core/types.js';
 import { IN_CHECKOUT, checkoutDir, checkoutName } from '../lib/checkout.js';
 import { runTool, worktreeAt } from './lib/tool.js';
@@ -28,10 +25,7 @@ export default defineAction({
   }),
   async run(p, ctx) {
     const repo = await checkoutDir(ctx, p);
-    const name = `fix-${p.fix}-v${ctx.step.visit}`;
-    const wtPath = resolveInside(ctx.workdir, path.join('wt', name));
-    if (existsSync(wtPath)) await ctx.ports.git.removeWorktree(repo, wtPath);
-    const wt = await worktreeAt(ctx, repo, p.base, name);
+    const wt = await worktreeAt(ctx, repo, p.base, `fix-${p.fix}-v${ctx.step.visit}`);
     await ctx.progress(`applying fix ${p.fix}`);
     const r = await runTool<FixResult>(ctx, { cmd: 'fix', fix: p.fix, root: wt, models_dir: ctx.target.modelsDir, model: p.model ?? undefined, reason: p.cause ?? undefined });
     const models = ctx.target.modelsDir.replace(/\/+$/, '');

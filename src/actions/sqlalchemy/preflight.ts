@@ -1,7 +1,4 @@
-import { existsSync } from 'node:fs';
-import path from 'node:path';
 import { z } from 'zod';
-import { resolveInside } from '../../core/safe-path.js';
 import { defineAction } from '../../core/action.js';
 import type { Json } from '../../core/types.js';
 import { IN_CHECKOUT, checkoutDir } from '../lib/checkout.js';
@@ -82,12 +79,9 @@ export default defineAction({
   }),
   async run(p, ctx) {
     const repo = await checkoutDir(ctx, p);
-    const name = `preflight-${p.sha.slice(0, 12)}`;
-    // Always a fresh worktree of the commit (an earlier delivery's, which the check ran in, is removed first): clean
-    // by construction, so no status is asked before the check.
-    const stale = resolveInside(ctx.workdir, path.join('wt', name));
-    if (existsSync(stale)) await ctx.ports.git.removeWorktree(repo, stale);
-    const wt = await worktreeAt(ctx, repo, p.sha, name);
+    // Always a fresh worktree of the commit, this execution's own: clean by construction, so no status is asked
+    // before the check.
+    const wt = await worktreeAt(ctx, repo, p.sha, `preflight-${p.sha.slice(0, 12)}`);
     await ctx.progress(`pre-flight of fix ${p.fix} at ${p.sha.slice(0, 12)}`);
     let check, probed;
     try {

@@ -8,6 +8,7 @@ import { PermanentError, RetryableError } from '../../../core/errors.js';
 import { resolveInside } from '../../../core/safe-path.js';
 import { pythonToolPath } from '../../lib/python-tool.js';
 import { checkInImage, checksInImage, runtimeOf } from '../../lib/target-run.js';
+import { scratchWorktree } from '../../lib/checkout.js';
 import type { TargetRunInfo } from '../../../ports/index.js';
 import type { Analysis, FixResult } from './types.js';
 
@@ -235,9 +236,12 @@ export async function runCheck(ctx: ActionContext, dir: string): Promise<CheckRe
   return checkResult({ code: r.code, stdout: r.stdout, stderr: r.stderr, durationMs: r.durationMs, argv: r.argv, cwd: path.relative(dir, r.cwd) || '.', runtime: runtimeOf(r.run) });
 }
 
-/** A clean worktree of `sha` under the run's workdir (reused when it is already there at that sha). */
+/**
+ * A fresh worktree of `sha` under the run's workdir, `wt/<name>-<8 hex>`: each execution of a step gets its own. A
+ * step BullMQ re-delivers while the first delivery still runs (its lock lost on a stalled event loop) must not
+ * share a tree with it: a fix written by one would leave the other nothing to repair.
+ */
 export async function worktreeAt(ctx: ActionContext, repoDir: string, sha: string, name: string): Promise<string> {
   if (!/^[0-9a-f]{7,64}$/.test(sha)) throw new PermanentError(`not a commit id: ${JSON.stringify(sha)}`, 'bad_sha');
-  const wt = resolveInside(ctx.workdir, path.join('wt', name));
-  return await ctx.ports.git.worktree(repoDir, sha, wt);
+  return await ctx.ports.git.worktree(repoDir, sha, scratchWorktree(ctx, name));
 }

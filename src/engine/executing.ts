@@ -120,6 +120,13 @@ export class Executing {
   async process(job: Job): Promise<string> {
     if (job.name === 'approval-timeout') return this.approvals.timedOut(job.data as { runId: string; cursor: string });
     let j = job.data as StepJob & { redelivered?: boolean };
+    // BullMQ re-delivers a job whose lock this worker lost while its step still runs here (an event loop blocked past
+    // the lock's duration): the step in flight records its own outcome, and a second execution beside it would only
+    // race it on the same disk. (On another worker the cursor and each execution's own scratch trees keep it safe.)
+    if (this.rt.active.has(j.runId)) {
+      this.rt.logger.warn({ runId: j.runId, job: job.id }, 'job re-delivered while its step still runs in this worker: left to that execution');
+      return 'stale';
+    }
     let jobId = job.id!;
     const startedAt = now();
     const begun = await this.rt.store.begin(j.runId, jobId, {

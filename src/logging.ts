@@ -77,7 +77,10 @@ export function traceFields(t: TraceContext | undefined, env: NodeJS.ProcessEnv 
   return { traceId: t.traceId, ...(t.spanId ? { spanId: t.spanId } : {}), ...(t.sampled !== undefined ? { traceSampled: t.sampled } : {}) };
 }
 
-/** Structured JSON logs. Secrets are redacted by key wherever they appear. */
+/** Keys whose values never reach a log line: at the top of a log object and up to two levels below. */
+const SECRET_KEYS = ['token', 'password', 'secret', 'signingSecret', 'authorization', 'apiTokens', 'clientSecret', 'privateKey', 'private_key'];
+
+/** Structured JSON logs. Secrets are redacted by key wherever they appear (top level and two levels down). */
 export function createLogger(opts: { level?: string; name?: string; destination?: NodeJS.WritableStream; env?: NodeJS.ProcessEnv } = {}): Logger & pino.Logger {
   const level = opts.level ?? process.env.LOG_LEVEL ?? 'info';
   return pino(
@@ -86,7 +89,7 @@ export function createLogger(opts: { level?: string; name?: string; destination?
       level,
       ...(onGoogleCloud(opts.env) ? { formatters: { level: (label: string, n: number) => ({ severity: SEVERITY[label] ?? 'DEFAULT', level: n }) } } : {}),
       redact: {
-        paths: ['*.token', '*.password', '*.secret', '*.signingSecret', '*.authorization', 'headers.authorization', 'req.headers.authorization', 'req.headers["x-slack-signature"]', '*.apiTokens', 'config.slack.token'],
+        paths: [...SECRET_KEYS.flatMap((k) => [k, `*.${k}`, `*.*.${k}`]), 'req.headers["x-slack-signature"]', 'config.slack.token'],
         censor: '[redacted]',
       },
     },

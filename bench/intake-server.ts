@@ -14,6 +14,7 @@ import { defaultRegistry } from '../src/actions/index.js';
 import { createLogger } from '../src/logging.js';
 import { startServer } from '../src/api/server.js';
 import { BENCH } from './lib.js';
+import { CommandCounter } from './profile.js';
 
 const mode = process.env.BENCH_SERVER ?? 'bare';
 let close: () => Promise<void>;
@@ -51,9 +52,16 @@ if (mode === 'bare') {
   };
 }
 
+// --profile: every Redis command this server sends between count and count:stop (per request: data / requests).
+const counter = new CommandCounter();
 process.send!({ type: 'ready', url, pid: process.pid });
-process.on('message', async (m: { type: string }) => {
-  if (m?.type === 'cpu') {
+process.on('message', async (m: { type: string; data?: unknown }) => {
+  if (m?.type === 'count') {
+    counter.start();
+    process.send!({ type: 'count:done' });
+  } else if (m?.type === 'count:stop') {
+    process.send!({ type: 'count:stop:done', commands: counter.stop(Number(m.data)) });
+  } else if (m?.type === 'cpu') {
     const c = process.cpuUsage();
     process.send!({ type: 'cpu:done', us: c.user + c.system });
   } else if (m?.type === 'stop') {

@@ -4,7 +4,7 @@
 //   npm run bench                          everything (about 5 minutes on 2 cores)
 //   npm run bench -- --only executor,intake   some sections: executor, intake, parked, seed
 //   npm run bench -- --quick               smaller counts (a smoke run; the figures are not the issue's)
-//   npm run bench -- --profile             also count Redis commands and round trips per step (executor)
+//   npm run bench -- --profile             also count Redis commands and round trips per step (executor) and per alert (intake)
 //   npm run bench -- --rounds 5            baseline/runwright pairs per throughput figure (default 3; medians)
 //   npm run bench -- --worker source       parked-runs worker from the TypeScript sources (default: compiled)
 //   npm run bench -- --out file.json --compare bench-results/previous.json
@@ -103,6 +103,11 @@ function rowsOf(r: Pick<BenchResults, 'executor' | 'intake' | 'parked' | 'seed'>
     const rwCpu = cpuMid((c) => c.runwrightUsPerReq);
     const bareCpu = cpuMid((c) => c.bareUsPerReq);
     rows.push({ what: 'intake: server CPU per request (+ Redis CPU) (profile)', value: `${fmt.n(rwCpu)} µs (+ ${fmt.n(cpuMid((c) => c.redisUsPerReq))} µs)`, baseline: `bare fastify route ${fmt.n(bareCpu)} µs`, ratio: fmt.x(rwCpu / bareCpu), target: '(profile)' });
+    if (i.commandsPerRequest) {
+      const c = i.commandsPerRequest;
+      const top = Object.entries(c).filter(([k]) => k !== 'commands' && k !== 'roundTrips').slice(0, 3).map(([k, v]) => `${k} ${fmt.n(v, 2)}`).join(', ');
+      rows.push({ what: 'intake: Redis round trips per request (--profile)', value: `${fmt.n(c.roundTrips ?? Number.NaN, 2)} (${fmt.n(c.commands ?? Number.NaN, 2)} commands: ${top})`, baseline: 'bare fastify route 0', ratio: '', target: '(profile)' });
+    }
     rows.push({ what: 'intake: p99 latency', value: `${i.runwright.p99} ms`, baseline: `bare fastify route ${i.bare.p99} ms`, ratio: fmt.x(i.runwright.p99 / i.bare.p99), target: '(context)' });
     rows.push({ what: 'intake: runs created per round (the rest attached to them)', value: `${i.runwright.runsCreated} (${fmt.n(i.runwright.attached)} attached, ${i.runwright.errors} errors)`, baseline: `${i.fingerprints} fingerprints`, ratio: '', target: `exactly ${i.fingerprints}`, met: i.runwright.runsCreated === i.fingerprints && i.runwright.errors === 0 });
   }
@@ -186,7 +191,7 @@ async function main(): Promise<number> {
       res.executor = await executorBench({ redisUrl: redis.url, runs: a.quick ? 200 : 1000, halfRuns: a.quick ? 100 : 500, concurrency: 16, rawJobs: a.quick ? 2000 : 10_000, rounds: a.rounds, countCommands: a.profile, log });
     }
     if (a.only.has('intake')) {
-      res.intake = await intakeBench({ redisUrl: redis.url, alerts: a.quick ? 2000 : 10_000, fingerprints: 100, connections: 50, warmup: a.quick ? 200 : 1000, rounds: a.rounds, log });
+      res.intake = await intakeBench({ redisUrl: redis.url, alerts: a.quick ? 2000 : 10_000, fingerprints: 100, connections: 50, warmup: a.quick ? 200 : 1000, rounds: a.rounds, countCommands: a.profile, log });
     }
     if (a.only.has('parked')) {
       let build = a.worker;

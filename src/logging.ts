@@ -16,13 +16,15 @@ const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(
 const CLOUD_TRACE = /^([0-9a-fA-F]{32})(?:\/([0-9]{1,20}))?(?:;o=([0-9]+))?$/;
 const zero = (hex: string) => /^0+$/.test(hex);
 
+/** A header given once and of sane length, trimmed. */
+const one = (v: string | string[] | undefined) => (typeof v === 'string' && v.length <= 512 ? v.trim() : undefined);
+
 /**
  * The trace of a request from its headers: `traceparent` (W3C Trace Context) first, else `X-Cloud-Trace-Context`
  * (`TRACE_ID/SPAN_ID;o=OPTIONS`). Strict: ids of the right length in hex, not all zero, version ff refused, a span id
  * that fits 64 bits; anything else is no trace (never echoed). A value repeated in the headers is not trusted either.
  */
 export function traceFromHeaders(headers: Record<string, string | string[] | undefined>): TraceContext | undefined {
-  const one = (v: string | string[] | undefined) => (typeof v === 'string' && v.length <= 512 ? v.trim() : undefined);
   const tp = one(headers.traceparent);
   if (tp) {
     const m = TRACEPARENT.exec(tp);
@@ -75,7 +77,10 @@ export function traceFields(t: TraceContext | undefined, env: NodeJS.ProcessEnv 
   return { traceId: t.traceId, ...(t.spanId ? { spanId: t.spanId } : {}), ...(t.sampled !== undefined ? { traceSampled: t.sampled } : {}) };
 }
 
-/** Structured JSON logs. Secrets are redacted by key wherever they appear. */
+/** Keys whose values never reach a log line: at the top of a log object and up to two levels below. */
+const SECRET_KEYS = ['token', 'password', 'secret', 'signingSecret', 'authorization', 'apiTokens', 'clientSecret', 'privateKey', 'private_key'];
+
+/** Structured JSON logs. Secrets are redacted by key wherever they appear (top level and two levels down). */
 export function createLogger(opts: { level?: string; name?: string; destination?: NodeJS.WritableStream; env?: NodeJS.ProcessEnv } = {}): Logger & pino.Logger {
   const level = opts.level ?? process.env.LOG_LEVEL ?? 'info';
   return pino(
@@ -84,7 +89,7 @@ export function createLogger(opts: { level?: string; name?: string; destination?
       level,
       ...(onGoogleCloud(opts.env) ? { formatters: { level: (label: string, n: number) => ({ severity: SEVERITY[label] ?? 'DEFAULT', level: n }) } } : {}),
       redact: {
-        paths: ['*.token', '*.password', '*.secret', '*.signingSecret', '*.authorization', 'headers.authorization', 'req.headers.authorization', 'req.headers["x-slack-signature"]', '*.apiTokens', 'config.slack.token'],
+        paths: [...SECRET_KEYS.flatMap((k) => [k, `*.${k}`, `*.*.${k}`]), 'req.headers["x-slack-signature"]', 'config.slack.token'],
         censor: '[redacted]',
       },
     },

@@ -27,6 +27,17 @@ export function safeEqual(a: string | Buffer, b: string | Buffer): boolean {
   return timingSafeEqual(digest(a), digest(b));
 }
 
+// Digests of configured secrets (intake source tokens), made once: only the side a request brings is hashed per call.
+const secretDigests = new Map<string, Buffer>();
+function secretDigest(secret: string): Buffer {
+  let d = secretDigests.get(secret);
+  if (!d) {
+    if (secretDigests.size >= 256) secretDigests.clear();
+    secretDigests.set(secret, (d = digest(secret)));
+  }
+  return d;
+}
+
 export class TokenAuth {
   private readonly entries: { digest: Buffer; principal: Principal }[];
   constructor(tokens: Config['api']['tokens']) {
@@ -95,7 +106,7 @@ export function checkSourceCredential(
   }
   const given = credentialFromAuthorization(req.authorization) ?? req.queryToken;
   if (cfg.token && given) {
-    if (safeEqual(given, cfg.token)) return { ok: true, via: 'token' };
+    if (timingSafeEqual(digest(given), secretDigest(cfg.token))) return { ok: true, via: 'token' };
     return { ok: false, status: 401, reason: `the credential for source '${source}' is wrong` };
   }
   const accepted = [cfg.token ? 'Authorization: Bearer <token>' : '', cfg.hmacSecret ? `${INTAKE_SIGNATURE_HEADER}: sha256=<hmac>` : ''].filter(Boolean).join(' or ');

@@ -3,24 +3,43 @@
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 
+/** INCR, the window's expiry set by the first hit (PEXPIRE NX), and the ms left only when over: one command. */
+const HIT = `local n = redis.call('INCR', KEYS[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[1], 'NX')
+if n <= tonumber(ARGV[2]) then return 0 end
+local t = redis.call('PTTL', KEYS[1])
+if t < 1 then return 1 end
+return t`;
+
+/** Hashed keys kept per window (the credentials of configured sources, client addresses); dropped when full. */
+const KEY_MEMO = 1024;
+
 export class RedisWindow {
+  private readonly keys = new Map<string, string>();
+
   constructor(
     private readonly redis: Redis,
     private readonly prefix: string,
     readonly max: number,
     readonly windowMs: number,
-  ) {}
+  ) {
+    redis.defineCommand('rwWindowHit', { numberOfKeys: 1, lua: HIT });
+  }
 
   private key(parts: string[]): string {
-    return `${this.prefix}:${createHash('sha256').update(parts.join('\u0000')).digest('hex').slice(0, 40)}`;
+    const joined = parts.join('\u0000');
+    let k = this.keys.get(joined);
+    if (k === undefined) {
+      k = `${this.prefix}:${createHash('sha256').update(joined).digest('hex').slice(0, 40)}`;
+      if (this.keys.size >= KEY_MEMO) this.keys.clear();
+      this.keys.set(joined, k);
+    }
+    return k;
   }
 
   /** Count one more; returns the ms until the window ends when this one is over the limit, else 0. */
   async hit(...parts: string[]): Promise<number> {
-    const k = this.key(parts);
-    const res = (await this.redis.multi().incr(k).pexpire(k, this.windowMs, 'NX').pttl(k).exec()) ?? [];
-    const n = Number(res[0]?.[1] ?? 0);
-    return n > this.max ? Math.max(Number(res[2]?.[1] ?? this.windowMs), 1) : 0;
+    return Number(await (this.redis as any).rwWindowHit(this.key(parts), this.windowMs, this.max));
   }
 
   /** Without counting: the ms until the window ends when the limit is used up, else 0. */

@@ -120,24 +120,33 @@ export function resolveInputs(rb: Runbook, given: Record<string, unknown> = {}):
   return out;
 }
 
+// A rule's pattern compiled once (rule objects live as long as their runbook; 'i' without 'g': test() keeps no state).
+const patterns = new WeakMap<MatchRule, RegExp>();
+function patternOf(r: MatchRule): RegExp {
+  let re = patterns.get(r);
+  if (!re) patterns.set(r, (re = new RegExp(r.pattern!, 'i')));
+  return re;
+}
+
+async function ruleMatches(r: MatchRule, alert: Alert): Promise<boolean> {
+  const text = alert.text ?? '';
+  if (r.text !== undefined && !text.toLowerCase().includes(r.text.toLowerCase())) return false;
+  if (r.pattern !== undefined && !patternOf(r).test(text)) return false;
+  if (r.labels) {
+    const labels = { ...(alert.resource?.labels ?? {}), ...alert.labels };
+    for (const [k, v] of Object.entries(r.labels)) if (labels[k] !== v) return false;
+  }
+  if (r.expr !== undefined && (await evaluate(r.expr, { alert })) !== true) return false;
+  return true;
+}
+
 /** Does this alert select this runbook? (text rules are case-insensitive substrings; patterns are the author's regexes.) */
 export async function matchesAlert(rb: Runbook, alert: Alert): Promise<boolean> {
-  const one = async (r: MatchRule): Promise<boolean> => {
-    const text = alert.text ?? '';
-    if (r.text !== undefined && !text.toLowerCase().includes(r.text.toLowerCase())) return false;
-    if (r.pattern !== undefined && !new RegExp(r.pattern, 'i').test(text)) return false;
-    if (r.labels) {
-      const labels = { ...(alert.resource?.labels ?? {}), ...alert.labels };
-      for (const [k, v] of Object.entries(r.labels)) if (labels[k] !== v) return false;
-    }
-    if (r.expr !== undefined && (await evaluate(r.expr, { alert })) !== true) return false;
-    return true;
-  };
   if (rb.match.all?.length) {
-    for (const r of rb.match.all) if (!(await one(r))) return false;
+    for (const r of rb.match.all) if (!(await ruleMatches(r, alert))) return false;
   }
   if (rb.match.any?.length) {
-    for (const r of rb.match.any) if (await one(r)) return true;
+    for (const r of rb.match.any) if (await ruleMatches(r, alert)) return true;
     return false;
   }
   return true;

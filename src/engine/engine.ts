@@ -11,7 +11,7 @@ import type { RunStore } from './store.js';
 import type { Config } from '../config/config.js';
 import type { ActionRegistry } from '../actions/index.js';
 import { Runtime, type EngineHooks, type EngineOptions } from './runtime.js';
-import { Submitting, type SubmitRequest, type SubmitResult } from './submitting.js';
+import { Submitting, type AttachedRun, type SubmitRequest, type SubmitResult } from './submitting.js';
 import { Executing, MAX_STICKY } from './executing.js';
 import { Approvals, approvalRequest } from './approvals.js';
 import { Timekeeping } from './timekeeping.js';
@@ -19,7 +19,7 @@ import { Timekeeping } from './timekeeping.js';
 export { ConflictError, NotFoundError, jobIdFor, newRunId, stateOf, type EngineHooks, type EngineOptions } from './runtime.js';
 export { lazyChild } from './executing.js';
 export { approvalRequest, approversOf } from './approvals.js';
-export type { SubmitRequest, SubmitResult } from './submitting.js';
+export type { AttachedRun, SubmitRequest, SubmitResult } from './submitting.js';
 
 export class Engine {
   private readonly rt: Runtime;
@@ -94,7 +94,9 @@ export class Engine {
 
   // ---------------------------------------------------------------- submitting
 
-  submit(req: SubmitRequest): Promise<SubmitResult> {
+  submit(req: SubmitRequest & { brief: true }): Promise<SubmitResult<AttachedRun>>;
+  submit(req: SubmitRequest): Promise<SubmitResult>;
+  submit(req: SubmitRequest): Promise<SubmitResult<AttachedRun | RunRecord>> {
     return this.submitting.submit(req);
   }
   cancel(runId: string, actor: string, reason?: string): Promise<RunRecord> {

@@ -11,7 +11,7 @@
 //   P:fp:<runbook>:<sha1(fingerprint)>  active run for a fingerprint (dedup); P:thr:<...> throttle window
 //   P:rb:<hash>           runbook source by content hash (a run always executes the runbook it started with)
 //   P:worker:<id>         heartbeat of a worker process (expires)
-//   P:events (pub/sub)    every event, "<streamId> <json>";  P:events:run  the run-level ones (kind "run") only
+//   P:events (pub/sub)    every event, "<streamId> <json>";  P:events:run  the run-level ones (kind "run") only, an alert attaching excepted
 //   P:q:steps:*           BullMQ's keys for the step queue (BullMQ names them under the prefix P:q)
 //   (not the store's: P:session:*, P:authfail:*, P:intake-rate:*, P:intake, P:slack:* — the API's and Slack's own
 //   data, named where it is kept)

@@ -4,7 +4,7 @@ import type { Alert, RunRecord, StepEvent, Target, TraceContext } from '../core/
 import { isTraceContext } from '../logging.js';
 import { resolveInputs, type Runbook } from '../core/runbook-model.js';
 import { transition as machine, type Transition } from '../core/machine.js';
-import { withInternals, internals } from './store.js';
+import { withInternals, internals, type Journal } from './store.js';
 import { withoutCredentials } from './target-secrets.js';
 import { ConflictError, NotFoundError, approvalCursor, clip, jobIdFor, newRunId, now, stateOf, type Runtime } from './runtime.js';
 
@@ -21,11 +21,19 @@ export interface SubmitRequest {
   throttle?: boolean;
   /** The trace of the request that asked for the run: stored with it, carried by the worker's step log lines. */
   trace?: TraceContext;
+  /** With dedupe: written with the attach, atomically, when the alert attaches to an active run (see Journal). */
+  journal?: Journal;
+  /** An attached run is answered with its id, status and alert count only, not read back whole (intake). */
+  brief?: boolean;
 }
 
-export type SubmitResult =
+/** What a brief submit tells of the run an alert attached to. */
+export type AttachedRun = Pick<RunRecord, 'id' | 'status' | 'alertCount'>;
+
+export type SubmitResult<Attached = RunRecord> =
   | { result: 'created'; run: RunRecord }
-  | { result: 'attached'; run: RunRecord }
+  /** journaled: the request's journal was written with the attach (a run that started meanwhile takes no journal). */
+  | { result: 'attached'; run: Attached; journaled?: boolean }
   | { result: 'throttled'; lastRunId: string; retryInMs: number };
 
 export class Submitting {
@@ -33,12 +41,20 @@ export class Submitting {
 
   constructor(private readonly rt: Runtime) {}
 
-  async submit(req: SubmitRequest): Promise<SubmitResult> {
+  submit(req: SubmitRequest & { brief: true }): Promise<SubmitResult<AttachedRun>>;
+  submit(req: SubmitRequest): Promise<SubmitResult>;
+  async submit(req: SubmitRequest): Promise<SubmitResult<AttachedRun | RunRecord>> {
     const rb = this.rt.runbooks.get(req.runbookId);
     if (!rb) throw new NotFoundError(`unknown runbook '${req.runbookId}'`);
     const target = typeof req.target === 'string' ? this.rt.targets.get(req.target) : req.target;
     if (!target) throw new NotFoundError(`unknown target '${String(req.target)}'`);
     const inputs = resolveInputs(rb, req.inputs ?? {});
+    // Most alerts of an incident find its run active: one round trip attaches them, before anything of a new run
+    // is built (create() checks again, atomically, for the run that starts or ends meanwhile).
+    if (req.dedupe) {
+      const active = await this.rt.store.attach(rb.id, req.alert, now(), { journal: req.journal, brief: req.brief });
+      if (active) return { result: 'attached', run: active, journaled: !!req.journal };
+    }
     // Every alert comes through here (most attach to an active run): store the source once per hash and minute
     // per process, not once per alert (it was a SET of the whole runbook on every request).
     if (!(Date.now() - (this.savedSources.get(rb.hash) ?? -Infinity) < 60_000)) {

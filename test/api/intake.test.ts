@@ -126,7 +126,7 @@ test('dedup: an alert whose fingerprint has an active run attaches to it (count 
   assert.equal(b2.runId, runId);
   assert.equal(b2.results[0].outcome, 'attached');
   const third = await post('/intake/generic', alert, bearer(TOKENS.generic));
-  assert.equal(third.json().results[0].outcome, 'attached');
+  assert.deepEqual(third.json().results[0], { fingerprint: 'latency-web-1', outcome: 'attached', runId, runbook: 'high-latency', target: 'web', status: run1.status, reason: 'an active run for this fingerprint exists; 3 alerts attached' });
   const run = (await h.engine.store.get(runId))!;
   assert.equal(run.alertCount, 3);
   assert.ok(run.lastSeenAt! >= run1.lastSeenAt!);
@@ -134,6 +134,35 @@ test('dedup: an alert whose fingerprint has an active run attaches to it (count 
   assert.equal(runs.length, 1, 'one run, not three');
   const evs = await h.engine.store.events(runId);
   assert.equal(evs.filter((e) => e.message === 'alert attached (deduplicated)').length, 2);
+  // Each alert's intake record, the attached ones written by the attach itself, newest first.
+  const records = (await h.app!.runwright.intakeLog.list({ limit: 500 })).records.filter((r) => r.fingerprint === 'latency-web-1');
+  assert.deepEqual(records.map(({ id, at, ...r }) => r), ['attached', 'attached', 'started'].map((outcome) => ({ source: 'generic', fingerprint: 'latency-web-1', severity: 'critical', text: 'p99 latency 2.1s on web', runbook: 'high-latency', target: 'web', outcome, runId })));
+  for (const r of records) assert.ok(Date.parse(r.at) > Date.now() - 60_000 && /^\d+-\d+$/.test(r.id!));
+});
+
+test('dedup under concurrency: 60 alerts over 3 fingerprints sent at once make exactly 3 runs, every other alert attached and counted', async () => {
+  const fps = ['burst-a', 'burst-b', 'burst-c'];
+  // Injected all at once: every request looks for an active run before any has created one (the race create.lua
+  // settles: one creates, the others attach).
+  const send = (i: number) => post('/intake/generic', { text: 'p99 latency 3s on web', severity: 'critical', labels: { service: 'web' }, fingerprint: fps[i % 3] }, bearer(TOKENS.generic)).then((r) => ({ status: r.statusCode, body: r.json() }));
+  const answers = await Promise.all(Array.from({ length: 60 }, (_, i) => send(i)));
+  assert.deepEqual(answers.map((a) => a.status), answers.map(() => 202));
+  const outcomes = answers.map((a) => a.body.results[0].outcome);
+  assert.equal(outcomes.filter((o) => o === 'started').length, 3);
+  assert.equal(outcomes.filter((o) => o === 'attached').length, 57);
+  const runs = (await h.engine.store.list({ runbook: 'high-latency', limit: 500 })).runs.filter((r) => fps.includes(r.alert.fingerprint));
+  assert.equal(runs.length, 3, 'one run per fingerprint');
+  for (const run of runs) {
+    assert.equal(run.alertCount, 20, `run ${run.id} (${run.alert.fingerprint}) counts its 20 alerts`);
+    assert.deepEqual(new Set(answers.filter((a) => a.body.results[0].fingerprint === run.alert.fingerprint).map((a) => a.body.runId)), new Set([run.id]));
+    const evs = await h.engine.store.events(run.id);
+    assert.equal(evs.filter((e) => e.message === 'alert attached (deduplicated)').length, 19);
+  }
+  // Every alert has its intake record, however it attached (in the attach's own step or after a lost race).
+  const records = (await h.app!.runwright.intakeLog.list({ limit: 500 })).records.filter((r) => fps.includes(r.fingerprint!));
+  assert.equal(records.length, 60);
+  assert.equal(records.filter((r) => r.outcome === 'attached').length, 57);
+  for (const r of records) assert.equal(r.runId, runs.find((run) => run.alert.fingerprint === r.fingerprint)!.id);
 });
 
 test('throttle: once a run for the fingerprint has finished, the runbook window stops the next one; other fingerprints go through', async () => {

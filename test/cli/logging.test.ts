@@ -38,3 +38,21 @@ test('no severity field elsewhere', async () => {
   assert.equal(lines()[0]!.severity, undefined);
   assert.equal(lines()[0]!.level, 40);
 });
+
+test('secrets are redacted by key at the top of a log object and up to two levels below; other fields stay', async () => {
+  const { log, lines } = capture({});
+  log.info({ token: 'xoxb-top', runId: 'r1' }, 'top');
+  log.info({ target: { password: 'pw-one', name: 'billing' } }, 'one');
+  log.info({ req: { headers: { authorization: 'Bearer two' } }, cfg: { slack: { signingSecret: 's3' } } }, 'two');
+  log.info({ apiTokens: ['t1'], creds: { clientSecret: 'cs', private_key: 'pk' } }, 'more');
+  await new Promise((r) => setImmediate(r));
+  const [top, one, two, more] = lines();
+  assert.equal(top!.token, '[redacted]');
+  assert.equal(top!.runId, 'r1');
+  assert.deepEqual(one!.target, { password: '[redacted]', name: 'billing' });
+  assert.deepEqual(two!.req, { headers: { authorization: '[redacted]' } });
+  assert.deepEqual(two!.cfg, { slack: { signingSecret: '[redacted]' } });
+  assert.equal(more!.apiTokens, '[redacted]');
+  assert.deepEqual(more!.creds, { clientSecret: '[redacted]', private_key: '[redacted]' });
+  for (const l of lines()) for (const s of ['xoxb-top', 'pw-one', 'Bearer two', 's3', 'cs', 'pk']) assert.ok(!JSON.stringify(l).includes(`"${s}"`), s);
+});

@@ -1,6 +1,7 @@
 // What intake did with each alert (started, attached, throttled, no match, skipped): a capped Redis stream,
 // so an unmatched alert is recorded with its reason and the dashboard can show recent intake.
 import type { Redis } from 'ioredis';
+import type { Journal } from '../../engine/store.js';
 
 export type IntakeOutcome = 'started' | 'attached' | 'throttled' | 'refused' | 'no_match' | 'skipped';
 
@@ -44,6 +45,11 @@ export class IntakeLog {
 
   private get key(): string {
     return `${this.prefix}:intake`;
+  }
+
+  /** The journal that makes the engine write this record (outcome and runId its own) when the alert attaches. */
+  journal(record: Omit<IntakeRecord, 'outcome' | 'runId'>): Journal {
+    return { stream: this.key, maxLen: this.maxLen, entry: record };
   }
 
   async add(records: IntakeRecord[]): Promise<void> {

@@ -104,6 +104,11 @@ function groupAlert(groupKey: string, members: Planned[]): Alert {
   return { ...lead.alert, fingerprint: stableHash('alertmanager-group', groupKey, lead.target!.name), raw: { ...(lead.alert.raw as object), groupKey, alertCount: members.length, alerts } };
 }
 
+/** What every intake record of an alert starts with. */
+function recordBase(at: string, source: string, a: Alert) {
+  return { at, source, fingerprint: a.fingerprint, severity: a.severity, text: a.text.slice(0, 300) };
+}
+
 type SourceName = 'generic' | 'alertmanager' | 'cloud-monitoring';
 
 export async function intakeRoutes(app: FastifyInstance, deps: IntakeDeps): Promise<void> {
@@ -111,7 +116,7 @@ export async function intakeRoutes(app: FastifyInstance, deps: IntakeDeps): Prom
 
   // Overload: a fixed window per (source, credential) in Redis, shared by every API replica. Over the limit the
   // answer is 503 + Retry-After, which Alertmanager and Pub/Sub retry (a 4xx would make them drop the alert).
-  const limiter = new RedisWindow(engine.store.redis, `${config.prefix}:intake-rate`, config.api.rateLimit.max, config.api.rateLimit.windowMs);
+  const limiter = new RedisWindow(engine.store.pipelined, `${config.prefix}:intake-rate`, config.api.rateLimit.max, config.api.rateLimit.windowMs);
   const limit = async (source: string, credential: string) => {
     const wait = await limiter.hit(source, credential);
     if (wait > 0) {
@@ -219,7 +224,7 @@ export async function intakeRoutes(app: FastifyInstance, deps: IntakeDeps): Prom
     const results: IntakeResult[] = [];
     const records: IntakeRecord[] = [];
     const at = new Date().toISOString();
-    const base = (a: Alert) => ({ at, source, fingerprint: a.fingerprint, severity: a.severity, text: a.text.slice(0, 300) });
+    const single = normalized.alerts.length === 1 && normalized.skipped.length === 0;
     for (const s of normalized.skipped) {
       results.push({ fingerprint: s.fingerprint, outcome: 'skipped', reason: s.reason });
       records.push({ at, source, fingerprint: s.fingerprint, outcome: 'skipped', reason: s.reason });
@@ -228,7 +233,7 @@ export async function intakeRoutes(app: FastifyInstance, deps: IntakeDeps): Prom
       if (!p.runbook || !p.target) {
         metrics.alertsUnmatched.inc({ source });
         results.push({ fingerprint: p.alert.fingerprint, outcome: 'no_match', reason: p.noMatch, runbook: p.runbook?.id });
-        records.push({ ...base(p.alert), outcome: 'no_match', reason: p.noMatch, runbook: p.runbook?.id });
+        records.push({ ...recordBase(at, source, p.alert), outcome: 'no_match', reason: p.noMatch, runbook: p.runbook?.id });
         req.log.info({ source, fingerprint: p.alert.fingerprint, reason: p.noMatch }, 'alert matched nothing');
         continue;
       }
@@ -241,29 +246,33 @@ export async function intakeRoutes(app: FastifyInstance, deps: IntakeDeps): Prom
         if (outcome === 'attached') metrics.alertsDeduplicated.inc({ source });
         if (outcome === 'throttled') metrics.alertsThrottled.inc({ source });
         results.push({ ...common, outcome, runId: lead.runId, ...(lead.status ? { status: lead.status } : {}), ...(lead.retryInMs !== undefined ? { retryInMs: lead.retryInMs } : {}), reason });
-        records.push({ ...base(p.alert), ...common, outcome, runId: lead.runId, reason });
+        records.push({ ...recordBase(at, source, p.alert), ...common, outcome, runId: lead.runId, reason });
         continue;
       }
-      const res = await engine.submit({ runbookId: p.runbook.id, alert: p.submitAs ?? p.alert, target: p.target, inputs: p.inputs, dedupe: true, throttle: true, trace: req.trace });
+      // A request of one alert: its intake record, when it attaches, is written by the attach itself (one round trip).
+      const journal = single ? intakeLog.journal({ ...recordBase(at, source, p.alert), ...common }) : undefined;
+      const res = await engine.submit({ runbookId: p.runbook.id, alert: p.submitAs ?? p.alert, target: p.target, inputs: p.inputs, dedupe: true, throttle: true, trace: req.trace, journal, brief: true });
       if (res.result === 'throttled') {
         metrics.alertsThrottled.inc({ source });
         const reason = `runbook '${p.runbook.id}' already ran for this fingerprint (run ${res.lastRunId}); throttled for another ${Math.ceil(res.retryInMs / 1000)} s`;
         results.push((p.result = { ...common, outcome: 'throttled', runId: res.lastRunId, retryInMs: res.retryInMs, reason }));
-        records.push({ ...base(p.alert), ...common, outcome: 'throttled', runId: res.lastRunId, retryInMs: res.retryInMs, reason });
+        records.push({ ...recordBase(at, source, p.alert), ...common, outcome: 'throttled', runId: res.lastRunId, retryInMs: res.retryInMs, reason });
         req.log.info({ runId: res.lastRunId, source, fingerprint: p.alert.fingerprint }, 'alert throttled');
         continue;
       }
-      const run = res.run;
       if (res.result === 'attached') {
+        const run = res.run;
         metrics.alertsDeduplicated.inc({ source });
         results.push((p.result = { ...common, outcome: 'attached', runId: run.id, status: run.status, reason: `an active run for this ${p.submitAs ? 'Alertmanager group and target' : 'fingerprint'} exists; ${run.alertCount ?? 1} alerts attached` }));
-        records.push({ ...base(p.alert), ...common, outcome: 'attached', runId: run.id });
-        req.log.info({ runId: run.id, source, fingerprint: p.alert.fingerprint, alertCount: run.alertCount }, 'alert attached to active run');
+        if (!res.journaled) records.push({ ...recordBase(at, source, p.alert), ...common, outcome: 'attached', runId: run.id });
+        // The common case under load: the request line (runId) and the intake record say it; details at debug.
+        req.log.debug({ runId: run.id, source, fingerprint: p.alert.fingerprint, alertCount: run.alertCount }, 'alert attached to active run');
         continue;
       }
+      const run = res.run;
       const outcome: IntakeOutcome = run.status === 'refused' ? 'refused' : 'started';
       results.push((p.result = { ...common, outcome, runId: run.id, status: run.status, ...(run.outcome ? { reason: run.outcome } : {}) }));
-      records.push({ ...base(p.alert), ...common, outcome, runId: run.id, ...(run.outcome ? { reason: run.outcome } : {}) });
+      records.push({ ...recordBase(at, source, p.alert), ...common, outcome, runId: run.id, ...(run.outcome ? { reason: run.outcome } : {}) });
       req.log.info({ runId: run.id, source, runbook: p.runbook.id, target: p.target.name, status: run.status }, 'alert started a run');
     }
     await intakeLog.add(records).catch((e) => req.log.warn({ err: errorInfo(e) }, 'could not record intake'));

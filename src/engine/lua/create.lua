@@ -5,19 +5,10 @@
 local prefix, runId = ARGV[1], ARGV[2]
 local fpKey, thrKey = ARGV[4], ARGV[5]
 if fpKey ~= '' then
-  local existing = redis.call('GET', fpKey)
+  local existing = active_run(prefix, fpKey)
   if existing then
-    local ek = prefix .. ':run:' .. existing
-    local est = redis.call('HGET', ek, 'status')
-    if est and not TERMINAL[est] then
-      redis.call('HINCRBY', ek, 'alertCount', 1)
-      redis.call('HSET', ek, 'lastSeenAt', ARGV[15])
-      local ev = cjson.decode(ARGV[14]); ev.runId = existing
-      local evs = cjson.encode(ev)
-      local id = redis.call('XADD', ek .. ':ev', '*', 'e', evs)
-      publish(prefix, id .. ' ' .. evs)
-      return {'attached', existing}
-    end
+    attach_to(prefix, existing, ARGV[14], ARGV[15])
+    return {'attached', existing}
   end
 end
 if thrKey ~= '' then

@@ -10,6 +10,28 @@ local function publish(prefix, msg)
   if string.find(msg, '"kind":"run"', 1, true) then redis.call('PUBLISH', prefix .. ':events:run', msg) end
 end
 
+-- Dedup: the active (not terminal) run a fingerprint key names, or nil. Reads only.
+local function active_run(prefix, fpKey)
+  local existing = redis.call('GET', fpKey)
+  if not existing then return nil end
+  local est = redis.call('HGET', prefix .. ':run:' .. existing, 'status')
+  if not est or TERMINAL[est] then return nil end
+  return existing
+end
+
+-- Attach an alert to that run: count it, stamp lastSeenAt, append and publish the attach event (JSON, runId
+-- filled in here). Published on P:events only: it is of kind run but changes nothing a worker listens for on
+-- P:events:run (ends and cancels), and a burst of duplicates would reach every worker.
+local function attach_to(prefix, runId, attachEvent, now)
+  local ek = prefix .. ':run:' .. runId
+  redis.call('HINCRBY', ek, 'alertCount', 1)
+  redis.call('HSET', ek, 'lastSeenAt', now)
+  local ev = cjson.decode(attachEvent); ev.runId = runId
+  local evs = cjson.encode(ev)
+  local id = redis.call('XADD', ek .. ':ev', '*', 'e', evs)
+  redis.call('PUBLISH', prefix .. ':events', id .. ' ' .. evs)
+end
+
 -- A patch: status, set (flat field/value list), del (fields), incr (flat field/delta list), events (JSON strings).
 local function apply_patch(prefix, runKey, evKey, runId, status, patch)
   if patch.set and #patch.set > 0 then redis.call('HSET', runKey, unpack(patch.set)) end

@@ -5,35 +5,23 @@
 // from git's files is what `git rev-parse HEAD` says, and git is asked whenever the files do not say it plainly.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import childProcess, { spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { LocalGit, headOf, worktreeAdminDir } from '../../src/adapters/local/git.js';
 import { LocalWorkspace } from '../../src/adapters/local/workspace.js';
 import type { Target } from '../../src/core/types.js';
-
-const run = (cwd: string, args: string[]) => {
-  const r = spawnSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@t', ...args], { cwd, encoding: 'utf8' });
-  assert.equal(r.status, 0, r.stderr);
-  return r.stdout.trim();
-};
+import { git, remoteAndClone, spawnsDuring } from '../helpers/git.js';
 
 /** A bare remote with two commits on main, and a clone of it. */
 function setup() {
   const root = mkdtempSync(path.join(os.tmpdir(), 'rw-local-git-'));
-  const bare = path.join(root, 'remote.git');
-  const clone = path.join(root, 'clone');
-  run(root, ['init', '-q', '--bare', '--initial-branch=main', bare]);
-  run(root, ['clone', '-q', bare, clone]);
-  writeFileSync(path.join(clone, 'a.txt'), 'one\n');
-  run(clone, ['add', '-A']);
-  run(clone, ['commit', '-q', '-m', 'one']);
-  const first = run(clone, ['rev-parse', 'HEAD']);
+  const { bare, clone, first } = remoteAndClone(root, 'clone');
   writeFileSync(path.join(clone, 'a.txt'), 'two\n');
-  run(clone, ['commit', '-q', '-am', 'two']);
-  const second = run(clone, ['rev-parse', 'HEAD']);
-  run(clone, ['push', '-q', 'origin', 'HEAD:refs/heads/main']);
+  git(clone, ['commit', '-q', '-am', 'two']);
+  const second = git(clone, ['rev-parse', 'HEAD']);
+  git(clone, ['push', '-q', 'origin', 'HEAD:refs/heads/main']);
   return { root, bare, clone, first, second };
 }
 
@@ -66,9 +54,9 @@ test('a worktree is removed like `git worktree remove --force`: its files and it
     assert.equal(existsSync(admin), false);
     assert.equal(readFileSync(path.join(outside, 'keep.txt'), 'utf8'), 'keep\n', 'a symlink is removed, never followed');
     // git sees one worktree (the clone), nothing prunable; the same path takes a worktree again
-    assert.doesNotMatch(run(clone, ['worktree', 'list', '--porcelain']), /worktree .*wt\/x|prunable/);
+    assert.doesNotMatch(git(clone, ['worktree', 'list', '--porcelain']), /worktree .*wt\/x|prunable/);
     await g.worktree(clone, first, wt);
-    assert.equal(run(wt, ['rev-parse', 'HEAD']), first);
+    assert.equal(git(wt, ['rev-parse', 'HEAD']), first);
   });
 });
 
@@ -105,18 +93,18 @@ test('remoteHasCommit: a branch tip, an ancestor of one (found by fetching), not
     assert.equal(await g.remoteHasCommit(clone, second), true, 'the tip of main');
     assert.equal(await g.remoteHasCommit(clone, first), true, 'an ancestor of main');
     writeFileSync(path.join(clone, 'a.txt'), 'three\n');
-    run(clone, ['commit', '-q', '-am', 'three']);
-    assert.equal(await g.remoteHasCommit(clone, run(clone, ['rev-parse', 'HEAD'])), false, 'never pushed');
+    git(clone, ['commit', '-q', '-am', 'three']);
+    assert.equal(await g.remoteHasCommit(clone, git(clone, ['rev-parse', 'HEAD'])), false, 'never pushed');
     // pushed from another clone (another worker): on the remote, and here afterwards (a build checks it out next)
     const other = path.join(root, 'other');
-    run(root, ['clone', '-q', bare, other]);
+    git(root, ['clone', '-q', bare, other]);
     writeFileSync(path.join(other, 'b.txt'), 'b\n');
-    run(other, ['add', '-A']);
-    run(other, ['commit', '-q', '-m', 'b']);
-    const theirs = run(other, ['rev-parse', 'HEAD']);
-    run(other, ['push', '-q', 'origin', 'HEAD:refs/heads/runwright/r1']);
+    git(other, ['add', '-A']);
+    git(other, ['commit', '-q', '-m', 'b']);
+    const theirs = git(other, ['rev-parse', 'HEAD']);
+    git(other, ['push', '-q', 'origin', 'HEAD:refs/heads/runwright/r1']);
     assert.equal(await g.remoteHasCommit(clone, theirs), true, 'the tip of a run branch pushed elsewhere');
-    assert.equal(run(clone, ['cat-file', '-t', theirs]), 'commit', 'and now here');
+    assert.equal(git(clone, ['cat-file', '-t', theirs]), 'commit', 'and now here');
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
@@ -130,8 +118,8 @@ test('a clone from the mirror records the real remote as origin, hard-links its 
     for (const name of ['c1', 'c2']) {
       const dir = path.join(root, 'work', name);
       assert.equal(await ws.cloneInto(target, dir, 'latest'), second);
-      assert.equal(run(dir, ['remote', 'get-url', 'origin']), bare);
-      assert.doesNotMatch(run(dir, ['config', '--list', '--local']), /insteadof/i, 'the rewrite was for the clone command only');
+      assert.equal(git(dir, ['remote', 'get-url', 'origin']), bare);
+      assert.doesNotMatch(git(dir, ['config', '--list', '--local']), /insteadof/i, 'the rewrite was for the clone command only');
     }
     const mirrors = path.join(root, 'work', '.mirrors');
     assert.equal(spawnSync('ls', [mirrors], { encoding: 'utf8' }).stdout.trim().split('\n').length, 1, 'one mirror');
@@ -141,8 +129,8 @@ test('a clone from the mirror records the real remote as origin, hard-links its 
     assert.ok(statSync(anyObject).nlink > 1, `${anyObject} is hard-linked`);
     const dir = path.join(root, 'work', 'c1');
     writeFileSync(path.join(dir, 'a.txt'), 'four\n');
-    run(dir, ['commit', '-q', '-am', 'four']);
-    assert.equal((await new LocalGit().push(dir, { branch: 'main', sha: run(dir, ['rev-parse', 'HEAD']) })).pushed, true);
+    git(dir, ['commit', '-q', '-am', 'four']);
+    assert.equal((await new LocalGit().push(dir, { branch: 'main', sha: git(dir, ['rev-parse', 'HEAD']) })).pushed, true);
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
@@ -150,34 +138,25 @@ test('a clone from the mirror records the real remote as origin, hard-links its 
 
 test('headOf: a clone on its branch, a detached worktree and a worktree on a branch read without git; a packed ref, an unborn branch and a broken .git file as git says', async () => {
   const { root, clone, first, second } = setup();
-  const proto = (childProcess.ChildProcess as unknown as { prototype: { spawn(o: { file: string }): unknown } }).prototype;
-  const original = proto.spawn;
-  let spawned = 0;
-  proto.spawn = function (this: unknown, o: { file: string }) {
-    spawned++;
-    return original.call(this, o);
-  };
   const plain = async (dir: string, want: string) => {
-    spawned = 0;
-    assert.equal(await headOf(dir), want, dir);
-    assert.equal(spawned, 0, `${dir}: no process`);
+    const spawned = await spawnsDuring(async () => assert.equal(await headOf(dir), want, dir));
+    assert.equal(spawned.length, 0, `${dir}: no process`);
   };
   try {
     await plain(clone, second);
     const detached = path.join(root, 'detached');
-    run(clone, ['worktree', 'add', '-q', '--detach', detached, first]);
+    git(clone, ['worktree', 'add', '-q', '--detach', detached, first]);
     await plain(detached, first);
     const onBranch = path.join(root, 'on-branch');
-    run(clone, ['worktree', 'add', '-q', '-b', 'side', onBranch, first]);
+    git(clone, ['worktree', 'add', '-q', '-b', 'side', onBranch, first]);
     await plain(onBranch, first);
     // packed: refs/heads/main only in packed-refs (no loose file) — git answers
-    run(clone, ['pack-refs', '--all']);
+    git(clone, ['pack-refs', '--all']);
     assert.equal(existsSync(path.join(clone, '.git', 'refs', 'heads', 'main')), false);
-    spawned = 0;
-    assert.equal(await headOf(clone), second);
-    assert.equal(spawned, 1, 'asked git');
+    const asked = await spawnsDuring(async () => assert.equal(await headOf(clone), second));
+    assert.equal(asked.length, 1, 'asked git');
     // an unborn branch: git's own refusal
-    run(clone, ['symbolic-ref', 'HEAD', 'refs/heads/unborn']);
+    git(clone, ['symbolic-ref', 'HEAD', 'refs/heads/unborn']);
     await assert.rejects(headOf(clone), /rev-parse failed/);
     // a .git file naming nothing usable: git's own answer (here: a refusal), never a guess
     const broken = path.join(root, 'broken');
@@ -185,7 +164,6 @@ test('headOf: a clone on its branch, a detached worktree and a worktree on a bra
     writeFileSync(path.join(broken, '.git'), 'not a gitdir line\n');
     await assert.rejects(headOf(broken), /rev-parse failed/);
   } finally {
-    proto.spawn = original;
     rmSync(root, { recursive: true, force: true });
   }
 });
@@ -197,25 +175,25 @@ test('a commit in a scratch clone starts no automatic maintenance; a fetch into 
     const twoPacks = (repo: string, fetch: string[]) => {
       for (const n of ['three', 'four']) {
         writeFileSync(path.join(clone, 'a.txt'), `${n}\n`);
-        run(clone, ['commit', '-q', '-am', n]);
-        run(clone, ['push', '-q', 'origin', 'HEAD:refs/heads/main']);
-        run(repo, ['-c', 'fetch.unpackLimit=1', ...fetch]);
+        git(clone, ['commit', '-q', '-am', n]);
+        git(clone, ['push', '-q', 'origin', 'HEAD:refs/heads/main']);
+        git(repo, ['-c', 'fetch.unpackLimit=1', ...fetch]);
       }
-      for (const [k, v] of [['gc.autoPackLimit', '1'], ['gc.autoDetach', 'false'], ['gc.auto', '1']]) run(repo, ['config', k!, v!]);
+      for (const [k, v] of [['gc.autoPackLimit', '1'], ['gc.autoDetach', 'false'], ['gc.auto', '1']]) git(repo, ['config', k!, v!]);
     };
     const packs = (objects: string) => spawnSync('find', [path.join(objects, 'pack'), '-name', '*.pack'], { encoding: 'utf8' }).stdout.trim().split('\n').filter(Boolean).length;
 
     const scratch = path.join(root, 'scratch');
-    run(root, ['clone', '-q', bare, scratch]);
+    git(root, ['clone', '-q', bare, scratch]);
     twoPacks(scratch, ['fetch', '-q', 'origin', 'main']);
-    run(scratch, ['reset', '-q', '--hard', 'origin/main']);
+    git(scratch, ['reset', '-q', '--hard', 'origin/main']);
     assert.equal(packs(path.join(scratch, '.git', 'objects')), 2);
     writeFileSync(path.join(scratch, 'a.txt'), 'five\n');
     await new LocalGit().commit(scratch, { paths: ['a.txt'], message: 'five', key: 'k1' });
     assert.equal(packs(path.join(scratch, '.git', 'objects')), 2, 'no maintenance after runwright\'s commit');
     // the same commit by plain git repacks: the setup does trigger maintenance
     writeFileSync(path.join(scratch, 'a.txt'), 'six\n');
-    run(scratch, ['commit', '-q', '-am', 'six']);
+    git(scratch, ['commit', '-q', '-am', 'six']);
     assert.equal(packs(path.join(scratch, '.git', 'objects')), 1, 'plain git commit ran maintenance');
 
     const ws = new LocalWorkspace(path.join(root, 'work'));
@@ -224,8 +202,8 @@ test('a commit in a scratch clone starts no automatic maintenance; a fetch into 
     twoPacks(mirror, ['fetch', '-q', bare, '+refs/heads/main:refs/heads/main']);
     assert.equal(packs(path.join(mirror, 'objects')), 2);
     writeFileSync(path.join(clone, 'a.txt'), 'seven\n');
-    run(clone, ['commit', '-q', '-am', 'seven']);
-    run(clone, ['push', '-q', 'origin', 'HEAD:refs/heads/main']);
+    git(clone, ['commit', '-q', '-am', 'seven']);
+    git(clone, ['push', '-q', 'origin', 'HEAD:refs/heads/main']);
     await ws.mirror(target, 'latest');
     assert.equal(packs(path.join(mirror, 'objects')), 1, 'the mirror\'s fetch ran maintenance');
   } finally {

@@ -4,7 +4,6 @@
 // disk, and so does what it wrote into a worktree the port handed it again (a re-delivered step).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import childProcess, { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -12,28 +11,11 @@ import { LocalGit } from '../../src/adapters/local/git.js';
 import { LocalWorkspace } from '../../src/adapters/local/workspace.js';
 import type { Ports } from '../../src/ports/index.js';
 import type { Target } from '../../src/core/types.js';
+import { git, remoteAndClone, spawnsDuring } from '../helpers/git.js';
 
-const run = (cwd: string, args: string[]) => {
-  const r = spawnSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@t', ...args], { cwd, encoding: 'utf8' });
-  assert.equal(r.status, 0, r.stderr);
-  return r.stdout.trim();
-};
-
-/** The folders `git status` ran in while `fn` ran (every child process of this one is started through here). */
+/** The folders `git status` ran in while `fn` ran. */
 async function statusesDuring(fn: () => Promise<unknown>): Promise<string[]> {
-  const proto = (childProcess.ChildProcess as unknown as { prototype: { spawn(o: { file: string; args?: string[]; cwd?: string }): unknown } }).prototype;
-  const original = proto.spawn;
-  const seen: string[] = [];
-  proto.spawn = function (this: unknown, o: { file: string; args?: string[]; cwd?: string }) {
-    if (path.basename(o.file) === 'git' && o.args?.includes('status')) seen.push(String(o.cwd));
-    return original.call(this, o);
-  };
-  try {
-    await fn();
-  } finally {
-    proto.spawn = original;
-  }
-  return seen;
+  return (await spawnsDuring(fn)).filter((c) => path.basename(c.file) === 'git' && c.args.includes('status')).map((c) => String(c.cwd));
 }
 
 const quiet = { warn() {}, info() {} };
@@ -41,15 +23,8 @@ const quiet = { warn() {}, info() {} };
 test('a checkpoint asks git only about the checkouts the action may have changed; what a made worktree holds reaches an empty disk', { timeout: 120_000 }, async () => {
   const root = mkdtempSync(path.join(os.tmpdir(), 'rw-checkpoint-'));
   try {
-    const bare = path.join(root, 'remote.git');
-    const seed = path.join(root, 'seed');
-    run(root, ['init', '-q', '--bare', '--initial-branch=main', bare]);
-    run(root, ['clone', '-q', bare, seed]);
-    writeFileSync(path.join(seed, 'a.txt'), 'one\n');
-    run(seed, ['add', '-A']);
-    run(seed, ['commit', '-q', '-m', 'one']);
-    run(seed, ['push', '-q', 'origin', 'HEAD:refs/heads/main']);
-    const head = run(seed, ['rev-parse', 'HEAD']);
+    const { bare, clone: seed, first: head } = remoteAndClone(root, 'seed');
+    git(seed, ['push', '-q', 'origin', 'HEAD:refs/heads/main']);
 
     const target = { name: 't', repo: bare, branch: 'main' } as Target;
     const runRec = { id: 'rcheckpt0123456789', target };
@@ -76,7 +51,7 @@ test('a checkpoint asks git only about the checkouts the action may have changed
     assert.equal(m.entries.repo.head, head);
     assert.equal(m.entries['wt/fix'].head, head);
     assert.match(m.entries['wt/fix'].snap, /^[0-9a-f]{40}$/, 'what the step wrote is a snapshot commit');
-    assert.match(run(root, ['--git-dir', bare, 'for-each-ref', `refs/runwright/runs/${runRec.id}`]), /commit/, 'published to the run ref');
+    assert.match(git(root, ['--git-dir', bare, 'for-each-ref', `refs/runwright/runs/${runRec.id}`]), /commit/, 'published to the run ref');
 
     // The same worktree handed out again (a re-delivered step): it counts as made, so what is written now is kept too.
     s = one.session(runRec, set.ws, quiet);
@@ -102,7 +77,7 @@ test('a checkpoint asks git only about the checkouts the action may have changed
 
     await one.release(runRec, set.ws);
     await two.dropLocal(runRec.id);
-    assert.equal(run(root, ['--git-dir', bare, 'for-each-ref', 'refs/runwright']), '', 'the run ref is deleted');
+    assert.equal(git(root, ['--git-dir', bare, 'for-each-ref', 'refs/runwright']), '', 'the run ref is deleted');
   } finally {
     rmSync(root, { recursive: true, force: true });
   }

@@ -1,7 +1,7 @@
 // The shapes scripts/sqla-sweep.ts runs: each a HEALTHY models package plus the mutation that breaks it (the same
 // convention as test/fixtures/sqlalchemy/corpus.ts) and what an expert would want runwright to do.
 import { BASES, CLASSIC_HEAD, FLASK_HEAD, TYPED_HEAD, initImports, type Flavor } from '../test/fixtures/sqlalchemy/corpus-parts.js';
-import { USER, colliding, m2m, tree } from '../test/fixtures/sqlalchemy/corpus.js';
+import { ORG as CORPUS_ORG, USER, colliding, m2m, tree } from '../test/fixtures/sqlalchemy/corpus.js';
 
 export type SweepAlert = 'plain' | 'cascade-only' | 'wrapped' | 'truncated' | 'text-entry' | 'pubsub-text' | 'stale' | 'other';
 
@@ -30,16 +30,10 @@ export interface SweepCase {
   versions?: string[];
 }
 
-const ORG = `${CLASSIC_HEAD}
-
-class Organization(Base):
-    __tablename__ = "organizations"
-
-    id = Column(Integer, primary_key=True)
-    name = Column(String(100), nullable=False, default="")
-
-    users = relationship("User", back_populates="organization")
-`;
+// The corpus's Organization without its feature toggles (the sweep's packages have no FeatureToggle model).
+const TOGGLES = '    feature_toggles = relationship("FeatureToggle", back_populates="organization", cascade="all, delete-orphan")\n';
+if (!CORPUS_ORG.includes(TOGGLES)) throw new Error('sqla-sweep-cases: the corpus Organization no longer has the feature_toggles line the sweep drops');
+const ORG = CORPUS_ORG.replace(TOGGLES, '');
 
 function classic(extra: Record<string, string> = {}, pairs: [string, string][] = []): Record<string, string> {
   return { '__init__.py': initImports([['organization', 'Organization'], ['user', 'User'], ...pairs]), 'base.py': BASES.classic, 'organization.py': ORG, 'user.py': USER, ...extra };
